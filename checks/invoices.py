@@ -1,0 +1,86 @@
+"""Invoices: a confirmed customer is issued an invoice, lists it, downloads the PDF, voids it.
+
+Depends on ``signup``: when signing up is broken, this suite is skipped with that reason
+instead of failing too (one outage, one alert). It signs up its own customer so that each
+suite's data stays its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from synthetic_exporter import JanitorContext, Resource, Suite, T
+
+suite = Suite("invoices", depends_on=["signup"], interval="1m", timeout="30s", tags=["billing"])
+
+
+@suite.janitor("customer")
+async def delete_customer(j: JanitorContext, customer: Resource) -> None:
+    """Delete the test customer and, with it, its invoices."""
+    r = await j.http.delete(f"/customers/{customer.id}")
+    assert r.status_code in (204, 404), r.text
+
+
+async def _signed_in_customer(t: T) -> httpx.Headers:
+    """Create, confirm and log in a customer; return the auth headers."""
+    email = f"synthetic+{uuid.uuid4().hex[:12]}@example.com"
+    password = uuid.uuid4().hex
+    r = await t.http.post(
+        "/customers", json={"email": email, "name": "Synthetic Billing", "password": password}
+    )
+    assert r.status_code == 201, r.text
+    customer = r.json()
+    t.track("customer", customer["id"])
+    r = await t.http.post(
+        f"/customers/{customer['id']}/confirm", json={"token": customer["confirmation_token"]}
+    )
+    assert r.status_code == 200, r.text
+    r = await t.http.post("/sessions", json={"email": email, "password": password})
+    assert r.status_code == 201, r.text
+    return httpx.Headers({"Authorization": f"Bearer {r.json()['token']}"})
+
+
+@suite.test
+async def issue_invoice(t: T) -> None:
+    """Issue an invoice for £12.00."""
+    auth = await _signed_in_customer(t)
+    t.state["auth"] = auth
+    r = await t.http.post(
+        "/invoices",
+        json={"amount_pence": 1200, "currency": "GBP", "description": "synthetic check"},
+        headers=auth,
+    )
+    assert r.status_code == 201, r.text
+    invoice = r.json()
+    assert invoice["status"] == "open"
+    t.state["invoice"] = invoice
+
+
+@suite.test
+async def list_invoices(t: T) -> None:
+    """The new invoice is listed first."""
+    r = await t.http.get("/invoices", headers=t.state["auth"])
+    assert r.status_code == 200, r.text
+    ids = [item["id"] for item in r.json()["items"]]
+    assert ids[:1] == [t.state["invoice"]["id"]]
+
+
+@suite.test
+async def download_pdf(t: T) -> None:
+    """The invoice downloads as a PDF."""
+    invoice_id = t.state["invoice"]["id"]
+    r = await t.http.get(f"/invoices/{invoice_id}/pdf", headers=t.state["auth"])
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/pdf")
+    assert r.content.startswith(b"%PDF-")
+
+
+@suite.test
+async def void_invoice(t: T) -> None:
+    """Voiding the invoice marks it void."""
+    invoice_id = t.state["invoice"]["id"]
+    r = await t.http.post(f"/invoices/{invoice_id}/void", headers=t.state["auth"])
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "void"

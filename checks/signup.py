@@ -1,0 +1,62 @@
+"""Sign-up: a new customer registers, confirms their e-mail and logs in.
+
+Runs against the target named ``default`` (SYNTHETIC_TARGETS__DEFAULT__BASE_URL). The customer
+is tracked in the cleanup ledger as soon as it exists, so it is deleted even if the agent
+crashes half way.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from synthetic_exporter import JanitorContext, Resource, Suite, T
+
+suite = Suite("signup", interval="1m", timeout="30s", tags=["customers"])
+
+
+@suite.janitor("customer")
+async def delete_customer(j: JanitorContext, customer: Resource) -> None:
+    """Delete a test customer (already gone counts as deleted)."""
+    r = await j.http.delete(f"/customers/{customer.id}")
+    assert r.status_code in (204, 404), r.text
+
+
+@suite.test
+async def create_customer(t: T) -> None:
+    """Register with a unique e-mail address."""
+    email = f"synthetic+{uuid.uuid4().hex[:12]}@example.com"
+    password = uuid.uuid4().hex
+    r = await t.http.post(
+        "/customers", json={"email": email, "name": "Synthetic Check", "password": password}
+    )
+    assert r.status_code == 201, r.text
+    customer = r.json()
+    t.track("customer", customer["id"], email=email)
+    t.state.update(customer=customer, password=password)
+
+
+@suite.test
+async def confirm_email(t: T) -> None:
+    """Confirm the address with the token the confirmation e-mail would carry."""
+    customer = t.state["customer"]
+    r = await t.http.post(
+        f"/customers/{customer['id']}/confirm", json={"token": customer["confirmation_token"]}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["confirmed"] is True
+
+
+@suite.test
+async def log_in(t: T) -> None:
+    """Log in and read the customer's own profile with the session token."""
+    customer = t.state["customer"]
+    r = await t.http.post(
+        "/sessions", json={"email": customer["email"], "password": t.state["password"]}
+    )
+    assert r.status_code == 201, r.text
+    token = r.json()["token"]
+    r = await t.http.get(
+        f"/customers/{customer['id']}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["email"] == customer["email"]

@@ -1,0 +1,140 @@
+"""Wiring: the engine's shared parts (clients, ledger, sweeper) and the ways to run suites."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
+from loguru import logger
+
+from synthetic_exporter.clients import build_clients
+from synthetic_exporter.coordinator import Coordinator
+from synthetic_exporter.janitor import Sweeper
+from synthetic_exporter.ledger import Ledger
+from synthetic_exporter.logs import redact
+from synthetic_exporter.results import SuiteResult, TestResult
+from synthetic_exporter.runner import Engine, Listener
+from synthetic_exporter.settings import Settings
+from synthetic_exporter.suite import Suite
+
+LEDGER_FILE = "ledger.sqlite3"
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Return every secret value the agent knows, for redaction."""
+    values = [s.get_secret_value() for s in settings.secrets.values()]
+    if settings.admin_token is not None:
+        values.append(settings.admin_token.get_secret_value())
+    return values
+
+
+def redactor(settings: Settings) -> Callable[[str], str]:
+    """Return a function that masks secret values in text."""
+    values = secret_values(settings)
+    return lambda text: redact(text, values)
+
+
+@asynccontextmanager
+async def open_engine(settings: Settings, suites: Mapping[str, Suite]) -> AsyncIterator[Engine]:
+    """Build clients, ledger and sweeper; close them on the way out."""
+    clients = build_clients(settings)
+    ledger = Ledger(settings.state_dir / LEDGER_FILE, owner=uuid.uuid4().hex)
+    mask = redactor(settings)
+    sweeper = Sweeper(ledger, suites, settings, clients, mask)
+    try:
+        yield Engine(settings, clients, ledger, sweeper, mask)
+    finally:
+        with anyio.CancelScope(shield=True):
+            for client in clients.values():
+                await client.aclose()
+        ledger.close()
+
+
+async def sweep_leftovers(engine: Engine) -> None:
+    """Adopt entries a dead process left open, and retry every due clean-up."""
+    adopted = engine.ledger.adopt_orphans()
+    if adopted:
+        logger.bind(count=adopted).warning(f"found {adopted} leftover test resources; cleaning up")
+    await engine.sweeper.sweep()
+
+
+async def sweep_forever(engine: Engine, every: float) -> None:
+    """Retry pending clean-ups periodically, until cancelled."""
+    while True:
+        await anyio.sleep(every)
+        await engine.sweeper.sweep()
+
+
+@dataclass(slots=True)
+class Collector:
+    """Keeps every suite result of a run, forwarding events to other listeners."""
+
+    listeners: Iterable[Listener] = ()
+    suites: list[SuiteResult] = field(default_factory=list)
+
+    def test_finished(self, result: TestResult) -> None:
+        for listener in self.listeners:
+            listener.test_finished(result)
+
+    def suite_finished(self, result: SuiteResult) -> None:
+        self.suites.append(result)
+        for listener in self.listeners:
+            listener.suite_finished(result)
+
+
+class FailureLogger:
+    """Logs each failed test once, with suite, test, run id, outcome, message and duration."""
+
+    def test_finished(self, result: TestResult) -> None:
+        """Do nothing: failures are logged with their run id when the suite ends."""
+
+    def suite_finished(self, result: SuiteResult) -> None:
+        """Log the suite's failures."""
+        for test in result.failed_tests:
+            logger.bind(
+                suite=result.suite,
+                test=test.name,
+                run_id=result.run_id,
+                outcome=test.outcome.value,
+                duration_seconds=test.duration_seconds,
+            ).error(f"{test.full_name} {test.outcome.value}: {test.message}")
+
+
+async def run_once(
+    settings: Settings, suites: Mapping[str, Suite], names: Iterable[str], listener: Listener
+) -> None:
+    """Sweep leftovers, then run the named suites (and their dependencies) once."""
+    async with open_engine(settings, suites) as engine:
+        await sweep_leftovers(engine)
+        coordinator = Coordinator(engine, suites, listener, settings.concurrency)
+        await coordinator.run_batch(names)
+
+
+def exit_after(grace: float) -> threading.Timer:
+    """Start a timer that ends the process with status 0 if shutdown takes longer than ``grace``."""
+
+    def force() -> None:
+        logger.error(f"shutdown took longer than {grace:g}s; exiting without waiting")
+        os._exit(0)
+
+    timer = threading.Timer(grace, force)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+async def cancel_on_signal(scope: anyio.CancelScope, grace: float, stopped: list[int]) -> None:
+    """On SIGTERM or SIGINT, cancel ``scope`` (cleanups still run) and bound the wait."""
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            logger.warning(f"received {signal.Signals(signum).name}: cancelling running tests")
+            stopped.append(signum)
+            exit_after(grace)
+            scope.cancel()
+            return

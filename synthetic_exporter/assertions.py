@@ -1,0 +1,18 @@
+"""Compile check files with pytest's assertion rewriting, so a failing plain ``assert`` says
+what was compared (``assert 502 == 201`` and where each value came from), as under pytest.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from types import CodeType
+
+
+def compile_check_file(path: Path, source: bytes) -> CodeType:
+    """Return the code of a check file, its ``assert`` statements rewritten."""
+    from _pytest.assertion.rewrite import rewrite_asserts  # imported lazily: ~0.1 s
+
+    tree = ast.parse(source, filename=str(path))
+    rewrite_asserts(tree, source, str(path), None)
+    return compile(tree, str(path), "exec", dont_inherit=True)

@@ -1,0 +1,158 @@
+"""The ``synthetic-exporter`` command line. Exit status: 0 ok, 1 failures, 2 usage/settings/load."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+
+from synthetic_exporter import __version__
+from synthetic_exporter.agent import Collector, FailureLogger, cancel_on_signal, run_once
+from synthetic_exporter.coordinator import new_run_id
+from synthetic_exporter.loader import LoadResult, load
+from synthetic_exporter.logs import configure_logging
+from synthetic_exporter.report import ConsoleReporter, format_load_errors, write_json, write_junit
+from synthetic_exporter.results import RunResult
+from synthetic_exporter.settings import Settings, SettingsError, load_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A command-line mistake: reported on one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="synthetic-exporter",
+        description="Run end-to-end checks on an interval and export them as Prometheus metrics.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--checks", type=Path, help="checks directory or file (default: SYNTHETIC_CHECKS_PATH)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="run the checks once and report, like pytest")
+    run.add_argument("--once", action="store_true", help="run once and exit (the only mode)")
+    run.add_argument(
+        "--suite",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this suite and what it depends on (repeatable)",
+    )
+    run.add_argument("--junit-xml", type=Path, metavar="PATH", help="write JUnit XML here")
+    run.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON here")
+    commands.add_parser("list", help="list suites, tests, dependencies and intervals")
+    commands.add_parser("validate", help="load the checks and report errors (exit 1 on any)")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if args.checks is not None:
+        overrides["checks_path"] = args.checks
+    return load_settings(**overrides)
+
+
+def cmd_validate(settings: Settings, loaded: LoadResult) -> int:
+    """Print load errors; return 1 if there are any."""
+    sys.stderr.write(format_load_errors(loaded.errors))
+    tests = sum(len(s.tests) for s in loaded.suites.values())
+    print(f"{len(loaded.suites)} suites, {tests} tests loaded, {len(loaded.errors)} errors")
+    return EXIT_FAILED if loaded.errors else EXIT_OK
+
+
+def cmd_list(settings: Settings, loaded: LoadResult) -> int:
+    """Print every suite with its tests, dependencies and interval."""
+    sys.stderr.write(format_load_errors(loaded.errors))
+    for suite in loaded.suites.values():
+        interval = suite.interval or settings.interval
+        deps = f" depends on {', '.join(suite.depends_on)}" if suite.depends_on else ""
+        tags = f" tags {', '.join(suite.tags)}" if suite.tags else ""
+        print(f"{suite.name} (every {interval:g}s{deps}{tags})")
+        for test in suite.tests:
+            print(f"  {suite.name}/{test.name}")
+    return EXIT_USAGE if loaded.errors else EXIT_OK
+
+
+async def _run_with_signals(
+    settings: Settings, loaded: LoadResult, names: list[str], collector: Collector
+) -> bool:
+    """Run once; return True when a signal interrupted the run."""
+    stopped: list[int] = []
+    async with anyio.create_task_group() as group:
+        group.start_soon(cancel_on_signal, group.cancel_scope, settings.shutdown_grace, stopped)
+        await run_once(settings, loaded.suites, names, collector)
+        group.cancel_scope.cancel()
+    return bool(stopped)
+
+
+def cmd_run(settings: Settings, loaded: LoadResult, args: argparse.Namespace) -> int:
+    """Run suites once with live output; write reports; return the exit status."""
+    unknown = [n for n in args.suite if n not in loaded.suites]
+    if unknown:
+        known = ", ".join(loaded.suites) or "none"
+        raise UsageError(f"unknown suite {unknown[0]!r} (loaded: {known})")
+    sys.stderr.write(format_load_errors(loaded.errors))
+    reporter = ConsoleReporter(sys.stdout)
+    collector = Collector([reporter, FailureLogger()])
+    names = args.suite or list(loaded.suites)
+    started = time.time()
+    interrupted = anyio.run(_run_with_signals, settings, loaded, names, collector)
+    run = RunResult(new_run_id(), tuple(collector.suites), started, time.time(), loaded.errors)
+    sys.stdout.write(reporter.summary(run))
+    if args.json:
+        write_json(run, args.json)
+    if args.junit_xml:
+        write_junit(run, args.junit_xml)
+    if interrupted:
+        print("interrupted: running tests were cancelled and their cleanups ran")
+        return EXIT_OK
+    if loaded.errors:
+        return EXIT_USAGE
+    return EXIT_OK if run.ok else EXIT_FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except SettingsError as exc:
+        sys.stderr.write(f"synthetic-exporter: invalid settings:\n{exc}\n")
+        return EXIT_USAGE
+    configure_logging(settings.log_format, settings.log_level)
+    if settings.checks_path.is_dir() or settings.checks_path.is_file():
+        sys.path.insert(
+            0,
+            str(
+                settings.checks_path
+                if settings.checks_path.is_dir()
+                else settings.checks_path.parent
+            ),
+        )
+    loaded = load(settings.checks_path)
+    try:
+        if args.command == "validate":
+            return cmd_validate(settings, loaded)
+        if args.command == "list":
+            return cmd_list(settings, loaded)
+        return cmd_run(settings, loaded, args)
+    except UsageError as exc:
+        sys.stderr.write(f"synthetic-exporter: error: {exc}\n")
+        return EXIT_USAGE
+
+
+def entry_point() -> None:
+    """Console-script entry: exit with :func:`main`'s status."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()

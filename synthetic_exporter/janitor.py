@@ -1,0 +1,107 @@
+"""Janitors: per-kind functions that delete tracked test resources, and the sweep that calls them.
+
+A janitor is declared in a check file and receives a :class:`JanitorContext` and the
+:class:`Resource`::
+
+    @suite.janitor("customer")
+    async def delete_customer(j: JanitorContext, r: Resource) -> None:
+        resp = await j.http.delete(f"/customers/{r.id}")
+        assert resp.status_code in (204, 404), resp.text
+
+A janitor must treat "already gone" as success: it may run after a crash for a resource
+whose deletion had already started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from loguru import logger
+
+from synthetic_exporter.invoke import call_bounded
+from synthetic_exporter.ledger import Entry, Ledger
+from synthetic_exporter.results import CleanupFailure
+
+if TYPE_CHECKING:
+    from synthetic_exporter.settings import Settings
+    from synthetic_exporter.suite import Suite
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A tracked test resource, as given to its janitor."""
+
+    kind: str
+    id: str
+    data: dict[str, Any]
+    suite: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class JanitorContext:
+    """What a janitor receives: the target clients, settings and a logger."""
+
+    suite: str
+    settings: Settings
+    clients: Mapping[str, httpx.AsyncClient]
+
+    def client(self, target: str) -> httpx.AsyncClient:
+        """Return the HTTP client of a configured target."""
+        try:
+            return self.clients[target]
+        except KeyError:
+            raise LookupError(f"no target named {target!r}") from None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """Return the client of the target named ``default``."""
+        return self.client("default")
+
+    def log(self, message: object) -> None:
+        """Log a line about this clean-up."""
+        logger.bind(suite=self.suite).info(str(message))
+
+
+@dataclass(slots=True)
+class Sweeper:
+    """Deletes ledger entries' resources through their suites' janitors."""
+
+    ledger: Ledger
+    suites: Mapping[str, Suite]
+    settings: Settings
+    clients: Mapping[str, httpx.AsyncClient]
+    redact: Callable[[str], str] = lambda s: s
+
+    async def clean(self, entries: list[Entry]) -> list[CleanupFailure]:
+        """Run the janitor of every entry; forget the cleaned ones, back off the others."""
+        failures: list[CleanupFailure] = []
+        for entry in entries:
+            error = await self._clean_one(entry)
+            if error is None:
+                self.ledger.remove(entry.id)
+                continue
+            error = self.redact(error)
+            self.ledger.mark_failed(entry.id, error)
+            name = f"janitor {entry.kind} {entry.resource_id}"
+            failures.append(CleanupFailure(name, error))
+            logger.bind(suite=entry.suite, kind=entry.kind, attempts=entry.attempts + 1).warning(
+                f"clean-up of {entry.kind} {entry.resource_id} failed: {error}"
+            )
+        return failures
+
+    async def sweep(self) -> list[CleanupFailure]:
+        """Retry every pending entry that is due (leftovers of crashes and failed clean-ups)."""
+        return await self.clean(self.ledger.due())
+
+    async def _clean_one(self, entry: Entry) -> str | None:
+        suite = self.suites.get(entry.suite)
+        janitor = suite.janitors.get(entry.kind) if suite else None
+        if janitor is None:
+            return f"no janitor for kind {entry.kind!r} in suite {entry.suite!r}"
+        context = JanitorContext(entry.suite, self.settings, self.clients)
+        resource = Resource(entry.kind, entry.resource_id, entry.data, entry.suite, entry.attempts)
+        return await call_bounded(janitor, context, resource, limit=self.settings.cleanup_timeout)

@@ -1,0 +1,240 @@
+"""Agent settings, read from SYNTHETIC_* environment variables."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import pydantic_settings
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from synthetic_exporter.durations import Duration, PositiveDuration
+
+__all__ = [
+    "ENV_PREFIX",
+    "RESERVED_LABELS",
+    "Settings",
+    "SettingsError",
+    "TargetSettings",
+    "env_var_name",
+    "listen_address",
+    "load_settings",
+]
+
+ENV_PREFIX = "SYNTHETIC_"
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+LABEL_PATTERN = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+RESERVED_LABELS = frozenset(
+    {"suite", "test", "target", "phase", "result", "cache", "code", "pop", "version", "environment"}
+)
+SECRET_FIELDS = frozenset({"secrets", "admin_token"})
+LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
+
+
+class SettingsError(Exception):
+    """Invalid settings; str() is one line per problem, each naming its environment variable."""
+
+
+class TargetSettings(BaseModel):
+    """An HTTP API that checks call, e.g. SYNTHETIC_TARGETS__API__BASE_URL."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    base_url: str
+    """Absolute http:// or https:// URL that request paths are relative to."""
+    headers: dict[str, str] = {}
+    """Default headers sent on every request."""
+    timeout: PositiveDuration = 10.0
+    """Per-request timeout."""
+    verify: bool = True
+    """Verify the server's TLS certificate."""
+    ca_bundle: Path | None = None
+    """CA bundle file used for TLS verification."""
+    http2: bool = False
+    """Use HTTP/2."""
+    fresh_connections: bool = False
+    """Open a new connection for every run, so handshakes are measured."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        url = value.strip()
+        try:
+            parts = urlsplit(url)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            _ = parts.port
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
+        return url.rstrip("/")
+
+
+def _lower_keys(value: Any, kind: str) -> Any:
+    """Lower-case the keys of a name -> value mapping and check the names."""
+    if not isinstance(value, dict):
+        return value
+    result: dict[Any, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise ValueError(f"{kind} names must be strings, got {key!r}")
+        name = key.lower()
+        if not NAME_PATTERN.fullmatch(name):
+            raise ValueError(f"invalid {kind} name {key!r}: must match ^[a-z][a-z0-9_]*$")
+        if name in result:
+            raise ValueError(f"duplicate {kind} name {name!r}")
+        result[name] = item
+    return result
+
+
+def _split_listen(value: str) -> tuple[str, int]:
+    """Split 'host:port' or '[ipv6]:port' into host (no brackets) and port."""
+    hint = "use host:port, e.g. '0.0.0.0:9479' or '[::1]:9479'"
+    host, sep, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if not host:
+            raise ValueError(f"invalid listen address {value!r}: {hint}")
+    elif ":" in host:
+        raise ValueError(f"invalid listen address {value!r}: put IPv6 hosts in brackets, {hint}")
+    if not sep or not host or any(c in host for c in "[]/ ") or not port.isdigit():
+        raise ValueError(f"invalid listen address {value!r}: {hint}")
+    number = int(port)
+    if number > 65535:
+        raise ValueError(f"invalid listen address {value!r}: port must be 0-65535")
+    return host, number
+
+
+class Settings(BaseSettings):
+    """Agent settings: SYNTHETIC_<FIELD>, nested with "__" (SYNTHETIC_TARGETS__API__BASE_URL)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+        extra="forbid",
+        hide_input_in_errors=True,
+        use_attribute_docstrings=True,
+    )
+
+    environment: str = "default"
+    """Environment name, exported as a label."""
+    checks_path: Path = Path("checks")
+    """Directory (or single .py file) of check files."""
+    interval: PositiveDuration = 300.0
+    """Default suite interval."""
+    test_timeout: PositiveDuration = 30.0
+    """Default per-test timeout."""
+    suite_timeout: PositiveDuration = 300.0
+    """Default per-suite timeout."""
+    cleanup_timeout: PositiveDuration = 30.0
+    """Time limit of each cleanup and janitor call."""
+    shutdown_grace: Duration = 30.0
+    """On SIGTERM, how long cleanups may take before the agent exits."""
+    concurrency: int = Field(default=10, ge=1)
+    """Number of suites run at once."""
+    listen: str = "0.0.0.0:9479"
+    """host:port of the HTTP server; IPv6 hosts in brackets, e.g. [::1]:9479."""
+    targets: dict[str, TargetSettings] = {}
+    """Targets by name (lower case, e.g. SYNTHETIC_TARGETS__API__BASE_URL)."""
+    secrets: dict[str, SecretStr] = {}
+    """Secrets by name (lower case, e.g. SYNTHETIC_SECRETS__API_KEY)."""
+    state_dir: Path = Path(".synthetic-exporter")
+    """Directory of the SQLite cleanup ledger."""
+    log_format: Literal["auto", "text", "json"] = "auto"
+    """Log format; auto is text on a terminal, else JSON."""
+    log_level: LogLevel = "INFO"
+    """Minimum level of log messages."""
+    labels: dict[str, str] = {}
+    """Extra constant labels on every metric."""
+    admin_token: SecretStr | None = None
+    """Bearer token for POST /api/v1/run; unset disables the endpoint."""
+    web_config_file: Path | None = None
+    """Exporter-toolkit web config file (TLS, basic auth)."""
+    history_size: int = Field(default=100, ge=1)
+    """Number of runs kept for /api/v1/runs."""
+    sweep_interval: PositiveDuration = 300.0
+    """How often the cleanup ledger retries removing leftover test data."""
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _normalise_targets(cls, value: Any) -> Any:
+        return _lower_keys(value, "target")
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _normalise_secrets(cls, value: Any) -> Any:
+        return _lower_keys(value, "secret")
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_log_format(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        _split_listen(value)
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not LABEL_PATTERN.fullmatch(name) or name.startswith("__"):
+                raise ValueError(
+                    f"invalid label name {name!r}: must match ^[a-zA-Z_][a-zA-Z0-9_]*$"
+                )
+            if name in RESERVED_LABELS:
+                reserved = ", ".join(sorted(RESERVED_LABELS))
+                raise ValueError(f"label name {name!r} is reserved ({reserved})")
+        return value
+
+
+def env_var_name(loc: tuple[str | int, ...]) -> str:
+    """Return the environment variable of a validation error location."""
+    return ENV_PREFIX + "__".join(str(part) for part in loc).upper()
+
+
+def _describe(error: Any) -> str:
+    """Return one line describing a pydantic error, without the input value."""
+    loc: tuple[str | int, ...] = tuple(error["loc"])
+    if error["type"] == "value_error":
+        message = str(error["ctx"]["error"])
+    elif error["type"] == "extra_forbidden":
+        message = "unknown setting"
+    elif error["type"] == "missing":
+        message = "required"
+    else:
+        message = str(error["msg"])
+    secret = error.get("input")
+    if loc and loc[0] in SECRET_FIELDS and isinstance(secret, str) and secret and secret in message:
+        message = message.replace(secret, "***")  # never print a secret's value
+    return f"{env_var_name(loc)}: {message}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment and keyword overrides."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = [_describe(error) for error in exc.errors(include_url=False)]
+        raise SettingsError("\n".join(lines)) from None
+    except pydantic_settings.SettingsError as exc:
+        # Raised for unparsable JSON in a complex field, e.g. SYNTHETIC_TARGETS='{'.
+        match = re.search(r'field "(\w+)"', str(exc))
+        name = env_var_name((match.group(1),)) if match else ENV_PREFIX + "*"
+        raise SettingsError(f"{name}: invalid value, expected JSON ({exc})") from None
+
+
+def listen_address(settings: Settings) -> tuple[str, int]:
+    """Return the host (without brackets) and port the HTTP server listens on."""
+    return _split_listen(settings.listen)

@@ -1,0 +1,153 @@
+"""Shared fixtures: a real demo API on 127.0.0.1, engines on temp state dirs, CLI runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from loguru import logger
+
+from synthetic_exporter.settings import Settings, TargetSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_SECONDS = 20
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Run async tests on asyncio (the agent's production backend)."""
+    return "asyncio"
+
+
+@pytest.fixture
+def caplog_loguru(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Forward loguru records into pytest's caplog."""
+    handler_id = logger.add(caplog.handler, format="{message}", level=0)
+    caplog.set_level(logging.DEBUG)
+    yield caplog
+    logger.remove(handler_id)
+
+
+@dataclass(frozen=True)
+class Server:
+    """A process serving HTTP on 127.0.0.1."""
+
+    url: str
+    process: subprocess.Popen[str]
+
+
+def start_process(args: list[str], marker: str, env: dict[str, str] | None = None) -> Server:
+    """Start a server process and wait (bounded) for its 'listening on URL' line."""
+    process = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    assert process.stdout is not None
+    lines = []
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if not selector.select(timeout=deadline - time.monotonic()):
+            break
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if marker in line:
+            url = line.split(marker, 1)[1].split()[0]
+            return Server(url, process)
+    process.kill()
+    process.wait()
+    raise RuntimeError(f"server did not start: {''.join(lines)}")
+
+
+def stop_process(process: subprocess.Popen[str]) -> None:
+    """Terminate a process by PID and wait for it."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stdout:
+        process.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def demo_api() -> Iterator[str]:
+    """Start the demo API as a real server on 127.0.0.1; yield its base URL."""
+    server = start_process(
+        [sys.executable, "-m", "synthetic_exporter.demo", "--host", "127.0.0.1", "--port", "0"],
+        "listening on ",
+    )
+    try:
+        yield server.url
+    finally:
+        stop_process(server.process)
+
+
+@pytest.fixture
+def settings_for(tmp_path: Path) -> Callable[..., Settings]:
+    """Return a factory of settings with a temp state dir and an optional default target."""
+
+    def make(base_url: str | None = None, **overrides: object) -> Settings:
+        targets = {"default": TargetSettings(base_url=base_url)} if base_url else {}
+        values: dict[str, object] = {"state_dir": tmp_path / "state", "targets": targets}
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    return make
+
+
+def write_checks(directory: Path, files: dict[str, str]) -> Path:
+    """Write check files (dedented) into ``directory``; return it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, source in files.items():
+        (directory / name).write_text(textwrap.dedent(source), encoding="utf-8")
+    return directory
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """A finished CLI run."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli_env(state_dir: Path, base_url: str | None, **extra: str) -> dict[str, str]:
+    """Return the environment for a CLI subprocess: only SYNTHETIC_ settings we choose."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHETIC_")}
+    env.update({"SYNTHETIC_STATE_DIR": str(state_dir), "SYNTHETIC_LOG_FORMAT": "json"})
+    if base_url:
+        env["SYNTHETIC_TARGETS__DEFAULT__BASE_URL"] = base_url
+    env.update(extra)
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 60) -> CliRun:
+    """Run ``synthetic-exporter ARGS`` as a subprocess and wait for it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "synthetic_exporter", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    return CliRun(done.returncode, done.stdout, done.stderr)

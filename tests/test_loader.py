@@ -1,0 +1,94 @@
+"""The loader: check files in, suites and load errors (with file and line) out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from synthetic_exporter.loader import load
+from tests.conftest import write_checks
+
+GOOD = """
+from synthetic_exporter import Suite, T
+
+suite = Suite("good")
+
+@suite.test
+async def works(t: T) -> None:
+    pass
+"""
+
+
+def test_broken_files_and_suites_are_errors_and_the_rest_still_load(tmp_path: Path) -> None:
+    checks = write_checks(
+        tmp_path / "checks",
+        {
+            "good.py": GOOD,
+            "syntax.py": "x = (\n",
+            "raises.py": "import os\n\nraise RuntimeError('no config')\n",
+            "z_dupe.py": "from synthetic_exporter import Suite\n\nagain = Suite('good')\n",
+            "unknown.py": "from synthetic_exporter import Suite\n\n"
+            "orphan = Suite('orphan', depends_on=['nope'])\n"
+            "child = Suite('child', depends_on=['orphan'])\n",
+            "cycle.py": "from synthetic_exporter import Suite\n\n"
+            "a = Suite('a', depends_on=['b'])\nb = Suite('b', depends_on=['a'])\n",
+            "_helpers.py": "raise RuntimeError('private modules are not check files')\n",
+        },
+    )
+    result = load(checks)
+    assert list(result.suites) == ["good"]
+    errors = {(Path(e.file).name, e.line): e.message for e in result.errors}
+    assert errors == {
+        ("syntax.py", 1): "SyntaxError: '(' was never closed (syntax.py, line 1)",
+        ("raises.py", 3): "RuntimeError: no config",
+        ("z_dupe.py", 3): f"duplicate suite name 'good' (first defined at {checks}/good.py:4)",
+        ("unknown.py", 3): "suite 'orphan' depends on unknown or unloadable suite 'nope'",
+        ("unknown.py", 4): "suite 'child' depends on unknown or unloadable suite 'orphan'",
+        ("cycle.py", 3): "suite 'a' is on a dependency cycle",
+        ("cycle.py", 4): "suite 'b' is on a dependency cycle",
+    }
+
+
+def test_invalid_definition_is_a_load_error_with_its_line(tmp_path: Path) -> None:
+    checks = write_checks(
+        tmp_path / "checks",
+        {"bad.py": "from synthetic_exporter import Suite\n\nSuite('x', interval='soon')\n"},
+    )
+    (error,) = load(checks).errors
+    assert error.line == 3
+    assert "invalid duration 'soon'" in error.message
+
+
+def test_missing_checks_path_is_an_error(tmp_path: Path) -> None:
+    (error,) = load(tmp_path / "absent").errors
+    assert error.message == "checks path does not exist"
+
+
+def test_plain_assert_explains_the_values(tmp_path: Path) -> None:
+    checks = write_checks(
+        tmp_path / "checks",
+        {
+            "asserts.py": """
+            class Response:
+                status_code = 502
+
+            def check() -> None:
+                r = Response()
+                assert r.status_code == 201
+            """
+        },
+    )
+    import sys
+
+    from synthetic_exporter.loader import load_file
+
+    suites, error = load_file(checks / "asserts.py")
+    assert error is None
+    assert suites == []
+    module = next(m for n, m in sys.modules.items() if n.startswith("synthetic_checks.asserts"))
+    try:
+        module.check()
+    except AssertionError as exc:
+        message = str(exc)
+    assert message.splitlines()[0] == "assert 502 == 201"
+    assert "where 502 = <" in message
+    assert ".status_code" in message

@@ -1,0 +1,200 @@
+"""Tests of settings: environment variables, validation and error messages."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from synthetic_exporter.settings import (
+    Settings,
+    SettingsError,
+    TargetSettings,
+    env_var_name,
+    listen_address,
+    load_settings,
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide SYNTHETIC_* variables of the surrounding environment."""
+    for name in list(os.environ):
+        if name.upper().startswith("SYNTHETIC_"):
+            monkeypatch.delenv(name)
+
+
+def _error(**overrides: object) -> str:
+    with pytest.raises(SettingsError) as info:
+        load_settings(**overrides)
+    return str(info.value)
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.environment == "default"
+    assert settings.checks_path == Path("checks")
+    assert settings.interval == 300.0
+    assert settings.test_timeout == 30.0
+    assert settings.concurrency == 10
+    assert settings.targets == {}
+    assert settings.secrets == {}
+    assert settings.admin_token is None
+    assert settings.log_format == "auto"
+    assert settings.log_level == "INFO"
+    assert listen_address(settings) == ("0.0.0.0", 9479)
+
+
+def test_every_field_is_documented() -> None:
+    for model in (Settings, TargetSettings):
+        for name, field in model.model_fields.items():
+            assert field.description, f"{model.__name__}.{name} has no docstring"
+
+
+def test_nested_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__BASE_URL", "http://x")
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__TIMEOUT", "1.5s")
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__VERIFY", "false")
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__HEADERS", '{"X-Tenant": "t1"}')
+    monkeypatch.setenv("SYNTHETIC_SECRETS__API_KEY", "s3cret")
+    monkeypatch.setenv("SYNTHETIC_LABELS__REGION", "eu")
+    monkeypatch.setenv("SYNTHETIC_INTERVAL", "1h30m")
+    monkeypatch.setenv("SYNTHETIC_ADMIN_TOKEN", "t0ken")
+    monkeypatch.setenv("SYNTHETIC_LOG_LEVEL", "debug")
+    monkeypatch.setenv("SYNTHETIC_UNKNOWN_THING", "ignored")
+    settings = load_settings()
+    target = settings.targets["api"]
+    assert target.base_url == "http://x"
+    assert target.timeout == 1.5
+    assert target.verify is False
+    assert target.headers == {"X-Tenant": "t1"}
+    assert settings.secrets["api_key"].get_secret_value() == "s3cret"
+    assert settings.labels == {"region": "eu"}
+    assert settings.interval == 5400.0
+    assert settings.admin_token is not None
+    assert settings.admin_token.get_secret_value() == "t0ken"
+    assert settings.log_level == "DEBUG"
+
+
+def test_keyword_overrides_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNTHETIC_ENVIRONMENT", "prod")
+    assert load_settings().environment == "prod"
+    assert load_settings(environment="staging").environment == "staging"
+
+
+def test_names_are_lower_cased() -> None:
+    settings = load_settings(
+        targets={"API": {"base_url": "https://x/"}}, secrets={"Api_Key": "s3cret"}
+    )
+    assert settings.targets["api"].base_url == "https://x"
+    assert settings.secrets["api_key"].get_secret_value() == "s3cret"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://x", "http://x"),
+        ("https://api.example.com/v1/", "https://api.example.com/v1"),
+        ("http://[::1]:8080//", "http://[::1]:8080"),
+    ],
+)
+def test_base_url_normalised(url: str, expected: str) -> None:
+    assert TargetSettings(base_url=url).base_url == expected
+
+
+@pytest.mark.parametrize("url", ["ftp://x", "x", "/api", "http://", "http://x:99999", ""])
+def test_base_url_rejected(url: str) -> None:
+    message = _error(targets={"api": {"base_url": url}})
+    assert message == (
+        f"SYNTHETIC_TARGETS__API__BASE_URL: must be an absolute http(s) URL, got {url!r}"
+    )
+
+
+def test_error_names_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNTHETIC_INTERVAL", "abc")
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__TIMOUT", "5")
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__BASE_URL", "ftp://x")
+    lines = _error().splitlines()
+    assert sorted(lines) == [
+        "SYNTHETIC_INTERVAL: invalid duration 'abc': use seconds or a string like '90s', "
+        "'5m', '1h30m'",
+        "SYNTHETIC_TARGETS__API__BASE_URL: must be an absolute http(s) URL, got 'ftp://x'",
+        "SYNTHETIC_TARGETS__API__TIMOUT: unknown setting",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"interval": 0}, "SYNTHETIC_INTERVAL: must be greater than 0"),
+        ({"test_timeout": "-1s"}, "SYNTHETIC_TEST_TIMEOUT: invalid duration '-1s': must not"),
+        ({"concurrency": 0}, "SYNTHETIC_CONCURRENCY: Input should be greater than or equal to 1"),
+        ({"history_size": 0}, "SYNTHETIC_HISTORY_SIZE: Input should be greater than or equal"),
+        ({"log_format": "xml"}, "SYNTHETIC_LOG_FORMAT: Input should be 'auto', 'text' or 'json'"),
+        ({"log_level": "loud"}, "SYNTHETIC_LOG_LEVEL: Input should be 'TRACE'"),
+        ({"targets": {"api": {}}}, "SYNTHETIC_TARGETS__API__BASE_URL: required"),
+        ({"targets": {"bad-name": {"base_url": "http://x"}}}, "SYNTHETIC_TARGETS: invalid target"),
+        ({"labels": {"suite": "x"}}, "SYNTHETIC_LABELS: label name 'suite' is reserved"),
+        ({"labels": {"__x": "x"}}, "SYNTHETIC_LABELS: invalid label name '__x'"),
+        ({"labels": {"a-b": "x"}}, "SYNTHETIC_LABELS: invalid label name 'a-b'"),
+        ({"listen": "9479"}, "SYNTHETIC_LISTEN: invalid listen address '9479'"),
+        ({"listen": "::1:9479"}, "SYNTHETIC_LISTEN: invalid listen address '::1:9479': put IPv6"),
+        ({"listen": "h:65536"}, "SYNTHETIC_LISTEN: invalid listen address 'h:65536': port must"),
+        ({"listen": "h:"}, "SYNTHETIC_LISTEN: invalid listen address 'h:'"),
+        ({"no_such_field": 1}, "SYNTHETIC_NO_SUCH_FIELD: unknown setting"),
+    ],
+)
+def test_invalid_values(overrides: dict[str, object], expected: str) -> None:
+    message = _error(**overrides)
+    assert "\n" not in message
+    assert message.startswith(expected)
+
+
+def test_invalid_json_names_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNTHETIC_LABELS", "{not json")
+    assert _error().startswith("SYNTHETIC_LABELS: invalid value, expected JSON")
+
+
+def test_secret_values_never_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNTHETIC_SECRETS__API_KEY__NESTED", "topsecret1")
+    monkeypatch.setenv("SYNTHETIC_ADMIN_TOKEN", '{"token": "topsecret2"}')
+    message = _error(secrets={"Bad-Name": "topsecret3"})
+    assert "SYNTHETIC_SECRETS: invalid secret name 'Bad-Name'" in message
+    message = _error(secrets={"api_key": {"nested": "topsecret1"}}, admin_token=["topsecret2"])
+    assert "SYNTHETIC_SECRETS__API_KEY: Input should be a valid string" in message
+    assert "SYNTHETIC_ADMIN_TOKEN: Input should be a valid string" in message
+    for value in ("topsecret1", "topsecret2", "topsecret3"):
+        assert value not in message
+
+
+@pytest.mark.parametrize(
+    ("listen", "address"),
+    [
+        ("0.0.0.0:9479", ("0.0.0.0", 9479)),
+        ("localhost:0", ("localhost", 0)),
+        ("[::1]:9479", ("::1", 9479)),
+        ("[::]:80", ("::", 80)),
+    ],
+)
+def test_listen_address(listen: str, address: tuple[str, int]) -> None:
+    assert listen_address(load_settings(listen=listen)) == address
+
+
+def test_env_var_name() -> None:
+    assert env_var_name(("interval",)) == "SYNTHETIC_INTERVAL"
+    assert env_var_name(("targets", "api", "base_url")) == "SYNTHETIC_TARGETS__API__BASE_URL"
+    assert env_var_name(("labels", 0)) == "SYNTHETIC_LABELS__0"
+
+
+def test_labels_and_paths() -> None:
+    settings = load_settings(
+        labels={"region": "eu", "Zone": "a"},
+        web_config_file="web.yml",
+        state_dir="/tmp/state",
+        shutdown_grace=0,
+    )
+    assert settings.labels == {"region": "eu", "Zone": "a"}
+    assert settings.web_config_file == Path("web.yml")
+    assert settings.state_dir == Path("/tmp/state")
+    assert settings.shutdown_grace == 0.0
