@@ -13,7 +13,7 @@ import httpx
 
 from synthetic_exporter import JanitorContext, Resource, Suite, T
 
-suite = Suite("invoices", depends_on=["signup"], interval="1m", timeout="30s", tags=["billing"])
+suite = Suite("invoices", depends_on=["signup"], timeout="30s", tags=["billing"])
 
 
 @suite.janitor("customer")

@@ -11,7 +11,7 @@ import uuid
 
 from synthetic_exporter import JanitorContext, Resource, Suite, T
 
-suite = Suite("signup", interval="1m", timeout="30s", tags=["customers"])
+suite = Suite("signup", timeout="30s", tags=["customers"])
 
 
 @suite.janitor("customer")

@@ -72,20 +72,29 @@ async def sweep_forever(engine: Engine, every: float) -> None:
 
 
 @dataclass(slots=True)
-class Collector:
-    """Keeps every suite result of a run, forwarding events to other listeners."""
+class Fanout:
+    """Forwards result events to several listeners, in order."""
 
-    listeners: Iterable[Listener] = ()
-    suites: list[SuiteResult] = field(default_factory=list)
+    listeners: list[Listener] = field(default_factory=list)
 
     def test_finished(self, result: TestResult) -> None:
         for listener in self.listeners:
             listener.test_finished(result)
 
     def suite_finished(self, result: SuiteResult) -> None:
-        self.suites.append(result)
         for listener in self.listeners:
             listener.suite_finished(result)
+
+
+@dataclass(slots=True)
+class Collector(Fanout):
+    """A fanout that also keeps every suite result (for one-off runs)."""
+
+    suites: list[SuiteResult] = field(default_factory=list)
+
+    def suite_finished(self, result: SuiteResult) -> None:
+        self.suites.append(result)
+        Fanout.suite_finished(self, result)
 
 
 class FailureLogger:

@@ -13,10 +13,13 @@ import anyio
 from synthetic_exporter import __version__
 from synthetic_exporter.agent import Collector, FailureLogger, cancel_on_signal, run_once
 from synthetic_exporter.coordinator import new_run_id
+from synthetic_exporter.demo.run import run_demo
+from synthetic_exporter.durations import parse_duration
 from synthetic_exporter.loader import LoadResult, load
 from synthetic_exporter.logs import configure_logging
 from synthetic_exporter.report import ConsoleReporter, format_load_errors, write_json, write_junit
 from synthetic_exporter.results import RunResult
+from synthetic_exporter.serve import serve
 from synthetic_exporter.settings import Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -48,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--junit-xml", type=Path, metavar="PATH", help="write JUnit XML here")
     run.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON here")
+    commands.add_parser("serve", help="run the agent: scheduler, /metrics, /healthz, API")
+    demo = commands.add_parser(
+        "demo", help="run the embedded demo API on 127.0.0.1 and the agent against it"
+    )
+    demo.add_argument("--api-port", type=int, default=0, help="demo API port (0: a free one)")
+    demo.add_argument("--interval", default="15s", help="every suite's interval in the demo")
     commands.add_parser("list", help="list suites, tests, dependencies and intervals")
     commands.add_parser("validate", help="load the checks and report errors (exit 1 on any)")
     return parser
@@ -119,6 +128,28 @@ def cmd_run(settings: Settings, loaded: LoadResult, args: argparse.Namespace) ->
     return EXIT_OK if run.ok else EXIT_FAILED
 
 
+def _announce(url: str) -> None:
+    print(f"synthetic-exporter listening on {url}", flush=True)
+
+
+def cmd_serve(settings: Settings, loaded: LoadResult) -> int:
+    """Run the agent until SIGTERM or SIGINT."""
+    sys.stderr.write(format_load_errors(loaded.errors))
+    anyio.run(serve, settings, loaded, None, _announce)
+    return EXIT_OK
+
+
+def cmd_demo(settings: Settings, loaded: LoadResult, args: argparse.Namespace) -> int:
+    """Run the demo API and the agent on 127.0.0.1, printing the URLs to open."""
+    try:
+        interval = parse_duration(args.interval)
+    except ValueError as exc:
+        raise UsageError(f"--interval: {exc}") from None
+    sys.stderr.write(format_load_errors(loaded.errors))
+    anyio.run(run_demo, settings, loaded, args.api_port, interval)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
@@ -143,6 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_validate(settings, loaded)
         if args.command == "list":
             return cmd_list(settings, loaded)
+        if args.command == "serve":
+            return cmd_serve(settings, loaded)
+        if args.command == "demo":
+            return cmd_demo(settings, loaded, args)
         return cmd_run(settings, loaded, args)
     except UsageError as exc:
         sys.stderr.write(f"synthetic-exporter: error: {exc}\n")

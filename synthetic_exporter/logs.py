@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, TextIO
@@ -32,6 +33,21 @@ def _text_format(record: Record) -> str:
     return template + "\n{exception}"
 
 
+def _json_line(record: Record) -> str:
+    """Return the loguru format template of one compact JSON line (time, level, message, extras)."""
+    data: dict[str, object] = {
+        "time": record["time"].isoformat(),
+        "level": record["level"].name,
+        "message": record["message"],
+        "logger": record["name"],
+    }
+    data.update({k: v for k, v in record["extra"].items() if not k.startswith("_")})
+    if record["exception"] is not None and record["exception"].type is not None:
+        data["exception"] = f"{record['exception'].type.__name__}: {record['exception'].value}"
+    record["extra"]["_json"] = json.dumps(data, default=str)
+    return "{extra[_json]}\n"
+
+
 def configure_logging(log_format: str, level: str, stream: TextIO = sys.stderr) -> None:
     """Replace all loguru sinks with one sink writing text or JSON lines to stream."""
     fmt = log_format.lower()
@@ -42,7 +58,7 @@ def configure_logging(log_format: str, level: str, stream: TextIO = sys.stderr) 
     logger.remove()
     # diagnose=False: variable values in tracebacks could contain secrets.
     if fmt == "json":
-        logger.add(stream, level=level.upper(), serialize=True, backtrace=False, diagnose=False)
+        logger.add(stream, level=level.upper(), format=_json_line, backtrace=False, diagnose=False)
     else:
         logger.add(
             stream, level=level.upper(), format=_text_format, backtrace=False, diagnose=False

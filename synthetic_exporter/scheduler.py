@@ -12,9 +12,10 @@ import heapq
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
+import anyio.abc
 from loguru import logger
 
 from synthetic_exporter.coordinator import Coordinator
@@ -58,12 +59,23 @@ class Scheduler:
     on_overrun: Callable[[str], None] = lambda name: None
     on_lag: Callable[[float], None] = lambda lag: None
     started_at: float = 0.0
-    heartbeat: float = field(default_factory=time.monotonic)
+    running: bool = False
+
+    def is_alive(self) -> bool:
+        """Return whether the scheduling loop is running."""
+        return self.running
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Schedule forever (until cancelled)."""
+        self.running = True
+        try:
+            await self._loop(task_status)
+        finally:
+            self.running = False
+
+    async def _loop(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         suites = self.coordinator.suites
         self.started_at = anyio.current_time()
         offsets = first_offsets(suites, self.intervals)
@@ -75,7 +87,6 @@ class Scheduler:
                 slot = due[0][0]
                 await anyio.sleep_until(slot)
                 now = anyio.current_time()
-                self.heartbeat = time.monotonic()
                 batch: list[tuple[str, float]] = []
                 while due and due[0][0] <= now + SAME_SLOT_SECONDS:
                     slot_time, name = heapq.heappop(due)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
-import selectors
+import queue
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 from loguru import logger
@@ -55,23 +57,30 @@ def start_process(args: list[str], marker: str, env: dict[str, str] | None = Non
         env={**os.environ, **(env or {})},
     )
     assert process.stdout is not None
-    lines = []
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True)
+    reader.start()
+    seen = []
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        if not selector.select(timeout=deadline - time.monotonic()):
+        try:
+            line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+        except queue.Empty:
             break
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
+        seen.append(line)
         if marker in line:
             url = line.split(marker, 1)[1].split()[0]
             return Server(url, process)
     process.kill()
     process.wait()
-    raise RuntimeError(f"server did not start: {''.join(lines)}")
+    raise RuntimeError(f"server did not start: {''.join(seen)}")
+
+
+def _pump(stream: IO[str], lines: queue.Queue[str]) -> None:
+    """Read a process's output into a queue until it closes (keeps the pipe drained)."""
+    with stream:
+        for line in stream:
+            lines.put(line)
 
 
 def stop_process(process: subprocess.Popen[str]) -> None:
@@ -83,8 +92,6 @@ def stop_process(process: subprocess.Popen[str]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    if process.stdout:
-        process.stdout.close()
 
 
 @pytest.fixture(scope="session")

@@ -33,10 +33,16 @@ def test_json_lines_with_extra_fields() -> None:
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2
     first, second = (json.loads(line) for line in lines)
-    assert first["record"]["message"] == "passed 1"
-    assert first["record"]["extra"] == {"suite": "login", "test": "test_ok", "n": 1}
-    assert first["record"]["level"]["name"] == "INFO"
-    assert second["record"]["message"] == "second"
+    assert first["message"] == "passed 1"
+    assert {k: first[k] for k in ("suite", "test", "n", "level")} == {
+        "suite": "login",
+        "test": "test_ok",
+        "n": 1,
+        "level": "INFO",
+    }
+    assert first["time"].startswith("20")
+    assert second["message"] == "second"
+    assert "suite" not in second
 
 
 def test_text_contains_message_and_extra() -> None:
@@ -54,6 +60,16 @@ def test_text_contains_message_and_extra() -> None:
     assert "\x1b[" not in text  # no colours when not a terminal
 
 
+def test_json_includes_exception_summary() -> None:
+    stream = io.StringIO()
+    configure_logging("json", "INFO", stream)
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logger.exception("failed")
+    assert json.loads(stream.getvalue().splitlines()[0])["exception"] == "RuntimeError: boom"
+
+
 def test_text_includes_exception() -> None:
     stream = io.StringIO()
     configure_logging("text", "INFO", stream)
@@ -68,7 +84,7 @@ def test_auto_picks_json_unless_terminal() -> None:
     stream = io.StringIO()
     configure_logging("auto", "INFO", stream)
     logger.info("hello")
-    assert json.loads(stream.getvalue())["record"]["message"] == "hello"
+    assert json.loads(stream.getvalue())["message"] == "hello"
     terminal = _Terminal()
     configure_logging("auto", "INFO", terminal)
     logger.info("hello")

@@ -1,0 +1,1 @@
+"""An embedded demo customer API for the example checks, with fault injection."""

@@ -1,0 +1,569 @@
+"""The demo customer API: sign-up, sessions, invoices, payments with a challenge, and faults.
+
+All state lives in memory on one :class:`DemoState` per app. Handlers never await between
+reading and changing state, so one asyncio process needs no locks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+import anyio
+from pydantic import BaseModel, Field, ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MARKER_HEADER = "x-synthetic-test"
+DECLINED_CARD = "4000000000000002"
+CHALLENGE_CODE = "123456"
+MAX_DELAY_MS = 60_000
+
+Json = dict[str, Any]
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": message}`` (plus ``fields`` for 422)."""
+
+    def __init__(self, status: int, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.fields = status, message, fields
+
+
+# --- request bodies -------------------------------------------------------------------------
+
+
+class SignUp(BaseModel):
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)
+    name: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=8, max_length=200)
+
+
+class Confirm(BaseModel):
+    token: str
+
+
+class Login(BaseModel):
+    email: str
+    password: str
+
+
+class NewInvoice(BaseModel):
+    amount_pence: int = Field(gt=0, strict=True)
+    currency: Literal["GBP", "EUR", "USD"]
+    description: str = Field(max_length=500)
+
+
+class Card(BaseModel):
+    card_number: str = Field(pattern=r"^\d{12,19}$")
+    expiry: str = Field(pattern=r"^(0[1-9]|1[0-2])/\d{2}$")
+    cvc: str = Field(pattern=r"^\d{3,4}$")
+
+
+class ChallengeAnswer(BaseModel):
+    code: str
+
+
+class NewFault(BaseModel):
+    path: str = Field(pattern=r"^/")
+    method: str | None = None
+    status: int | None = Field(default=None, ge=200, le=599)
+    delay_ms: int = Field(default=0, ge=0, le=MAX_DELAY_MS)
+
+
+# --- state ----------------------------------------------------------------------------------
+
+
+def new_id(prefix: str) -> str:
+    """A random identifier such as ``cus_3f2a...``."""
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+def now_iso() -> str:
+    """The current time as ISO-8601 UTC."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def hash_password(password: str, salt: str | None = None) -> str:
+    """A salted ``salt$hash`` (a demo, not a password store); pass the stored one to verify."""
+    salt = (salt or secrets.token_hex(8)).split("$")[0]
+    return f"{salt}${hashlib.sha256(f'{salt}:{password}'.encode()).hexdigest()}"
+
+
+@dataclass(kw_only=True)
+class Customer:
+    id: str = field(default_factory=lambda: new_id("cus"))
+    email: str
+    name: str
+    confirmed: bool = False
+    confirmation_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    synthetic: bool
+    created_at: str = field(default_factory=now_iso)
+    password_hash: str  # "salt$sha256"
+
+    def to_json(self, *, with_token: bool = False) -> Json:
+        hidden = {"password_hash"} | (set() if with_token else {"confirmation_token"})
+        return {k: v for k, v in asdict(self).items() if k not in hidden}
+
+
+@dataclass(kw_only=True)
+class Invoice:
+    id: str = field(default_factory=lambda: new_id("inv"))
+    customer_id: str
+    amount_pence: int
+    currency: str
+    description: str
+    status: str = "open"
+    synthetic: bool
+    created_at: str = field(default_factory=now_iso)
+
+    def to_json(self) -> Json:
+        return asdict(self)
+
+
+@dataclass(kw_only=True)
+class Payment:
+    id: str = field(default_factory=lambda: new_id("pay"))
+    invoice_id: str
+    customer_id: str
+    amount_pence: int
+    status: str = "requires_challenge"
+    challenge_id: str = field(default_factory=lambda: new_id("chl"))
+
+    def to_json(self) -> Json:
+        data = {k: v for k, v in asdict(self).items() if k not in ("customer_id", "challenge_id")}
+        url = f"/challenges/{self.challenge_id}"
+        return data | {"challenge": {"id": self.challenge_id, "url": url}}
+
+
+@dataclass(kw_only=True)
+class Fault:
+    id: str = field(default_factory=lambda: new_id("flt"))
+    path: str
+    method: str | None
+    status: int | None
+    delay_ms: int
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether a request is affected: path prefix and, when set, the method."""
+        return path.startswith(self.path) and self.method in (None, method)
+
+    def to_json(self) -> Json:
+        return asdict(self)
+
+
+@dataclass
+class DemoState:
+    """Everything the demo API knows; one per app."""
+
+    customers: dict[str, Customer] = field(default_factory=dict)
+    invoices: dict[str, Invoice] = field(default_factory=dict)
+    payments: dict[str, Payment] = field(default_factory=dict)
+    challenges: dict[str, str] = field(default_factory=dict)  # challenge id -> payment id
+    sessions: dict[str, str] = field(default_factory=dict)  # token -> customer id
+    faults: dict[str, Fault] = field(default_factory=dict)
+
+    def find_fault(self, method: str, path: str) -> Fault | None:
+        """The first fault, in insertion order, that matches a request."""
+        return next((f for f in self.faults.values() if f.matches(method, path)), None)
+
+    def customer_by_email(self, email: str) -> Customer | None:
+        """Emails are unique, ignoring case."""
+        wanted = email.casefold()
+        return next((c for c in self.customers.values() if c.email.casefold() == wanted), None)
+
+    def stats(self) -> dict[str, int]:
+        """How much data there is, and how much of it is synthetic."""
+        return {
+            "customers": len(self.customers),
+            "invoices": len(self.invoices),
+            "payments": len(self.payments),
+            "synthetic_customers": sum(c.synthetic for c in self.customers.values()),
+            "synthetic_invoices": sum(i.synthetic for i in self.invoices.values()),
+        }
+
+    def drop_invoice(self, invoice: Invoice) -> None:
+        """Delete an invoice with its payments and challenges."""
+        for payment in [p for p in self.payments.values() if p.invoice_id == invoice.id]:
+            self.challenges.pop(payment.challenge_id, None)
+            del self.payments[payment.id]
+        del self.invoices[invoice.id]
+
+    def drop_customer(self, customer: Customer) -> None:
+        """Delete a customer with everything they own."""
+        for invoice in [i for i in self.invoices.values() if i.customer_id == customer.id]:
+            self.drop_invoice(invoice)
+        for token in [t for t, cid in self.sessions.items() if cid == customer.id]:
+            del self.sessions[token]
+        del self.customers[customer.id]
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def is_synthetic(request: Request) -> bool:
+    """Whether the request carries the synthetic-test marker header."""
+    return bool(request.headers.get(MARKER_HEADER, "").strip())
+
+
+def require_deletable(request: Request, resource_synthetic: bool) -> None:
+    """Only marked requests may delete, and only synthetic data."""
+    if not (is_synthetic(request) and resource_synthetic):
+        raise ApiError(403, "only synthetic test data can be deleted")
+
+
+async def parse(request: Request, model: type[M]) -> M:
+    """Validate a JSON body, or raise a 422 with one message per field."""
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        fields = {".".join(map(str, e["loc"])) or "body": e["msg"] for e in exc.errors()}
+        raise ApiError(422, "invalid request body", fields) from None
+
+
+def found(item: T | None, what: str) -> T:
+    """The item, or a 404."""
+    if item is None:
+        raise ApiError(404, f"{what} not found")
+    return item
+
+
+def empty(status: int = 204) -> Response:
+    return Response(status_code=status)
+
+
+def render_pdf(invoice: Invoice) -> bytes:
+    """A tiny one-page PDF naming the invoice."""
+    text = f"Invoice {invoice.id}: {invoice.amount_pence / 100:.2f} {invoice.currency}"
+    text = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        " /Resources << /Font << /F1 5 0 R >> >> >>",
+        f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1", "replace")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\n".encode()
+    return bytes(out + f"startxref\n{xref}\n%%EOF".encode())
+
+
+async def sleep_while_connected(seconds: float, receive: Receive) -> tuple[bool, Receive]:
+    """Sleep, but stop early if the client disconnects (so shutdowns need not wait).
+
+    Returns whether the client is still there, and a ``receive`` that replays what was read.
+    """
+    read: list[Message] = []
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            while not read or read[-1]["type"] != "http.disconnect":
+                read.append(await receive())
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        await anyio.sleep(seconds)
+        tg.cancel_scope.cancel()
+
+    async def replay() -> Message:
+        return read.pop(0) if read else await receive()
+
+    return not (read and read[-1]["type"] == "http.disconnect"), replay
+
+
+# --- fault injection ------------------------------------------------------------------------
+
+
+class FaultInjector:
+    """ASGI middleware: delays or fails requests that match a fault; never ``/admin``."""
+
+    def __init__(self, app: ASGIApp, state: DemoState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        fault = None
+        if scope["type"] == "http" and not path.startswith("/admin"):
+            fault = self.state.find_fault(str(scope["method"]).upper(), path)
+        if fault is not None and fault.delay_ms:
+            connected, receive = await sleep_while_connected(fault.delay_ms / 1000, receive)
+            if not connected:
+                return
+        if fault is None or fault.status is None:
+            await self.app(scope, receive, send)
+            return
+        response: Response = JSONResponse({"error": "injected fault"}, fault.status)
+        if fault.status in (204, 304):
+            response = empty(fault.status)
+        await response(scope, receive, send)
+
+
+# --- handlers -------------------------------------------------------------------------------
+
+
+class DemoApi:
+    """The request handlers, bound to one :class:`DemoState`."""
+
+    def __init__(self, state: DemoState) -> None:
+        self.state = state
+
+    def session_customer(self, request: Request) -> Customer:
+        """The customer behind the bearer token, or a 401."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        customer_id = self.state.sessions.get(token.strip()) if scheme.lower() == "bearer" else None
+        if customer_id is None:
+            raise ApiError(401, "missing or invalid bearer token")
+        return self.state.customers[customer_id]
+
+    def own_invoice(self, request: Request) -> Invoice:
+        """The invoice in the path, if the session's customer owns it; else a 404."""
+        customer = self.session_customer(request)
+        invoice = self.state.invoices.get(str(request.path_params["id"]))
+        if invoice is None or invoice.customer_id != customer.id:
+            raise ApiError(404, "invoice not found")
+        return invoice
+
+    # customers and sessions
+
+    async def create_customer(self, request: Request) -> Response:
+        body = await parse(request, SignUp)
+        if self.state.customer_by_email(body.email) is not None:
+            raise ApiError(409, "a customer with this email already exists")
+        customer = Customer(
+            email=body.email,
+            name=body.name,
+            password_hash=hash_password(body.password),
+            synthetic=is_synthetic(request),
+        )
+        self.state.customers[customer.id] = customer
+        return JSONResponse(customer.to_json(with_token=True), 201)
+
+    async def confirm_customer(self, request: Request) -> Response:
+        customer = found(self.state.customers.get(request.path_params["id"]), "customer")
+        body = await parse(request, Confirm)
+        if not hmac.compare_digest(body.token, customer.confirmation_token):
+            raise ApiError(400, "invalid confirmation token")
+        customer.confirmed = True
+        return JSONResponse(customer.to_json())
+
+    async def create_session(self, request: Request) -> Response:
+        body = await parse(request, Login)
+        customer = self.state.customer_by_email(body.email)
+        given = hash_password(body.password, customer.password_hash) if customer else ""
+        if customer is None or not hmac.compare_digest(given, customer.password_hash):
+            raise ApiError(401, "invalid email or password")
+        if not customer.confirmed:
+            raise ApiError(403, "customer not confirmed")
+        token = secrets.token_hex(16)
+        self.state.sessions[token] = customer.id
+        return JSONResponse({"token": token, "customer_id": customer.id}, 201)
+
+    async def get_customer(self, request: Request) -> Response:
+        customer = self.session_customer(request)
+        if request.path_params["id"] != customer.id:
+            raise ApiError(404, "customer not found")
+        return JSONResponse(customer.to_json())
+
+    async def delete_customer(self, request: Request) -> Response:
+        customer = found(self.state.customers.get(request.path_params["id"]), "customer")
+        require_deletable(request, customer.synthetic)
+        self.state.drop_customer(customer)
+        return empty()
+
+    # invoices
+
+    async def create_invoice(self, request: Request) -> Response:
+        customer = self.session_customer(request)
+        body = await parse(request, NewInvoice)
+        invoice = Invoice(
+            customer_id=customer.id, synthetic=is_synthetic(request), **body.model_dump()
+        )
+        self.state.invoices[invoice.id] = invoice
+        return JSONResponse(invoice.to_json(), 201)
+
+    async def list_invoices(self, request: Request) -> Response:
+        customer = self.session_customer(request)
+        mine = [i.to_json() for i in self.state.invoices.values() if i.customer_id == customer.id]
+        return JSONResponse({"items": mine[::-1]})
+
+    async def get_invoice(self, request: Request) -> Response:
+        return JSONResponse(self.own_invoice(request).to_json())
+
+    async def invoice_pdf(self, request: Request) -> Response:
+        invoice = self.own_invoice(request)
+        disposition = f'inline; filename="{invoice.id}.pdf"'
+        headers = {"content-disposition": disposition}
+        return Response(render_pdf(invoice), media_type="application/pdf", headers=headers)
+
+    async def void_invoice(self, request: Request) -> Response:
+        invoice = self.own_invoice(request)
+        if invoice.status in ("paid", "refunded"):
+            raise ApiError(409, f"a {invoice.status} invoice cannot be voided")
+        invoice.status = "void"
+        return JSONResponse(invoice.to_json())
+
+    async def delete_invoice(self, request: Request) -> Response:
+        invoice = found(self.state.invoices.get(request.path_params["id"]), "invoice")
+        require_deletable(request, invoice.synthetic)
+        self.state.drop_invoice(invoice)
+        return empty()
+
+    # payments
+
+    async def create_payment(self, request: Request) -> Response:
+        invoice = self.own_invoice(request)
+        card = await parse(request, Card)
+        if invoice.status != "open":
+            raise ApiError(409, f"invoice is {invoice.status}, not open")
+        if card.card_number == DECLINED_CARD:
+            raise ApiError(402, "card declined")
+        payment = Payment(
+            invoice_id=invoice.id,
+            customer_id=invoice.customer_id,
+            amount_pence=invoice.amount_pence,
+        )
+        self.state.payments[payment.id] = payment
+        self.state.challenges[payment.challenge_id] = payment.id
+        return JSONResponse(payment.to_json(), 201)
+
+    def challenged_payment(self, request: Request) -> Payment:
+        payment_id = found(self.state.challenges.get(request.path_params["id"]), "challenge")
+        return self.state.payments[payment_id]
+
+    async def get_challenge(self, request: Request) -> Response:
+        payment = self.challenged_payment(request)
+        hint = f"enter the code {CHALLENGE_CODE}"
+        return JSONResponse({"id": payment.challenge_id, "payment_id": payment.id, "hint": hint})
+
+    async def answer_challenge(self, request: Request) -> Response:
+        payment = self.challenged_payment(request)
+        answer = await parse(request, ChallengeAnswer)
+        invoice = self.state.invoices[payment.invoice_id]
+        if payment.status != "requires_challenge" or invoice.status != "open":
+            raise ApiError(409, "this challenge is no longer open")
+        if not hmac.compare_digest(answer.code, CHALLENGE_CODE):
+            raise ApiError(400, "wrong challenge code")
+        payment.status, invoice.status = "succeeded", "paid"
+        return JSONResponse(payment.to_json())
+
+    async def refund_payment(self, request: Request) -> Response:
+        customer = self.session_customer(request)
+        payment = self.state.payments.get(request.path_params["id"])
+        if payment is None or payment.customer_id != customer.id:
+            raise ApiError(404, "payment not found")
+        if payment.status != "succeeded":
+            raise ApiError(409, "only succeeded payments can be refunded")
+        payment.status = "refunded"
+        self.state.invoices[payment.invoice_id].status = "refunded"
+        return JSONResponse(payment.to_json())
+
+    # plumbing
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def delay(self, request: Request) -> Response:
+        ms: int = request.path_params["ms"]
+        if ms > MAX_DELAY_MS:
+            raise ApiError(422, f"delay is capped at {MAX_DELAY_MS} ms", {"ms": "too large"})
+        await sleep_while_connected(ms / 1000, request.receive)
+        return JSONResponse({"delayed_ms": ms})
+
+    # admin
+
+    async def add_fault(self, request: Request) -> Response:
+        body = await parse(request, NewFault)
+        method = body.method.upper() if body.method else None
+        fault = Fault(path=body.path, method=method, status=body.status, delay_ms=body.delay_ms)
+        self.state.faults[fault.id] = fault
+        return JSONResponse(fault.to_json(), 201)
+
+    async def list_faults(self, request: Request) -> Response:
+        return JSONResponse({"items": [f.to_json() for f in self.state.faults.values()]})
+
+    async def remove_fault(self, request: Request) -> Response:
+        found(self.state.faults.pop(request.path_params["id"], None), "fault")
+        return empty()
+
+    async def clear_faults(self, request: Request) -> Response:
+        self.state.faults.clear()
+        return empty()
+
+    async def stats(self, request: Request) -> Response:
+        return JSONResponse(self.state.stats())
+
+    async def admin_customer(self, request: Request) -> Response:
+        customer = found(self.state.customers.get(request.path_params["id"]), "customer")
+        return JSONResponse(customer.to_json())
+
+    def routes(self) -> list[Route]:
+        """The URL map."""
+        r = Route
+        return [
+            r("/customers", self.create_customer, methods=["POST"]),
+            r("/customers/{id}", self.get_customer, methods=["GET"]),
+            r("/customers/{id}", self.delete_customer, methods=["DELETE"]),
+            r("/customers/{id}/confirm", self.confirm_customer, methods=["POST"]),
+            r("/sessions", self.create_session, methods=["POST"]),
+            r("/invoices", self.create_invoice, methods=["POST"]),
+            r("/invoices", self.list_invoices, methods=["GET"]),
+            r("/invoices/{id}", self.get_invoice, methods=["GET"]),
+            r("/invoices/{id}", self.delete_invoice, methods=["DELETE"]),
+            r("/invoices/{id}/pdf", self.invoice_pdf, methods=["GET"]),
+            r("/invoices/{id}/void", self.void_invoice, methods=["POST"]),
+            r("/invoices/{id}/payments", self.create_payment, methods=["POST"]),
+            r("/challenges/{id}", self.get_challenge, methods=["GET"]),
+            r("/challenges/{id}", self.answer_challenge, methods=["POST"]),
+            r("/payments/{id}/refund", self.refund_payment, methods=["POST"]),
+            r("/health", self.health, methods=["GET"]),
+            r("/delay/{ms:int}", self.delay, methods=["GET"]),
+            r("/admin/faults", self.add_fault, methods=["POST"]),
+            r("/admin/faults", self.list_faults, methods=["GET"]),
+            r("/admin/faults", self.clear_faults, methods=["DELETE"]),
+            r("/admin/faults/{id}", self.remove_fault, methods=["DELETE"]),
+            r("/admin/stats", self.stats, methods=["GET"]),
+            r("/admin/customers/{id}", self.admin_customer, methods=["GET"]),
+        ]
+
+
+async def handle_error(request: Request, exc: Exception) -> Response:
+    """API and routing errors as JSON."""
+    if isinstance(exc, ApiError):
+        body: Json = {"error": exc.message}
+        if exc.fields is not None:
+            body["fields"] = exc.fields
+        return JSONResponse(body, exc.status)
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
+
+
+def create_app() -> Starlette:
+    """A demo API app with fresh, empty state (``app.state.demo``)."""
+    state = DemoState()
+    app = Starlette(
+        routes=DemoApi(state).routes(),
+        middleware=[Middleware(FaultInjector, state=state)],
+        exception_handlers={ApiError: handle_error, HTTPException: handle_error},
+    )
+    app.state.demo = state
+    return app

@@ -1,0 +1,125 @@
+"""``serve``: the scheduler and the HTTP server in one anyio process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anyio
+from loguru import logger
+from prometheus_client import CollectorRegistry, disable_created_metrics
+
+from synthetic_exporter import __version__
+from synthetic_exporter.agent import (
+    FailureLogger,
+    Fanout,
+    cancel_on_signal,
+    open_engine,
+    sweep_leftovers,
+)
+from synthetic_exporter.coordinator import Coordinator
+from synthetic_exporter.health import Health
+from synthetic_exporter.history import History
+from synthetic_exporter.ledger import Ledger
+from synthetic_exporter.loader import LoadResult
+from synthetic_exporter.metrics import Metrics
+from synthetic_exporter.results import SuiteResult, TestResult
+from synthetic_exporter.runner import Engine
+from synthetic_exporter.scheduler import Scheduler
+from synthetic_exporter.server import AgentState, create_app
+from synthetic_exporter.settings import Settings, listen_address
+from synthetic_exporter.web import bind_socket, config_for, run_server
+
+ReadyCallback = Callable[[str], None]
+
+
+def intervals_of(settings: Settings, loaded: LoadResult) -> dict[str, float]:
+    """Return every loaded suite's interval (its own, else the default)."""
+    return {name: s.interval or settings.interval for name, s in loaded.suites.items()}
+
+
+def constant_labels(settings: Settings) -> dict[str, str]:
+    """Return the labels put on every metric: the environment and the configured extras."""
+    return {"environment": settings.environment, **settings.labels}
+
+
+@dataclass(slots=True)
+class PendingCleanups:
+    """Refreshes the pending clean-up gauge from the ledger after every suite run."""
+
+    ledger: Ledger
+    metrics: Metrics
+    suites: list[str]
+
+    def refresh(self) -> None:
+        """Read the ledger's pending counts into the gauge."""
+        self.metrics.cleanup_pending(self.ledger.pending_by_suite(), self.suites)
+
+    def test_finished(self, result: TestResult) -> None:
+        """Ignore single tests."""
+
+    def suite_finished(self, result: SuiteResult) -> None:
+        """Refresh after a suite's janitors ran."""
+        self.refresh()
+
+
+async def sweep_periodically(engine: Engine, pending: PendingCleanups) -> None:
+    """Sweep leftovers now, then retry pending clean-ups every ``sweep_interval``."""
+    await sweep_leftovers(engine)
+    pending.refresh()
+    while True:
+        await anyio.sleep(engine.settings.sweep_interval)
+        await engine.sweeper.sweep()
+        pending.refresh()
+
+
+async def serve(
+    settings: Settings,
+    loaded: LoadResult,
+    registry: CollectorRegistry | None = None,
+    on_ready: ReadyCallback | None = None,
+) -> bool:
+    """Run the agent until SIGTERM/SIGINT; return whether a signal stopped it."""
+    disable_created_metrics()  # no *_created series: half the exposition for nothing here
+    registry = CollectorRegistry() if registry is None else registry
+    intervals = intervals_of(settings, loaded)
+    metrics = Metrics(registry, constant_labels(settings), __version__)
+    metrics.suites_loaded(loaded.suites, len(loaded.errors), settings.interval)
+    health = Health(intervals, time.time(), loaded.errors)
+    history = History(settings.history_size)
+    host, port = listen_address(settings)
+    stopped: list[int] = []
+    async with open_engine(settings, loaded.suites) as engine:
+        pending = PendingCleanups(engine.ledger, metrics, list(loaded.suites))
+        listener = Fanout([metrics, health, history, pending, FailureLogger()])
+        coordinator = Coordinator(engine, loaded.suites, listener, settings.concurrency)
+        scheduler = Scheduler(coordinator, intervals, metrics.overrun, metrics.schedule_lag)
+        token = settings.admin_token.get_secret_value() if settings.admin_token else None
+        state = AgentState(
+            registry,
+            health,
+            history,
+            list(loaded.suites),
+            coordinator.run_batch,
+            token,
+            settings.environment,
+        )
+        app = create_app(state)
+        sock = bind_socket(host, port)
+        shown = f"[{host}]" if ":" in host else host
+
+        def announce(bound: int) -> None:
+            state.ready = True
+            url = f"http://{shown}:{bound}"
+            logger.info(f"listening on {url}")
+            if on_ready is not None:
+                on_ready(url)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(cancel_on_signal, group.cancel_scope, settings.shutdown_grace, stopped)
+            group.start_soon(run_server, config_for(app), sock, announce)
+            group.start_soon(sweep_periodically, engine, pending)
+            await group.start(scheduler.run)
+            state.alive = scheduler.is_alive
+    return bool(stopped)

@@ -1,0 +1,123 @@
+"""The agent's HTTP routes: metrics, health, probes, JSON API and a status page.
+
+Routes only read what result consumers keep (registry, health, history); the one that acts,
+``POST /api/v1/run``, hands names to a trigger and returns what comes back.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from synthetic_exporter.health import Health
+from synthetic_exporter.history import History
+from synthetic_exporter.metrics import render_off_loop
+from synthetic_exporter.results import SuiteResult, to_jsonable
+from synthetic_exporter.status_page import render_status_page
+
+NO_STORE = {"Cache-Control": "no-store"}
+Trigger = Callable[[list[str]], Awaitable[list[SuiteResult]]]
+
+
+@dataclass(slots=True)
+class AgentState:
+    """What the routes read; ``ready`` and ``alive`` are set by the agent as it starts."""
+
+    registry: CollectorRegistry
+    health: Health
+    history: History
+    suites: list[str]
+    trigger: Trigger
+    admin_token: str | None
+    environment: str = "default"
+    ready: bool = False
+    alive: Callable[[], bool] = field(default=lambda: True)
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def create_app(state: AgentState) -> Starlette:
+    """Return the agent's ASGI app."""
+
+    async def metrics(request: Request) -> Response:
+        body, content_type = await render_off_loop(state.registry, request.headers.get("accept"))
+        return Response(body, media_type=content_type)
+
+    async def healthz(request: Request) -> Response:
+        status, body = state.health.report()
+        if request.method == "HEAD":
+            return Response(status_code=status, headers=NO_STORE)
+        return _json(body, status, NO_STORE)
+
+    async def healthy(request: Request) -> Response:
+        alive = state.alive()
+        return _json({"status": "ok" if alive else "scheduler stopped"}, 200 if alive else 503)
+
+    async def ready(request: Request) -> Response:
+        ok = state.ready
+        return _json({"status": "ready" if ok else "starting"}, 200 if ok else 503)
+
+    async def results(request: Request) -> Response:
+        return _json(state.history.results(), headers=NO_STORE)
+
+    async def runs(request: Request) -> Response:
+        suite = request.query_params.get("suite")
+        limit_text = request.query_params.get("limit", "")
+        limit = int(limit_text) if limit_text.isdigit() else None
+        return _json(state.history.recent(suite, limit), headers=NO_STORE)
+
+    async def run_now(request: Request) -> Response:
+        if state.admin_token is None:
+            return _json({"error": "disabled: set SYNTHETIC_ADMIN_TOKEN to enable"}, 403)
+        given = request.headers.get("authorization", "")
+        expected = f"Bearer {state.admin_token}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return _json(
+                {"error": "missing or wrong bearer token"},
+                401,
+                {"WWW-Authenticate": 'Bearer realm="synthetic-exporter"'},
+            )
+        wanted = request.query_params.getlist("suite") or list(state.suites)
+        unknown = [n for n in wanted if n not in state.suites]
+        if unknown:
+            return _json({"error": f"unknown suite {unknown[0]!r}"}, 404)
+        started = time.time()
+        done = await state.trigger(wanted)
+        ran = {r.suite for r in done}
+        return _json(
+            {
+                "started_at": started,
+                "ended_at": time.time(),
+                "suites": [to_jsonable(r) for r in done],
+                "already_running": [n for n in wanted if n not in ran],
+            }
+        )
+
+    async def index(request: Request) -> Response:
+        _, body = state.health.report()
+        page = render_status_page(body, state.history.results(), state.environment)
+        return HTMLResponse(page, status_code=200, headers=NO_STORE)
+
+    return Starlette(
+        routes=[
+            Route("/", index),
+            Route("/metrics", metrics),
+            Route("/healthz", healthz, methods=["GET", "HEAD"]),
+            Route("/-/healthy", healthy, methods=["GET", "HEAD"]),
+            Route("/-/ready", ready, methods=["GET", "HEAD"]),
+            Route("/api/v1/results", results),
+            Route("/api/v1/runs", runs),
+            Route("/api/v1/run", run_now, methods=["POST"]),
+        ]
+    )

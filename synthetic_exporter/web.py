@@ -1,0 +1,96 @@
+"""Serve an ASGI app with uvicorn inside the agent's own anyio task group.
+
+uvicorn is the ASGI server: the most used one, asyncio-native like the agent, with httptools
+for fast parsing. Embedded, it installs no signal handlers (the agent owns SIGTERM) and a
+cancellation of the surrounding task becomes a graceful shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anyio
+import uvicorn
+
+ReadyCallback = Callable[[int], None]
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn with a readiness event; ``embedded`` leaves signals to the host program."""
+
+    def __init__(self, config: uvicorn.Config, *, embedded: bool) -> None:
+        super().__init__(config)
+        self.embedded = embedded
+        self.ready = anyio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start, then signal readiness."""
+        await super().startup(sockets=sockets)
+        self.ready.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Capture signals only when running standalone."""
+        if self.embedded:
+            yield
+            return
+        with super().capture_signals():
+            yield
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Return a listening TCP socket; port 0 picks a free port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def config_for(app: Any, **options: Any) -> uvicorn.Config:
+    """Return quiet uvicorn settings for ``app``."""
+    return uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        **options,
+    )
+
+
+async def run_server(
+    config: uvicorn.Config,
+    sock: socket.socket,
+    on_ready: ReadyCallback | None = None,
+    *,
+    embedded: bool = True,
+) -> None:
+    """Serve on ``sock`` until the server exits or the task is cancelled (then shut down)."""
+    server = EmbeddedServer(config, embedded=embedded)
+    with sock:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_watch, server, sock.getsockname()[1], on_ready)
+            with anyio.CancelScope(shield=True):
+                await server.serve(sockets=[sock])
+            group.cancel_scope.cancel()
+
+
+async def _watch(server: EmbeddedServer, port: int, on_ready: ReadyCallback | None) -> None:
+    """Report readiness; on cancellation stop the server."""
+    try:
+        await server.ready.wait()
+        if on_ready is not None:
+            on_ready(port)
+        await anyio.sleep_forever()
+    finally:
+        server.should_exit = True

@@ -1,0 +1,356 @@
+"""The real CLI as a subprocess, on check files in a temp dir, against the demo API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import cli_env, run_cli, write_checks
+
+pytestmark = pytest.mark.slow
+
+OUTCOMES = """
+from __future__ import annotations
+
+import anyio
+from synthetic_exporter import Suite, T
+
+suite = Suite("outcomes", stop_on_failure=False)
+calls = {"flaky": 0}
+
+
+@suite.test
+async def passes(t: T) -> None:
+    r = await t.http.get("/health")
+    assert r.status_code == 200
+
+
+@suite.test
+async def wrong_status(t: T) -> None:
+    r = await t.http.get("/health")
+    assert r.status_code == 201
+
+
+@suite.test
+async def crashes(t: T) -> None:
+    {}["missing"]
+
+
+@suite.test(timeout=0.3)
+async def hangs(t: T) -> None:
+    await t.http.get("/delay/5000")
+
+
+@suite.test
+async def skips(t: T) -> None:
+    t.skip("feature flag off")
+
+
+@suite.test(retries=1)
+async def flaky(t: T) -> None:
+    calls["flaky"] += 1
+    assert calls["flaky"] > 1, "cold cache"
+"""
+
+CHAIN = """
+from synthetic_exporter import Suite, T
+
+signup = Suite("signup")
+invoices = Suite("invoices", depends_on=["signup"])
+payments = Suite("payments", depends_on=["invoices"])
+
+
+@signup.test
+async def sign_up(t: T) -> None:
+    r = await t.http.get("/delay/1")
+    assert r.json() == {"delayed_ms": 2}
+
+
+@invoices.test
+async def issue(t: T) -> None:
+    pass
+
+
+@payments.test
+async def pay(t: T) -> None:
+    pass
+"""
+
+CUSTOMER = """
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import anyio
+from synthetic_exporter import JanitorContext, Resource, Suite, T
+
+suite = Suite("customers", timeout="60s")
+
+
+@suite.janitor("customer")
+async def delete_customer(j: JanitorContext, r: Resource) -> None:
+    resp = await j.http.delete(f"/customers/{r.id}")
+    assert resp.status_code in (204, 404), resp.text
+
+
+@suite.test(timeout=os.environ.get("CHECK_TIMEOUT", "30s"))
+async def create_then_wait(t: T) -> None:
+    email = f"synthetic+{uuid.uuid4().hex}@example.com"
+    r = await t.http.post(
+        "/customers", json={"email": email, "name": "Cli", "password": "password123"}
+    )
+    assert r.status_code == 201, r.text
+    customer_id = r.json()["id"]
+    if os.environ.get("CHECK_MODE") == "track":
+        t.track("customer", customer_id)
+    else:
+        t.cleanup(lambda: t.http.delete(f"/customers/{customer_id}"))
+    Path(os.environ["CHECK_ID_FILE"]).write_text(customer_id)
+    await anyio.sleep(float(os.environ.get("CHECK_SLEEP", "0")))
+"""
+
+
+def customer_exists(demo_api: str, customer_id: str) -> bool:
+    """Ask the demo API whether a customer still exists."""
+    return httpx.get(f"{demo_api}/admin/customers/{customer_id}").status_code == 200
+
+
+def wait_for_file(path: Path, process: subprocess.Popen[str], seconds: float = 20) -> str:
+    """Wait (bounded) until a check has written ``path``; return its content."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text():
+            return path.read_text()
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"{path} was not written in {seconds}s")
+
+
+def test_run_once_reports_every_outcome(tmp_path: Path, demo_api: str) -> None:
+    checks = write_checks(tmp_path / "checks", {"outcomes.py": OUTCOMES})
+    junit, results = tmp_path / "junit.xml", tmp_path / "results.json"
+    env = cli_env(tmp_path / "state", demo_api)
+    args = ["--checks", str(checks), "run", "--once", "--junit-xml", str(junit)]
+    run = run_cli([*args, "--json", str(results)], env)
+    assert run.returncode == 1, run.stderr
+    lines = run.stdout.splitlines()
+    for expected in (
+        "outcomes/passes PASSED",
+        "outcomes/wrong_status FAILED",
+        "outcomes/crashes ERROR",
+        "outcomes/hangs TIMEOUT",
+        "outcomes/skips SKIPPED",
+        "outcomes/flaky FLAKY",
+    ):
+        assert any(line.startswith(expected) for line in lines), run.stdout
+    assert "assert 200 == 201" in run.stdout
+    assert "+  where 200 = <Response [200 OK]>.status_code" in run.stdout
+    assert 'outcomes.py", line 20, in wrong_status' in run.stdout
+    assert "KeyError: 'missing'" in run.stdout
+    assert lines[-1].startswith("=")
+    assert "1 passed, 1 flaky, 1 failed, 1 error, 1 timeout, 1 skipped in" in lines[-1]
+
+    data = json.loads(results.read_text())
+    tests = {t["name"]: t for s in data["suites"] for t in s["tests"]}
+    assert tests["hangs"]["outcome"] == "timeout"
+    assert tests["hangs"]["message"] == "test timed out after 0.3s"
+    assert tests["hangs"]["duration_seconds"] == pytest.approx(0.3, abs=0.1)
+    assert tests["flaky"]["attempts"] == 2
+    assert tests["skips"]["message"] == "feature flag off"
+
+    root = ET.parse(junit).getroot()
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("6", "1", "2")
+
+
+def test_failed_dependency_skips_dependents_transitively(tmp_path: Path, demo_api: str) -> None:
+    checks = write_checks(tmp_path / "checks", {"chain.py": CHAIN})
+    results = tmp_path / "results.json"
+    env = cli_env(tmp_path / "state", demo_api)
+    run = run_cli(["--checks", str(checks), "run", "--once", "--json", str(results)], env)
+    assert run.returncode == 1
+    assert "invoices/issue SKIPPED [0 ms] (dependency 'signup' failed)" in run.stdout
+    suites = {s["suite"]: s for s in json.loads(run_json(results))["suites"]}
+    assert suites["payments"]["skip_reason"] == (
+        "dependency 'invoices' was skipped: dependency 'signup' failed"
+    )
+    assert "assert {'delayed_ms': 1} == {'delayed_ms': 2}" in run.stdout
+
+
+def run_json(path: Path) -> str:
+    """Return the JSON a run wrote."""
+    return path.read_text()
+
+
+def test_cleanup_runs_after_a_timeout(tmp_path: Path, demo_api: str) -> None:
+    checks = write_checks(tmp_path / "checks", {"customers.py": CUSTOMER})
+    id_file = tmp_path / "id"
+    env = cli_env(
+        tmp_path / "state",
+        demo_api,
+        CHECK_ID_FILE=str(id_file),
+        CHECK_SLEEP="30",
+        CHECK_TIMEOUT="0.5s",
+    )
+    run = run_cli(["--checks", str(checks), "run", "--once"], env)
+    assert run.returncode == 1
+    assert "customers/create_then_wait TIMEOUT" in run.stdout
+    assert not customer_exists(demo_api, id_file.read_text())
+
+
+def test_sync_test_does_not_skew_async_latency(tmp_path: Path, demo_api: str) -> None:
+    checks = write_checks(
+        tmp_path / "checks",
+        {
+            "timing.py": """
+            import time
+            import anyio
+            from synthetic_exporter import Suite, T
+
+            blocking = Suite("blocking")
+            latency = Suite("latency")
+
+            @blocking.test
+            def sleeps(t: T) -> None:
+                time.sleep(1)
+
+            @latency.test
+            async def fetch_50ms(t: T) -> None:
+                await anyio.sleep(0.2)  # the blocking test is sleeping by now
+                r = await t.http.get("/delay/50")
+                assert r.status_code == 200
+            """
+        },
+    )
+    results = tmp_path / "results.json"
+    env = cli_env(tmp_path / "state", demo_api)
+    run = run_cli(["--checks", str(checks), "run", "--once", "--json", str(results)], env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    tests = {t["name"]: t for s in json.loads(results.read_text())["suites"] for t in s["tests"]}
+    assert tests["sleeps"]["duration_seconds"] == pytest.approx(1.0, abs=0.2)
+    # 200 ms of the test's own sleep plus a 50 ms server delay, not 1 s.
+    assert tests["fetch_50ms"]["duration_seconds"] == pytest.approx(0.25, abs=0.06)
+
+
+def test_load_errors_are_reported_and_working_suites_still_run(
+    tmp_path: Path, demo_api: str
+) -> None:
+    checks = write_checks(
+        tmp_path / "checks",
+        {
+            "ok.py": "from synthetic_exporter import Suite, T\n\nsuite = Suite('ok')\n\n\n"
+            "@suite.test\nasync def fine(t: T) -> None:\n    pass\n",
+            "broken.py": "from synthetic_exporter import Suite\n\nimport does_not_exist\n",
+        },
+    )
+    env = cli_env(tmp_path / "state", demo_api)
+    run = run_cli(["--checks", str(checks), "run", "--once"], env)
+    assert run.returncode == 2
+    assert "ok/fine PASSED" in run.stdout
+    assert f"{checks}/broken.py:3: ModuleNotFoundError: No module named 'does_not_exist'" in (
+        run.stdout
+    )
+    validate = run_cli(["--checks", str(checks), "validate"], env)
+    assert validate.returncode == 1
+    assert "broken.py:3" in validate.stderr
+    assert "1 suites, 1 tests loaded, 1 errors" in validate.stdout
+
+
+def test_list_shows_suites_tests_dependencies_and_intervals(tmp_path: Path) -> None:
+    checks = write_checks(tmp_path / "checks", {"chain.py": CHAIN})
+    run = run_cli(["--checks", str(checks), "list"], cli_env(tmp_path / "state", None))
+    assert run.returncode == 0
+    assert "invoices (every 300s depends on signup)" in run.stdout
+    assert "  payments/pay" in run.stdout
+
+
+def test_bad_settings_name_the_variable_and_exit_2(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "state", None, SYNTHETIC_INTERVAL="soon")
+    run = run_cli(["list"], env)
+    assert run.returncode == 2
+    assert "SYNTHETIC_INTERVAL: invalid duration 'soon'" in run.stderr
+
+
+def test_unknown_suite_is_a_usage_error(tmp_path: Path) -> None:
+    checks = write_checks(tmp_path / "checks", {"chain.py": CHAIN})
+    run = run_cli(
+        ["--checks", str(checks), "run", "--once", "--suite", "nope"],
+        cli_env(tmp_path / "state", None),
+    )
+    assert run.returncode == 2
+    assert "unknown suite 'nope'" in run.stderr
+
+
+def start_cli(checks: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start ``run --once`` in the background."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "synthetic_exporter", "--checks", str(checks), "run", "--once"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> None:
+    """Kill a process if it still runs, and collect its output (closing its pipes)."""
+    if process.poll() is None:
+        process.kill()
+    process.communicate(timeout=10)
+
+
+def test_sigterm_cancels_running_tests_runs_cleanups_and_exits_0(
+    tmp_path: Path, demo_api: str
+) -> None:
+    checks = write_checks(tmp_path / "checks", {"customers.py": CUSTOMER})
+    id_file = tmp_path / "id"
+    env = cli_env(tmp_path / "state", demo_api, CHECK_ID_FILE=str(id_file), CHECK_SLEEP="60")
+    process = start_cli(checks, env)
+    try:
+        customer_id = wait_for_file(id_file, process)
+        assert customer_exists(demo_api, customer_id)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        stdout, _ = process.communicate(timeout=15)
+        assert process.returncode == 0
+        assert time.monotonic() - started < 5
+        assert "interrupted" in stdout
+        assert not customer_exists(demo_api, customer_id)
+    finally:
+        finish(process)
+
+
+def test_kill_9_mid_suite_then_restart_sweeps_tracked_resources(
+    tmp_path: Path, demo_api: str
+) -> None:
+    checks = write_checks(tmp_path / "checks", {"customers.py": CUSTOMER})
+    state = tmp_path / "state"
+    first_id, second_id = tmp_path / "first", tmp_path / "second"
+    env = cli_env(state, demo_api, CHECK_MODE="track", CHECK_ID_FILE=str(first_id))
+    process = start_cli(checks, {**env, "CHECK_SLEEP": "60"})
+    try:
+        customer_id = wait_for_file(first_id, process)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        finish(process)
+    assert customer_exists(demo_api, customer_id)
+
+    rerun = run_cli(
+        ["--checks", str(checks), "run", "--once"], {**env, "CHECK_ID_FILE": str(second_id)}
+    )
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert not customer_exists(demo_api, customer_id)
+    assert not customer_exists(demo_api, second_id.read_text())
+    assert "found 1 leftover test resources" in rerun.stderr

@@ -1,0 +1,461 @@
+"""Metrics: results in, the synthetic_ contract out, on a fresh registry per test."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.metrics_core import Metric
+
+from synthetic_exporter.metrics import Metrics, render, render_off_loop
+from synthetic_exporter.results import (
+    CleanupFailure,
+    Outcome,
+    SuiteResult,
+    TestResult,
+    suite_outcome,
+)
+from synthetic_exporter.runner import Listener
+from synthetic_exporter.suite import Suite
+
+CONSTANT = {"environment": "prod", "location": "eu-west-1"}
+T0 = 1_700_000_000.0
+T1 = T0 + 300
+SUITE = "checkout"
+CONTRACT = {
+    ("synthetic_test_success", "gauge"),
+    ("synthetic_test_result", "gauge"),
+    ("synthetic_test_duration_seconds", "histogram"),
+    ("synthetic_test_last_duration_seconds", "gauge"),
+    ("synthetic_test_last_run_timestamp_seconds", "gauge"),
+    ("synthetic_test_last_success_timestamp_seconds", "gauge"),
+    ("synthetic_test_runs", "counter"),
+    ("synthetic_suite_success", "gauge"),
+    ("synthetic_suite_result", "gauge"),
+    ("synthetic_suite_duration_seconds", "histogram"),
+    ("synthetic_suite_last_duration_seconds", "gauge"),
+    ("synthetic_suite_last_run_timestamp_seconds", "gauge"),
+    ("synthetic_suite_last_success_timestamp_seconds", "gauge"),
+    ("synthetic_suite_runs", "counter"),
+    ("synthetic_suite_overruns", "counter"),
+    ("synthetic_suite_interval_seconds", "gauge"),
+    ("synthetic_cleanup_failures", "counter"),
+    ("synthetic_cleanup_pending", "gauge"),
+    ("synthetic_exporter_build_info", "gauge"),
+    ("synthetic_exporter_suites_loaded", "gauge"),
+    ("synthetic_exporter_load_errors", "gauge"),
+    ("synthetic_exporter_schedule_lag_seconds", "histogram"),
+}
+
+
+def make_test(
+    name: str = "login",
+    *,
+    outcome: Outcome = Outcome.PASSED,
+    duration: float = 0.2,
+    ended_at: float = T0,
+    cleanup_failures: int = 0,
+) -> TestResult:
+    """Return a test result of suite SUITE."""
+    failures = tuple(CleanupFailure(f"cleanup{i}", "boom") for i in range(cleanup_failures))
+    return TestResult(
+        suite=SUITE,
+        name=name,
+        outcome=outcome,
+        duration_seconds=duration,
+        started_at=ended_at - duration,
+        ended_at=ended_at,
+        cleanup_failures=failures,
+    )
+
+
+def make_suite(
+    *tests: TestResult,
+    duration: float = 1.5,
+    ended_at: float = T0,
+    janitor_failures: int = 0,
+    skip_reason: str = "",
+) -> SuiteResult:
+    """Return a result of suite SUITE whose outcome follows from its tests."""
+    failures = tuple(CleanupFailure(f"janitor{i}", "boom") for i in range(janitor_failures))
+    return SuiteResult(
+        suite=SUITE,
+        run_id="run-1",
+        outcome=suite_outcome(tests),
+        tests=tests,
+        started_at=ended_at - duration,
+        ended_at=ended_at,
+        duration_seconds=duration,
+        scheduled_at=ended_at - duration,
+        skip_reason=skip_reason,
+        janitor_failures=failures,
+    )
+
+
+def skipped_suite(ended_at: float) -> SuiteResult:
+    """Return a suite result skipped because a dependency failed, as the runner builds it."""
+    reason = "dependency 'signup' failed"
+    test = make_test(outcome=Outcome.SKIPPED, duration=0.0, ended_at=ended_at)
+    return make_suite(test, duration=0.0, ended_at=ended_at, skip_reason=reason)
+
+
+def loaded_suites() -> dict[str, Suite]:
+    """Return two suites: one with its own interval, one using the default."""
+    checkout = Suite(SUITE, interval="1m")
+    signup = Suite("signup")
+
+    @checkout.test
+    async def login(t: object) -> None:
+        """Log in."""
+
+    @checkout.test
+    async def pay(t: object) -> None:
+        """Pay."""
+
+    @signup.test
+    async def register(t: object) -> None:
+        """Register."""
+
+    return {s.name: s for s in (checkout, signup)}
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    """Return a fresh registry."""
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def metrics(registry: CollectorRegistry) -> Metrics:
+    """Return metrics with two constant labels on the fresh registry."""
+    return Metrics(registry, CONSTANT, version="1.2.3")
+
+
+def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    """Return a sample's value, the constant labels added to ``labels``."""
+    return registry.get_sample_value(name, {**CONSTANT, **labels})
+
+
+def of_test(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    """Return a sample of test "login" of SUITE."""
+    return value(registry, name, suite=SUITE, test="login", **labels)
+
+
+def of_suite(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    """Return a sample of SUITE."""
+    return value(registry, name, suite=SUITE, **labels)
+
+
+def one_hot(registry: CollectorRegistry, kind: str) -> dict[str, float | None]:
+    """Return the ``synthetic_<kind>_result`` series of "login" or SUITE, by result."""
+    read = of_test if kind == "test" else of_suite
+    return {o.value: read(registry, f"synthetic_{kind}_result", result=o.value) for o in Outcome}
+
+
+def expected_one_hot(outcome: Outcome) -> dict[str, float | None]:
+    """Return the one-hot values expected for ``outcome``."""
+    return {o.value: 1.0 if o is outcome else 0.0 for o in Outcome}
+
+
+def test_metrics_is_a_runner_listener(metrics: Metrics) -> None:
+    listener: Listener = metrics
+    listener.test_finished(make_test())  # recorded with its suite, not on its own
+    assert metrics is listener
+
+
+def test_defines_exactly_the_contract_with_constant_labels_on_every_sample(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    metrics.suites_loaded(loaded_suites(), load_errors=1, default_interval=300.0)
+    metrics.suite_finished(make_suite(make_test(cleanup_failures=1)))
+    metrics.overrun(SUITE)
+    metrics.schedule_lag(0.01)
+    metrics.cleanup_pending({SUITE: 1}, [SUITE, "signup"])
+
+    families = [m for m in registry.collect() if m.name.startswith("synthetic_")]
+    assert {(m.name, m.type) for m in families} == CONTRACT
+    for sample in (s for m in families for s in m.samples):
+        assert sample.labels.items() >= CONSTANT.items(), sample
+        assert list(sample.labels)[: len(CONSTANT)] == list(CONSTANT), sample
+
+
+def test_passed_test_sets_every_series(registry: CollectorRegistry, metrics: Metrics) -> None:
+    metrics.suite_finished(make_suite(make_test(duration=0.2, ended_at=T0)))
+
+    assert of_test(registry, "synthetic_test_success") == 1
+    assert one_hot(registry, "test") == expected_one_hot(Outcome.PASSED)
+    assert of_test(registry, "synthetic_test_duration_seconds_count") == 1
+    assert of_test(registry, "synthetic_test_duration_seconds_sum") == pytest.approx(0.2)
+    assert of_test(registry, "synthetic_test_duration_seconds_bucket", le="0.1") == 0
+    assert of_test(registry, "synthetic_test_duration_seconds_bucket", le="0.25") == 1
+    assert of_test(registry, "synthetic_test_last_duration_seconds") == pytest.approx(0.2)
+    assert of_test(registry, "synthetic_test_last_run_timestamp_seconds") == T0
+    assert of_test(registry, "synthetic_test_last_success_timestamp_seconds") == T0
+    assert of_test(registry, "synthetic_test_runs_total", result="passed") == 1
+
+
+def test_passed_suite_sets_every_series(registry: CollectorRegistry, metrics: Metrics) -> None:
+    metrics.suite_finished(make_suite(make_test(), duration=1.5, ended_at=T0))
+
+    assert of_suite(registry, "synthetic_suite_success") == 1
+    assert one_hot(registry, "suite") == expected_one_hot(Outcome.PASSED)
+    assert of_suite(registry, "synthetic_suite_duration_seconds_count") == 1
+    assert of_suite(registry, "synthetic_suite_duration_seconds_bucket", le="1.0") == 0
+    assert of_suite(registry, "synthetic_suite_duration_seconds_bucket", le="2.5") == 1
+    assert of_suite(registry, "synthetic_suite_last_duration_seconds") == 1.5
+    assert of_suite(registry, "synthetic_suite_last_run_timestamp_seconds") == T0
+    assert of_suite(registry, "synthetic_suite_last_success_timestamp_seconds") == T0
+    assert of_suite(registry, "synthetic_suite_runs_total", result="passed") == 1
+    assert of_suite(registry, "synthetic_cleanup_failures_total") == 0
+
+
+@pytest.mark.parametrize("outcome", list(Outcome))
+def test_result_is_one_hot_for_every_outcome(
+    registry: CollectorRegistry, metrics: Metrics, outcome: Outcome
+) -> None:
+    metrics.suite_finished(make_suite(make_test(outcome=Outcome.FAILED)))
+    metrics.suite_finished(make_suite(make_test(outcome=outcome)))
+
+    assert one_hot(registry, "test") == expected_one_hot(outcome)
+    assert one_hot(registry, "suite") == expected_one_hot(outcome)
+    assert of_test(registry, "synthetic_test_success") == (1 if outcome.ok else 0)
+    assert of_suite(registry, "synthetic_suite_success") == (1 if outcome.ok else 0)
+
+
+def test_failure_keeps_the_last_success_and_counts_every_result(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    failed = make_test(outcome=Outcome.FAILED, duration=3.0, ended_at=T1)
+    metrics.suite_finished(make_suite(make_test(ended_at=T0)))
+    metrics.suite_finished(make_suite(failed, ended_at=T1))
+    metrics.suite_finished(make_suite(failed, ended_at=T1))
+
+    assert of_test(registry, "synthetic_test_success") == 0
+    assert of_test(registry, "synthetic_test_last_run_timestamp_seconds") == T1
+    assert of_test(registry, "synthetic_test_last_success_timestamp_seconds") == T0
+    assert of_test(registry, "synthetic_test_last_duration_seconds") == 3.0
+    assert of_test(registry, "synthetic_test_duration_seconds_count") == 3
+    assert of_test(registry, "synthetic_test_runs_total", result="passed") == 1
+    assert of_test(registry, "synthetic_test_runs_total", result="failed") == 2
+    assert of_suite(registry, "synthetic_suite_runs_total", result="failed") == 2
+    assert of_suite(registry, "synthetic_suite_last_success_timestamp_seconds") == T0
+
+
+def test_flaky_counts_as_success_but_shows_in_result(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    metrics.suite_finished(make_suite(make_test(outcome=Outcome.FLAKY, ended_at=T1)))
+
+    assert of_test(registry, "synthetic_test_success") == 1
+    assert of_test(registry, "synthetic_test_result", result="flaky") == 1
+    assert of_test(registry, "synthetic_test_result", result="passed") == 0
+    assert of_test(registry, "synthetic_test_last_success_timestamp_seconds") == T1
+    assert of_suite(registry, "synthetic_suite_success") == 1
+    assert of_suite(registry, "synthetic_suite_result", result="flaky") == 1
+
+
+def test_skipped_suite_sets_last_run_but_no_durations(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    metrics.suite_finished(make_suite(make_test(duration=0.2, ended_at=T0), duration=1.5))
+    metrics.suite_finished(skipped_suite(ended_at=T1))
+
+    for read, kind, last_duration in ((of_test, "test", 0.2), (of_suite, "suite", 1.5)):
+        assert read(registry, f"synthetic_{kind}_success") == 0
+        assert one_hot(registry, kind) == expected_one_hot(Outcome.SKIPPED)
+        assert read(registry, f"synthetic_{kind}_duration_seconds_count") == 1
+        assert read(registry, f"synthetic_{kind}_last_duration_seconds") == last_duration
+        assert read(registry, f"synthetic_{kind}_last_run_timestamp_seconds") == T1
+        assert read(registry, f"synthetic_{kind}_last_success_timestamp_seconds") == T0
+        assert read(registry, f"synthetic_{kind}_runs_total", result="skipped") == 1
+
+
+def test_first_result_skipped_creates_no_duration_or_success_time(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    metrics.suite_finished(skipped_suite(ended_at=T1))
+
+    for read, kind in ((of_test, "test"), (of_suite, "suite")):
+        assert read(registry, f"synthetic_{kind}_last_run_timestamp_seconds") == T1
+        assert read(registry, f"synthetic_{kind}_duration_seconds_count") is None
+        assert read(registry, f"synthetic_{kind}_last_duration_seconds") is None
+        assert read(registry, f"synthetic_{kind}_last_success_timestamp_seconds") is None
+
+
+def test_subtests_are_series_of_their_own(registry: CollectorRegistry, metrics: Metrics) -> None:
+    subtest = make_test("login/sso", outcome=Outcome.FAILED)
+    metrics.suite_finished(make_suite(make_test("login"), subtest))
+
+    assert value(registry, "synthetic_test_success", suite=SUITE, test="login") == 1
+    assert value(registry, "synthetic_test_success", suite=SUITE, test="login/sso") == 0
+    assert of_suite(registry, "synthetic_suite_result", result="failed") == 1
+
+
+def test_cleanup_failures_are_counted(registry: CollectorRegistry, metrics: Metrics) -> None:
+    tests = (make_test("login", cleanup_failures=2), make_test("pay", cleanup_failures=1))
+    metrics.suite_finished(make_suite(*tests, janitor_failures=1))
+    metrics.suite_finished(make_suite(make_test()))
+
+    assert of_suite(registry, "synthetic_cleanup_failures_total") == 4
+
+
+def test_suites_loaded_pre_creates_counters_but_not_success(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    metrics.suites_loaded(loaded_suites(), load_errors=2, default_interval=300.0)
+
+    assert value(registry, "synthetic_exporter_suites_loaded") == 2
+    assert value(registry, "synthetic_exporter_load_errors") == 2
+    assert value(registry, "synthetic_suite_interval_seconds", suite=SUITE) == 60
+    assert value(registry, "synthetic_suite_interval_seconds", suite="signup") == 300
+    for suite, tests in ((SUITE, ("login", "pay")), ("signup", ("register",))):
+        assert value(registry, "synthetic_suite_overruns_total", suite=suite) == 0
+        assert value(registry, "synthetic_cleanup_failures_total", suite=suite) == 0
+        for outcome in Outcome:
+            runs = value(registry, "synthetic_suite_runs_total", suite=suite, result=outcome.value)
+            assert runs == 0
+            for test in tests:
+                labels = {"suite": suite, "test": test, "result": outcome.value}
+                assert value(registry, "synthetic_test_runs_total", **labels) == 0
+    never_created = [
+        m.name
+        for m in registry.collect()
+        if m.samples and m.name.endswith(("_success", "_result", "_last_run_timestamp_seconds"))
+    ]
+    assert never_created == []
+
+
+def test_overruns_schedule_lag_and_build_info(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    metrics.overrun(SUITE)
+    metrics.overrun(SUITE)
+    metrics.schedule_lag(0.003)
+    metrics.schedule_lag(0.3)
+
+    assert of_suite(registry, "synthetic_suite_overruns_total") == 2
+    assert value(registry, "synthetic_exporter_schedule_lag_seconds_count") == 2
+    assert value(registry, "synthetic_exporter_schedule_lag_seconds_bucket", le="0.005") == 1
+    assert value(registry, "synthetic_exporter_schedule_lag_seconds_bucket", le="0.5") == 2
+    assert value(registry, "synthetic_exporter_build_info", version="1.2.3") == 1
+
+
+def test_cleanup_pending_sets_zero_for_suites_with_none(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    metrics.cleanup_pending({SUITE: 3, "retired": 1}, [SUITE, "signup"])
+    assert of_suite(registry, "synthetic_cleanup_pending") == 3
+    assert value(registry, "synthetic_cleanup_pending", suite="signup") == 0
+    assert value(registry, "synthetic_cleanup_pending", suite="retired") == 1
+
+    metrics.cleanup_pending({}, [SUITE, "signup"])
+    assert of_suite(registry, "synthetic_cleanup_pending") == 0
+    assert value(registry, "synthetic_cleanup_pending", suite="retired") == 0
+
+
+def test_process_and_python_metrics_are_on_the_injected_registry(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    names = {m.name for m in registry.collect()}
+
+    assert {"process_cpu_seconds", "python_info", "python_gc_collections"} <= names
+
+
+def test_works_without_constant_labels(registry: CollectorRegistry) -> None:
+    metrics = Metrics(registry, {}, version="1.2.3")
+    metrics.suites_loaded(loaded_suites(), load_errors=0, default_interval=300.0)
+    metrics.schedule_lag(0.01)
+    metrics.suite_finished(make_suite(make_test()))
+
+    assert registry.get_sample_value("synthetic_exporter_suites_loaded") == 2
+    assert registry.get_sample_value("synthetic_exporter_schedule_lag_seconds_count") == 1
+    assert registry.get_sample_value("synthetic_exporter_build_info", {"version": "1.2.3"}) == 1
+    labels = {"suite": SUITE, "test": "login"}
+    assert registry.get_sample_value("synthetic_test_success", labels) == 1
+
+
+@pytest.mark.parametrize("name", ["suite", "test", "result", "version"])
+def test_constant_labels_may_not_clash_with_metric_labels(
+    registry: CollectorRegistry, name: str
+) -> None:
+    with pytest.raises(ValueError, match=f"clash with metric labels: \\['{name}'\\]"):
+        Metrics(registry, {name: "x"}, version="1.2.3")
+
+
+def test_render_defaults_to_prometheus_text(registry: CollectorRegistry, metrics: Metrics) -> None:
+    body, content_type = render(registry, None)
+
+    assert content_type.startswith("text/plain; version=0.0.4")
+    labels = b'environment="prod",location="eu-west-1",version="1.2.3"'
+    assert b"synthetic_exporter_build_info{" + labels + b"} 1.0" in body
+    assert not body.rstrip().endswith(b"# EOF")
+
+
+def test_render_gives_openmetrics_when_asked(registry: CollectorRegistry, metrics: Metrics) -> None:
+    body, content_type = render(registry, "application/openmetrics-text; version=1.0.0")
+
+    assert content_type.startswith("application/openmetrics-text; version=1.0.0")
+    assert b"# TYPE synthetic_test_runs counter" in body
+    assert body.endswith(b"# EOF\n")
+
+
+@pytest.mark.slow
+def test_text_exposition_passes_promtool(
+    registry: CollectorRegistry, metrics: Metrics, tmp_path: Path
+) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool is not on PATH: run `make system-deps` (Debian package prometheus)")
+    metrics.suites_loaded(loaded_suites(), load_errors=1, default_interval=300.0)
+    metrics.suite_finished(make_suite(make_test(), make_test("pay", outcome=Outcome.FLAKY)))
+    metrics.suite_finished(skipped_suite(ended_at=T1))
+    metrics.overrun(SUITE)
+    metrics.schedule_lag(0.02)
+    metrics.cleanup_pending({SUITE: 1}, [SUITE, "signup"])
+    exposition = tmp_path / "metrics.prom"
+    exposition.write_bytes(render(registry, None)[0])
+
+    with exposition.open("rb") as stdin:
+        done = subprocess.run(
+            [promtool, "check", "metrics"],
+            stdin=stdin,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+
+    problems = (done.stdout + done.stderr).decode()
+    assert done.returncode == 0, problems
+    assert not done.stdout.strip(), problems
+    assert not done.stderr.strip(), problems
+
+
+class ThreadRecorder:
+    """A collector that notes the thread of every collect() and yields nothing."""
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+
+    def collect(self) -> Iterable[Metric]:
+        """Note the current thread."""
+        self.threads.append(threading.get_ident())
+        return []
+
+
+async def test_render_off_loop_renders_in_a_worker_thread(registry: CollectorRegistry) -> None:
+    Gauge("synthetic_exporter_suites_loaded", "Suites loaded", registry=registry).set(3)
+    recorder = ThreadRecorder()
+    registry.register(recorder)
+    accept = "application/openmetrics-text; version=1.0.0"
+
+    off_loop = await render_off_loop(registry, accept)
+    on_loop = render(registry, accept)
+
+    assert off_loop == on_loop
+    assert recorder.threads[0] != threading.get_ident()
+    assert recorder.threads[1] == threading.get_ident()
