@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import httpx
 import pytest
 from loguru import logger
 
@@ -158,3 +159,38 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 60) -> CliRun
         check=False,
     )
     return CliRun(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def fresh_demo_api() -> Iterator[str]:
+    """A demo API of this test's own, so that injected faults stay here."""
+    server = start_process(
+        [sys.executable, "-m", "synthetic_exporter.demo", "--host", "127.0.0.1", "--port", "0"],
+        "listening on ",
+    )
+    try:
+        yield server.url
+    finally:
+        stop_process(server.process)
+
+
+def start_agent(checks: Path, state: Path, target: str, **env: str) -> Server:
+    """Start ``synthetic-exporter serve`` on a free port of 127.0.0.1."""
+    return start_process(
+        [sys.executable, "-m", "synthetic_exporter", "--checks", str(checks), "serve"],
+        "synthetic-exporter listening on ",
+        cli_env(state, target, SYNTHETIC_LISTEN="127.0.0.1:0", **env),
+    )
+
+
+def wait_for_health(agent: str, status: int, seconds: float = 30) -> dict[str, object]:
+    """Poll /healthz (bounded) until it answers ``status``; return its body."""
+    deadline = time.monotonic() + seconds
+    body: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{agent}/healthz", timeout=5)
+        body = r.json()
+        if r.status_code == status:
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"/healthz did not answer {status} within {seconds}s: {body}")

@@ -4,55 +4,18 @@ from __future__ import annotations
 
 import statistics
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Server, cli_env, start_process, stop_process, write_checks
+from tests.conftest import ROOT, start_agent, stop_process, wait_for_health, write_checks
 from tests.prometheus import require, start_prometheus
 
 pytestmark = pytest.mark.slow
 TOKEN = "test-admin-token-123"
-
-
-@pytest.fixture
-def fresh_demo_api() -> Iterator[str]:
-    """A demo API of this test's own, so that injected faults stay here."""
-    server = start_process(
-        [sys.executable, "-m", "synthetic_exporter.demo", "--host", "127.0.0.1", "--port", "0"],
-        "listening on ",
-    )
-    try:
-        yield server.url
-    finally:
-        stop_process(server.process)
-
-
-def start_agent(checks: Path, state: Path, target: str, **env: str) -> Server:
-    """Start ``synthetic-exporter serve`` on a free port of 127.0.0.1."""
-    return start_process(
-        [sys.executable, "-m", "synthetic_exporter", "--checks", str(checks), "serve"],
-        "synthetic-exporter listening on ",
-        cli_env(state, target, SYNTHETIC_LISTEN="127.0.0.1:0", **env),
-    )
-
-
-def wait_for_health(agent: str, status: int, seconds: float = 30) -> dict[str, object]:
-    """Poll /healthz (bounded) until it answers ``status``; return its body."""
-    deadline = time.monotonic() + seconds
-    body: dict[str, object] = {}
-    while time.monotonic() < deadline:
-        r = httpx.get(f"{agent}/healthz", timeout=5)
-        body = r.json()
-        if r.status_code == status:
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"/healthz did not answer {status} within {seconds}s: {body}")
 
 
 def test_agent_end_to_end_with_prometheus(tmp_path: Path, fresh_demo_api: str) -> None:
