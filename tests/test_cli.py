@@ -161,6 +161,22 @@ def test_run_once_reports_every_outcome(tmp_path: Path, demo_api: str) -> None:
     assert lines[-1].startswith("=")
     assert "1 passed, 1 flaky, 1 failed, 1 error, 1 timeout, 1 skipped in" in lines[-1]
 
+    logged = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
+    failures = [r for r in logged if r.get("test") == "wrong_status"]
+    assert len(failures) == 1
+    (failure,) = failures
+    assert failure["level"] == "ERROR"
+    assert failure["suite"] == "outcomes"
+    assert failure["outcome"] == "failed"
+    assert failure["duration_seconds"] > 0
+    assert len(failure["run_id"]) == 12
+    assert "assert 200 == 201" in failure["message"]
+    assert {r.get("test") for r in logged if r["level"] == "ERROR"} == {
+        "wrong_status",
+        "crashes",
+        "hangs",
+    }
+
     data = json.loads(results.read_text())
     tests = {t["name"]: t for s in data["suites"] for t in s["tests"]}
     assert tests["hangs"]["outcome"] == "timeout"
@@ -215,20 +231,29 @@ def test_sync_test_does_not_skew_async_latency(tmp_path: Path, demo_api: str) ->
         tmp_path / "checks",
         {
             "timing.py": """
+            import threading
             import time
+
             import anyio
             from synthetic_exporter import Suite, T
 
             blocking = Suite("blocking")
             latency = Suite("latency")
+            sleeping = threading.Event()
 
             @blocking.test
             def sleeps(t: T) -> None:
+                sleeping.set()
                 time.sleep(1)
 
             @latency.test
+            async def wait_for_the_blocker(t: T) -> None:
+                with anyio.fail_after(5):
+                    while not sleeping.is_set():
+                        await anyio.sleep(0.005)
+
+            @latency.test
             async def fetch_50ms(t: T) -> None:
-                await anyio.sleep(0.2)  # the blocking test is sleeping by now
                 r = await t.http.get("/delay/50")
                 assert r.status_code == 200
             """
@@ -239,9 +264,11 @@ def test_sync_test_does_not_skew_async_latency(tmp_path: Path, demo_api: str) ->
     run = run_cli(["--checks", str(checks), "run", "--once", "--json", str(results)], env)
     assert run.returncode == 0, run.stdout + run.stderr
     tests = {t["name"]: t for s in json.loads(results.read_text())["suites"] for t in s["tests"]}
-    assert tests["sleeps"]["duration_seconds"] == pytest.approx(1.0, abs=0.2)
-    # 200 ms of the test's own sleep plus a 50 ms server delay, not 1 s.
-    assert tests["fetch_50ms"]["duration_seconds"] == pytest.approx(0.25, abs=0.06)
+    sleeps, fetch = tests["sleeps"], tests["fetch_50ms"]
+    assert sleeps["duration_seconds"] == pytest.approx(1.0, abs=0.2)
+    # The fetch ran while the sync test slept in its worker thread, and measured 50 ms.
+    assert sleeps["started_at"] < fetch["started_at"] < fetch["ended_at"] < sleeps["ended_at"]
+    assert 0.05 <= fetch["duration_seconds"] < 0.08
 
 
 def test_load_errors_are_reported_and_working_suites_still_run(

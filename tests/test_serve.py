@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -11,7 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, start_agent, stop_process, wait_for_health, write_checks
+from tests.conftest import (
+    ROOT,
+    cli_env,
+    start_agent,
+    start_process,
+    stop_process,
+    wait_for_health,
+    write_checks,
+)
 from tests.prometheus import require, start_prometheus
 
 pytestmark = pytest.mark.slow
@@ -167,3 +176,28 @@ def test_scrapes_do_not_inflate_measured_latency(tmp_path: Path, fresh_demo_api:
     # Suite durations include the janitor pass; the test's own figure is the latency.
     assert 0.05 <= measured < 0.09
     assert statistics.median(during) < 0.1
+
+
+def test_demo_command_prints_urls_and_serves_within_seconds(tmp_path: Path) -> None:
+    started = time.monotonic()
+    demo = start_process(
+        [
+            sys.executable,
+            "-m",
+            "synthetic_exporter",
+            "--checks",
+            str(ROOT / "checks"),
+            "demo",
+            "--interval",
+            "2s",
+        ],
+        "synthetic-exporter listening on ",
+        cli_env(tmp_path / "state", None, SYNTHETIC_LISTEN="127.0.0.1:0"),
+    )
+    try:
+        assert httpx.get(f"{demo.url}/metrics").status_code == 200
+        body = wait_for_health(demo.url, 200, seconds=20)
+        assert set(body["suites"]) == {"signup", "invoices"}  # type: ignore[arg-type]
+        assert time.monotonic() - started < 20
+    finally:
+        stop_process(demo.process)
