@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -183,10 +183,10 @@ def start_agent(checks: Path, state: Path, target: str, **env: str) -> Server:
     )
 
 
-def wait_for_health(agent: str, status: int, seconds: float = 30) -> dict[str, object]:
+def wait_for_health(agent: str, status: int, seconds: float = 30) -> dict[str, Any]:
     """Poll /healthz (bounded) until it answers ``status``; return its body."""
     deadline = time.monotonic() + seconds
-    body: dict[str, object] = {}
+    body: dict[str, Any] = {}
     while time.monotonic() < deadline:
         r = httpx.get(f"{agent}/healthz", timeout=5)
         body = r.json()

@@ -197,7 +197,7 @@ def test_demo_command_prints_urls_and_serves_within_seconds(tmp_path: Path) -> N
     try:
         assert httpx.get(f"{demo.url}/metrics").status_code == 200
         body = wait_for_health(demo.url, 200, seconds=20)
-        assert set(body["suites"]) == {"signup", "invoices"}  # type: ignore[arg-type]
+        assert set(body["suites"]) == {"signup", "invoices"}
         assert time.monotonic() - started < 20
     finally:
         stop_process(demo.process)
