@@ -21,6 +21,7 @@ from synthetic_exporter.report import ConsoleReporter, format_load_errors, write
 from synthetic_exporter.results import RunResult
 from synthetic_exporter.serve import serve
 from synthetic_exporter.settings import Settings, SettingsError, load_settings
+from synthetic_exporter.shard import parse_shard, suites_for_shard
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -128,6 +129,14 @@ def cmd_run(settings: Settings, loaded: LoadResult, args: argparse.Namespace) ->
     return EXIT_OK if run.ok else EXIT_FAILED
 
 
+def select_shard(settings: Settings, loaded: LoadResult) -> LoadResult:
+    """Keep only this replica's suites when ``SYNTHETIC_SHARD`` is set."""
+    if settings.shard is None:
+        return loaded
+    index, total = parse_shard(settings.shard)
+    return LoadResult(suites_for_shard(loaded.suites, index, total), loaded.errors)
+
+
 def _announce(url: str) -> None:
     print(f"synthetic-exporter listening on {url}", flush=True)
 
@@ -168,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else settings.checks_path.parent
             ),
         )
-    loaded = load(settings.checks_path)
+    loaded = select_shard(settings, load(settings.checks_path))
     try:
         if args.command == "validate":
             return cmd_validate(settings, loaded)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from synthetic_exporter.graph import with_dependencies
 from synthetic_exporter.results import Outcome, SuiteResult
 from synthetic_exporter.runner import Engine, Listener, SuiteRun, skipped_suite
 from synthetic_exporter.suite import Suite
@@ -22,22 +23,6 @@ from synthetic_exporter.suite import Suite
 def new_run_id() -> str:
     """Return a short random run id."""
     return uuid.uuid4().hex[:12]
-
-
-def with_dependencies(suites: Mapping[str, Suite], names: Iterable[str]) -> list[str]:
-    """Return ``names`` plus everything they depend on, dependencies first."""
-    ordered: list[str] = []
-
-    def visit(name: str) -> None:
-        if name in ordered:
-            return
-        for dep in suites[name].depends_on:
-            visit(dep)
-        ordered.append(name)
-
-    for name in names:
-        visit(name)
-    return ordered
 
 
 def dependency_problem(suite: Suite, latest: Mapping[str, SuiteResult]) -> str:

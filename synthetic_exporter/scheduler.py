@@ -19,28 +19,11 @@ import anyio.abc
 from loguru import logger
 
 from synthetic_exporter.coordinator import Coordinator
+from synthetic_exporter.graph import dependency_groups
 from synthetic_exporter.suite import Suite
 
 FIRST_RUN_SPREAD_SECONDS = 2.0
 SAME_SLOT_SECONDS = 0.001
-
-
-def dependency_groups(suites: Mapping[str, Suite]) -> dict[str, str]:
-    """Return, for every suite, a stable name for the dependency group it belongs to."""
-    parent = {name: name for name in suites}
-
-    def root(name: str) -> str:
-        while parent[name] != name:
-            parent[name] = parent[parent[name]]
-            name = parent[name]
-        return name
-
-    for name, suite in suites.items():
-        for dep in suite.depends_on:
-            if dep in parent:
-                a, b = sorted((root(name), root(dep)))
-                parent[b] = a
-    return {name: root(name) for name in suites}
 
 
 def first_offsets(suites: Mapping[str, Suite], intervals: Mapping[str, float]) -> dict[str, float]:

@@ -40,8 +40,9 @@ def intervals_of(settings: Settings, loaded: LoadResult) -> dict[str, float]:
 
 
 def constant_labels(settings: Settings) -> dict[str, str]:
-    """Return the labels put on every metric: the environment and the configured extras."""
-    return {"environment": settings.environment, **settings.labels}
+    """Return the labels put on every metric: environment, shard (if any) and the extras."""
+    shard = {"shard": settings.shard.split("/")[0]} if settings.shard else {}
+    return {"environment": settings.environment, **shard, **settings.labels}
 
 
 @dataclass(slots=True)

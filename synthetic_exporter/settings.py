@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from synthetic_exporter.durations import Duration, PositiveDuration
+from synthetic_exporter.shard import parse_shard
 
 __all__ = [
     "ENV_PREFIX",
@@ -28,7 +29,19 @@ ENV_PREFIX = "SYNTHETIC_"
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 LABEL_PATTERN = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 RESERVED_LABELS = frozenset(
-    {"suite", "test", "target", "phase", "result", "cache", "code", "pop", "version", "environment"}
+    {
+        "suite",
+        "test",
+        "target",
+        "phase",
+        "result",
+        "cache",
+        "code",
+        "pop",
+        "version",
+        "environment",
+        "shard",
+    }
 )
 SECRET_FIELDS = frozenset({"secrets", "admin_token"})
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
@@ -158,6 +171,16 @@ class Settings(BaseSettings):
     """Number of runs kept for /api/v1/runs."""
     sweep_interval: PositiveDuration = 300.0
     """How often the cleanup ledger retries removing leftover test data."""
+    shard: str | None = None
+    """Run only shard i of N (``i/N``, 0-based): a replica's share of the suites."""
+
+    @field_validator("shard")
+    @classmethod
+    def _check_shard(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        index, total = parse_shard(value)
+        return f"{index}/{total}"
 
     @field_validator("targets", mode="before")
     @classmethod

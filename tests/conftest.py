@@ -174,7 +174,7 @@ def fresh_demo_api() -> Iterator[str]:
         stop_process(server.process)
 
 
-def start_agent(checks: Path, state: Path, target: str, **env: str) -> Server:
+def start_agent(checks: Path, state: Path, target: str | None, **env: str) -> Server:
     """Start ``synthetic-exporter serve`` on a free port of 127.0.0.1."""
     return start_process(
         [sys.executable, "-m", "synthetic_exporter", "--checks", str(checks), "serve"],

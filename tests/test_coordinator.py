@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from synthetic_exporter import Suite, T
-from synthetic_exporter.coordinator import with_dependencies
+from synthetic_exporter.graph import with_dependencies
 from synthetic_exporter.results import Outcome
 from synthetic_exporter.settings import Settings
 from tests.engine_helpers import run_suites, suite_result

@@ -11,7 +11,8 @@ import pytest
 from synthetic_exporter import Suite, T
 from synthetic_exporter.agent import open_engine
 from synthetic_exporter.coordinator import Coordinator
-from synthetic_exporter.scheduler import Scheduler, dependency_groups, first_offsets
+from synthetic_exporter.graph import dependency_groups
+from synthetic_exporter.scheduler import Scheduler, first_offsets
 from synthetic_exporter.settings import Settings
 from tests.engine_helpers import Recorder
 
