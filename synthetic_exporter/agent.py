@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import anyio
 from loguru import logger
 
-from synthetic_exporter.clients import build_clients
+from synthetic_exporter.clients import Targets
 from synthetic_exporter.coordinator import Coordinator
 from synthetic_exporter.janitor import Sweeper
 from synthetic_exporter.ledger import Ledger
@@ -43,16 +43,14 @@ def redactor(settings: Settings) -> Callable[[str], str]:
 @asynccontextmanager
 async def open_engine(settings: Settings, suites: Mapping[str, Suite]) -> AsyncIterator[Engine]:
     """Build clients, ledger and sweeper; close them on the way out."""
-    clients = build_clients(settings)
-    ledger = Ledger(settings.state_dir / LEDGER_FILE, owner=uuid.uuid4().hex)
     mask = redactor(settings)
-    sweeper = Sweeper(ledger, suites, settings, clients, mask)
+    targets = Targets(settings, mask)
+    ledger = Ledger(settings.state_dir / LEDGER_FILE, owner=uuid.uuid4().hex)
+    sweeper = Sweeper(ledger, suites, settings, targets.shared, mask)
     try:
-        yield Engine(settings, clients, ledger, sweeper, mask)
+        yield Engine(settings, targets, ledger, sweeper, mask)
     finally:
-        with anyio.CancelScope(shield=True):
-            for client in clients.values():
-                await client.aclose()
+        await targets.aclose()
         ledger.close()
 
 

@@ -1,45 +1,101 @@
-"""One ``httpx.AsyncClient`` per configured target, made once per process and reused.
+"""HTTP clients of the configured targets, instrumented, made once and reused.
 
 A client per check would add tens of milliseconds of TLS set-up to every run; sharing one per
-target keeps clocks honest (they start after client set-up) and connections pooled.
+target keeps clocks honest (they start after client set-up) and connections pooled. A target
+with ``fresh_connections`` gets a new client (sharing the prepared TLS context, so it is
+cheap) for every suite run: each run then pays, and measures, its own DNS, TCP and TLS.
 """
 
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
+import anyio
 import httpx
 
 from synthetic_exporter import __version__
+from synthetic_exporter.http import InstrumentedTransport
 from synthetic_exporter.settings import Settings, TargetSettings
 
 MARKER_HEADER = "X-Synthetic-Test"
 USER_AGENT = f"synthetic-exporter/{__version__}"
 
 
-def _verify(target: TargetSettings) -> ssl.SSLContext | bool:
+def tls_context(target: TargetSettings) -> ssl.SSLContext:
+    """Return the TLS context a target's clients share."""
     if not target.verify:
-        return False
-    if target.ca_bundle is not None:
-        return ssl.create_default_context(cafile=str(target.ca_bundle))
-    return True
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    cafile = str(target.ca_bundle) if target.ca_bundle is not None else None
+    return ssl.create_default_context(cafile=cafile)
 
 
-def build_client(target: TargetSettings, environment: str) -> httpx.AsyncClient:
-    """Return a client for one target, sending the synthetic-test marker on every request."""
+def build_client(
+    name: str,
+    target: TargetSettings,
+    environment: str,
+    context: ssl.SSLContext,
+    redact: Callable[[str], str] = lambda s: s,
+    secrets: dict[str, str] | None = None,
+) -> httpx.AsyncClient:
+    """Return an instrumented client for one target, sending the synthetic-test marker."""
     headers = {"User-Agent": USER_AGENT, MARKER_HEADER: environment, **target.headers}
+    if target.bearer_secret is not None:
+        headers["Authorization"] = f"Bearer {(secrets or {})[target.bearer_secret]}"
+    inner = httpx.AsyncHTTPTransport(verify=context, http2=target.http2)
     return httpx.AsyncClient(
         base_url=target.base_url,
         headers=headers,
         timeout=target.timeout,
-        verify=_verify(target),
-        http2=target.http2,
+        transport=InstrumentedTransport(name, inner, redact),
     )
 
 
-def build_clients(settings: Settings) -> dict[str, httpx.AsyncClient]:
-    """Return a client for every configured target, by name."""
-    return {
-        name: build_client(target, settings.environment)
-        for name, target in settings.targets.items()
-    }
+@dataclass(slots=True)
+class Targets:
+    """The clients of every target: shared ones, and fresh ones per suite run where asked."""
+
+    settings: Settings
+    redact: Callable[[str], str] = lambda s: s
+    contexts: dict[str, ssl.SSLContext] = field(default_factory=dict)
+    shared: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        secrets = {k: v.get_secret_value() for k, v in self.settings.secrets.items()}
+        for name, target in self.settings.targets.items():
+            self.contexts[name] = tls_context(target)
+            self.shared[name] = self._client(name, secrets)
+
+    def _client(self, name: str, secrets: dict[str, str] | None = None) -> httpx.AsyncClient:
+        if secrets is None:
+            secrets = {k: v.get_secret_value() for k, v in self.settings.secrets.items()}
+        target = self.settings.targets[name]
+        return build_client(
+            name, target, self.settings.environment, self.contexts[name], self.redact, secrets
+        )
+
+    @asynccontextmanager
+    async def for_run(self) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+        """Yield the clients one suite run uses; close its fresh ones afterwards."""
+        fresh = {
+            name: self._client(name)
+            for name, target in self.settings.targets.items()
+            if target.fresh_connections
+        }
+        try:
+            yield {**self.shared, **fresh}
+        finally:
+            with anyio.CancelScope(shield=True):
+                for client in fresh.values():
+                    await client.aclose()
+
+    async def aclose(self) -> None:
+        """Close every shared client."""
+        with anyio.CancelScope(shield=True):
+            for client in self.shared.values():
+                await client.aclose()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import httpx
 
-from synthetic_exporter.results import LogLine, StepResult
+from synthetic_exporter.results import LogLine, RequestRecord, StepResult, StorageReport
 
 if TYPE_CHECKING:
     from synthetic_exporter.settings import Settings
@@ -84,6 +84,8 @@ class T:
     logs: list[LogLine] = field(default_factory=list)
     steps: list[StepResult] = field(default_factory=list)
     cleanups: list[tuple[str, Cleanup]] = field(default_factory=list)
+    requests: list[RequestRecord] = field(default_factory=list)
+    storage: list[StorageReport] = field(default_factory=list)
 
     @property
     def full_name(self) -> str:
@@ -156,6 +158,11 @@ class T:
     def http(self) -> httpx.AsyncClient:
         """Return the client of the target named ``default``."""
         return self.client("default")
+
+    def report_storage(self, target: str, object_versions: int, delete_markers: int) -> None:
+        """Record what a storage hygiene check counted under its prefix (exported as gauges)."""
+        self.storage.append(StorageReport(target, object_versions, delete_markers))
+        self.log(f"{target}: {object_versions} object versions, {delete_markers} delete markers")
 
     def secret(self, name: str) -> str:
         """Return the value of a configured secret (``SYNTHETIC_SECRETS__<NAME>``)."""

@@ -42,8 +42,11 @@ __all__ = [
 TEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 SUITE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 # Label names the metrics themselves use; a constant label may not take one of them.
-OWN_LABELS = frozenset({"suite", "test", "result", "version"})
+OWN_LABELS = frozenset(
+    {"suite", "test", "result", "version", "target", "phase", "code", "cache", "pop"}
+)
 
 M = TypeVar("M", bound=MetricWrapperBase)
 
@@ -113,8 +116,7 @@ class Metrics:
         self._suite = self._result_series("suite", SUITE_BUCKETS, "suite")
         self._define_suite_metrics()
         self._define_exporter_metrics()
-        # HTTP, CDN and TLS metrics (synthetic_http_*, synthetic_tls_*) are defined here when the
-        # instrumented HTTP client lands; see docs/metrics.md for their planned names.
+        self._define_http_metrics()
         self._child(self._build_info, version=version).set(1)
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
@@ -137,9 +139,28 @@ class Metrics:
         for test in result.tests:
             labels = self._labels(suite=test.suite, test=test.name)
             self._test.record(labels, test.outcome, test.duration_seconds, test.ended_at)
+            self._record_http(test)
         labels = self._labels(suite=result.suite)
         self._suite.record(labels, result.outcome, result.duration_seconds, result.ended_at)
         self._cleanup_failures.labels(**labels).inc(result.cleanup_failure_count)
+
+    def _record_http(self, test: TestResult) -> None:
+        """Count a test's requests, their phases, edges and certificates, and storage reports."""
+        for request in test.requests:
+            where = {"suite": test.suite, "test": test.name, "target": request.target}
+            for phase, seconds in request.phases.items():
+                self._child(self._http_phase, **where, phase=phase).observe(seconds)
+            code = str(request.status) if request.status is not None else "error"
+            self._child(self._http_responses, **where, code=code, cache=request.cache).inc()
+            if request.pop != "none":
+                edge = {"target": request.target, "pop": request.pop, "cache": request.cache}
+                self._child(self._http_edge, **edge).inc()
+            if request.cert_not_after is not None:
+                self._child(self._tls_expiry, target=request.target).set(request.cert_not_after)
+        for report in test.storage:
+            where = {"suite": test.suite, "target": report.target}
+            self._child(self._storage_versions, **where).set(report.object_versions)
+            self._child(self._storage_markers, **where).set(report.delete_markers)
 
     def overrun(self, suite: str) -> None:
         """Count a run slot dropped because the suite's previous run was still going."""
@@ -243,6 +264,52 @@ class Metrics:
         )
         self._pending = self._gauge(
             "synthetic_cleanup_pending", "Leftover resources awaiting a retried clean-up", "suite"
+        )
+
+    def _define_http_metrics(self) -> None:
+        """Define the metrics of instrumented requests, TLS certificates and storage checks."""
+        self._http_phase = self._histogram(
+            "synthetic_http_request_duration_seconds",
+            "Time of each phase of checks' HTTP requests (resolve, connect, tls, processing,"
+            " transfer); a phase that did not happen is not observed",
+            HTTP_BUCKETS,
+            "suite",
+            "test",
+            "target",
+            "phase",
+        )
+        self._http_responses = self._counter(
+            "synthetic_http_responses_total",
+            "Checks' HTTP responses by status code (error: no response) and CDN cache status",
+            "suite",
+            "test",
+            "target",
+            "code",
+            "cache",
+        )
+        self._http_edge = self._counter(
+            "synthetic_http_edge_responses_total",
+            "Responses served by a CDN, by edge location (3-letter code) and cache status",
+            "target",
+            "pop",
+            "cache",
+        )
+        self._tls_expiry = self._gauge(
+            "synthetic_tls_cert_expiry_timestamp_seconds",
+            "When the target's leaf certificate expires (notAfter), as last seen",
+            "target",
+        )
+        self._storage_versions = self._gauge(
+            "synthetic_storage_object_versions",
+            "Object versions under a storage check's prefix, as last counted",
+            "suite",
+            "target",
+        )
+        self._storage_markers = self._gauge(
+            "synthetic_storage_delete_markers",
+            "Delete markers under a storage check's prefix, as last counted",
+            "suite",
+            "target",
         )
 
     def _define_exporter_metrics(self) -> None:

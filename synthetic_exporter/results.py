@@ -69,6 +69,39 @@ class CleanupFailure:
     message: str
 
 
+PHASES: tuple[str, ...] = ("resolve", "connect", "tls", "processing", "transfer")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One HTTP request a test made through a target's client.
+
+    ``phases`` holds the phases that happened, in seconds: on a reused connection there is no
+    resolve, connect or tls. ``path`` never carries the query string; no headers are kept.
+    """
+
+    target: str
+    method: str
+    path: str
+    status: int | None
+    duration_seconds: float
+    phases: dict[str, float]
+    cache: str = "none"
+    pop: str = "none"
+    tls_version: str = ""
+    cert_not_after: float | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StorageReport:
+    """Object versions and delete markers a storage check counted under its prefix."""
+
+    target: str
+    object_versions: int
+    delete_markers: int
+
+
 @dataclass(frozen=True, slots=True)
 class TestResult:
     """The result of one test (or subtest, named ``parent/sub``) in one suite run.
@@ -92,6 +125,8 @@ class TestResult:
     steps: tuple[StepResult, ...] = ()
     cleanup_failures: tuple[CleanupFailure, ...] = ()
     cleanup_seconds: float = 0.0
+    requests: tuple[RequestRecord, ...] = ()
+    storage: tuple[StorageReport, ...] = ()
 
     @property
     def full_name(self) -> str:
@@ -181,4 +216,6 @@ def to_jsonable(value: Any) -> Any:
         return data
     if isinstance(value, tuple | list):
         return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
     return value

@@ -6,11 +6,13 @@ what consumers do with them.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import ssl
 import sysconfig
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,7 +21,9 @@ import anyio
 import anyio.to_thread
 import httpx
 
+from synthetic_exporter.clients import Targets
 from synthetic_exporter.context import FatalStop, SkipStop, T
+from synthetic_exporter.http import CURRENT_SINK
 from synthetic_exporter.invoke import call_bounded, describe_error
 from synthetic_exporter.janitor import Sweeper
 from synthetic_exporter.ledger import Ledger
@@ -53,7 +57,7 @@ class Engine:
     """What every suite run of one agent process shares."""
 
     settings: Settings
-    clients: Mapping[str, httpx.AsyncClient]
+    targets: Targets
     ledger: Ledger
     sweeper: Sweeper
     redact: Callable[[str], str] = lambda s: s
@@ -96,6 +100,21 @@ def _first_leaf(exc: BaseException) -> BaseException:
     return leaves[0]
 
 
+def _certificate_problem(exc: BaseException) -> str | None:
+    """Return a clear message when a connection failed TLS certificate verification."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ssl.SSLCertVerificationError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return None
+    where = ""
+    if isinstance(exc, httpx.RequestError):
+        with contextlib.suppress(RuntimeError):
+            where = f" of {exc.request.url.host}:{exc.request.url.port or ''}".rstrip(":")
+    reason = cause.verify_message or str(cause)
+    return f"TLS certificate{where} not accepted: {reason} (certificate verify failed)"
+
+
 def classify(exc: BaseException, context: T) -> tuple[Outcome, str, str]:
     """Return the outcome, message and traceback for an exception a test raised."""
     leaf = _first_leaf(exc)
@@ -103,7 +122,7 @@ def classify(exc: BaseException, context: T) -> tuple[Outcome, str, str]:
         return Outcome.SKIPPED, leaf.message, ""
     if isinstance(leaf, SkipStop | FatalStop):
         return Outcome.FAILED, "; ".join(context.failures), ""
-    message = context.redact(describe_error(leaf))
+    message = context.redact(_certificate_problem(leaf) or describe_error(leaf))
     tb = context.redact(short_traceback(leaf))
     if isinstance(leaf, AssertionError):
         return Outcome.FAILED, "; ".join([*context.failures, message]), tb
@@ -175,6 +194,7 @@ class SuiteRun:
     lag_seconds: float = 0.0
     state: dict[str, Any] = field(default_factory=dict)
     results: list[TestResult] = field(default_factory=list)
+    clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     _deadline: float = float("inf")
 
     @property
@@ -190,18 +210,10 @@ class SuiteRun:
         """Run every test in order, then the janitors; return the suite's result."""
         started_at, start = time.time(), time.monotonic()
         self._deadline = anyio.current_time() + self.suite_timeout
-        stop_reason = ""
         janitor_failures: list[CleanupFailure] = []
         try:
-            for test in self.suite.tests:
-                if not stop_reason and anyio.current_time() >= self._deadline:
-                    stop_reason = f"suite timeout of {self.suite_timeout:g}s exceeded"
-                if stop_reason:
-                    self._emit(self._skipped(test.name, stop_reason))
-                    continue
-                result = await self._run_test(test)
-                if result.outcome.bad and self.suite.stop_on_failure:
-                    stop_reason = f"earlier test {test.name!r} {result.outcome.value}"
+            async with self.engine.targets.for_run() as self.clients:
+                await self._run_tests()
         finally:
             entries = self.engine.ledger.for_run(self.run_id)
             janitor_failures = await self.engine.sweeper.clean(entries)
@@ -218,6 +230,18 @@ class SuiteRun:
             lag_seconds=self.lag_seconds,
             janitor_failures=tuple(janitor_failures),
         )
+
+    async def _run_tests(self) -> None:
+        stop_reason = ""
+        for test in self.suite.tests:
+            if not stop_reason and anyio.current_time() >= self._deadline:
+                stop_reason = f"suite timeout of {self.suite_timeout:g}s exceeded"
+            if stop_reason:
+                self._emit(self._skipped(test.name, stop_reason))
+                continue
+            result = await self._run_test(test)
+            if result.outcome.bad and self.suite.stop_on_failure:
+                stop_reason = f"earlier test {test.name!r} {result.outcome.value}"
 
     async def run_subtest(self, parent: T, name: str, func: TestFunction) -> bool:
         """Run ``func`` as ``parent/name`` within the parent's time limit."""
@@ -256,13 +280,14 @@ class SuiteRun:
             name=name,
             settings=self.engine.settings,
             state=self.state,
-            clients=dict(self.engine.clients),
+            clients=self.clients,
             tracker=_RunTracker(self.suite, self.engine.ledger, self.run_id),
             subtests=self,
             redact=self.engine.redact,
         )
         outcome, message, tb = Outcome.PASSED, "", ""
         started_at = time.time()
+        sink = CURRENT_SINK.set(context.requests.append)
         try:
             with anyio.CancelScope(deadline=deadline) as scope:
                 start, end, error = await _timed_call(func, context)
@@ -276,6 +301,7 @@ class SuiteRun:
             elif outcome is Outcome.PASSED and context.failed:
                 outcome, message = Outcome.FAILED, "; ".join(context.failures)
         finally:
+            CURRENT_SINK.reset(sink)
             cleanup_start = time.monotonic()
             failures = await self._cleanups(context)
             cleanup_seconds = time.monotonic() - cleanup_start
@@ -324,6 +350,8 @@ class SuiteRun:
             steps=tuple(context.steps),
             cleanup_failures=tuple(attempt.cleanup_failures),
             cleanup_seconds=attempt.cleanup_seconds,
+            requests=tuple(context.requests),
+            storage=tuple(context.storage),
         )
 
     def _skipped(self, name: str, reason: str) -> TestResult:

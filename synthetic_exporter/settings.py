@@ -69,7 +69,9 @@ class TargetSettings(BaseModel):
     http2: bool = False
     """Use HTTP/2."""
     fresh_connections: bool = False
-    """Open a new connection for every run, so handshakes are measured."""
+    """Open new connections for every suite run, so DNS, TCP and TLS are measured each run."""
+    bearer_secret: str | None = None
+    """Name of a secret (SYNTHETIC_SECRETS__<NAME>) sent as ``Authorization: Bearer``."""
 
     @field_validator("base_url")
     @classmethod

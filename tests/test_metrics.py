@@ -50,6 +50,12 @@ CONTRACT = {
     ("synthetic_exporter_suites_loaded", "gauge"),
     ("synthetic_exporter_load_errors", "gauge"),
     ("synthetic_exporter_schedule_lag_seconds", "histogram"),
+    ("synthetic_http_request_duration_seconds", "histogram"),
+    ("synthetic_http_responses", "counter"),
+    ("synthetic_http_edge_responses", "counter"),
+    ("synthetic_tls_cert_expiry_timestamp_seconds", "gauge"),
+    ("synthetic_storage_object_versions", "gauge"),
+    ("synthetic_storage_delete_markers", "gauge"),
 }
 
 
@@ -459,3 +465,50 @@ async def test_render_off_loop_renders_in_a_worker_thread(registry: CollectorReg
     assert off_loop == on_loop
     assert recorder.threads[0] != threading.get_ident()
     assert recorder.threads[1] == threading.get_ident()
+
+
+def test_requests_phases_edges_certificates_and_storage_reports() -> None:
+    from dataclasses import replace
+
+    from synthetic_exporter.results import RequestRecord, StorageReport
+
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, CONSTANT, version="0.1.0")
+    fresh = RequestRecord(
+        "cdn",
+        "GET",
+        "/logo.svg",
+        200,
+        0.05,
+        {"resolve": 0.001, "connect": 0.002, "tls": 0.01, "processing": 0.03, "transfer": 0.005},
+        cache="Miss",
+        pop="LHR",
+        tls_version="TLSv1.3",
+        cert_not_after=1_900_000_000.0,
+    )
+    pooled = RequestRecord(
+        "cdn", "GET", "/logo.svg", 200, 0.01, {"processing": 0.008}, cache="Hit", pop="LHR"
+    )
+    failed = RequestRecord("api", "POST", "/customers", None, 0.1, {}, error="ConnectError: x")
+    test = replace(
+        make_test("fetch"),
+        requests=(fresh, pooled, failed),
+        storage=(StorageReport("s3", 12, 3),),
+    )
+    metrics.suite_finished(make_suite(test))
+    where = {"suite": test.suite, "test": "fetch", "target": "cdn"}
+    phase = "synthetic_http_request_duration_seconds_count"
+    assert value(registry, phase, **where, phase="processing") == 2
+    assert value(registry, phase, **where, phase="tls") == 1
+    responses = "synthetic_http_responses_total"
+    assert value(registry, responses, **where, code="200", cache="Miss") == 1
+    assert value(registry, responses, **where, code="200", cache="Hit") == 1
+    assert value(registry, responses, **{**where, "target": "api"}, code="error", cache="none") == 1
+    edge = "synthetic_http_edge_responses_total"
+    assert value(registry, edge, target="cdn", pop="LHR", cache="Hit") == 1
+    assert value(registry, edge, target="api", pop="none", cache="none") is None
+    expiry = "synthetic_tls_cert_expiry_timestamp_seconds"
+    assert value(registry, expiry, target="cdn") == 1_900_000_000.0
+    storage = {"suite": test.suite, "target": "s3"}
+    assert value(registry, "synthetic_storage_delete_markers", **storage) == 3
+    assert value(registry, "synthetic_storage_object_versions", **storage) == 12

@@ -1,0 +1,258 @@
+"""Instrumented HTTP: where each request's time went, recorded into the running test's result.
+
+Phases (seconds, each only when it happened):
+
+- ``resolve``: name resolution (``getaddrinfo``), timed by our own network backend, which
+  resolves before it connects (httpcore would otherwise hide it inside ``connect_tcp``);
+- ``connect``: the TCP handshake;
+- ``tls``: the TLS handshake;
+- ``processing``: from the first byte of the request sent to the response headers received
+  (upload, server time and the first byte back);
+- ``transfer``: reading the response body.
+
+A request on a pooled connection has only ``processing`` and ``transfer``. The request's
+``duration_seconds`` runs from the transport being called to the response being closed; the
+phases add up to it but for waiting on the pool and httpx's own work (see the docs).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ipaddress
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import httpcore
+import httpx
+
+from synthetic_exporter.cdn import classify
+from synthetic_exporter.results import PHASES, RequestRecord
+
+Sink = Callable[[RequestRecord], None]
+
+# The running test's request sink; the runner sets it around each test function.
+CURRENT_SINK: contextvars.ContextVar[Sink | None] = contextvars.ContextVar(
+    "synthetic_sink", default=None
+)
+# The request being sent, so that the network backend can report resolution time into it.
+_ACTIVE: contextvars.ContextVar[RequestTimer | None] = contextvars.ContextVar(
+    "synthetic_request", default=None
+)
+
+# trace event -> (phase, "start" | "end")
+EVENTS = {
+    "connection.connect_tcp.started": ("connect", "start"),
+    "connection.connect_tcp.complete": ("connect", "end"),
+    "connection.start_tls.started": ("tls", "start"),
+    "connection.start_tls.complete": ("tls", "end"),
+    "http11.send_request_headers.started": ("processing", "start"),
+    "http2.send_request_headers.started": ("processing", "start"),
+    "http11.receive_response_headers.complete": ("processing", "end"),
+    "http2.receive_response_headers.complete": ("processing", "end"),
+    "http11.receive_response_body.started": ("transfer", "start"),
+    "http2.receive_response_body.started": ("transfer", "start"),
+    "http11.receive_response_body.complete": ("transfer", "end"),
+    "http2.receive_response_body.complete": ("transfer", "end"),
+}
+
+
+@dataclass(slots=True)
+class RequestTimer:
+    """Collects one request's phase clocks, TLS details and response attribution."""
+
+    target: str
+    method: str
+    path: str
+    started: float = field(default_factory=time.monotonic)
+    marks: dict[str, float] = field(default_factory=dict)
+    resolve_seconds: float | None = None
+    status: int | None = None
+    cache: str = "none"
+    pop: str = "none"
+    tls_version: str = ""
+    cert_not_after: float | None = None
+    error: str = ""
+    ended: float | None = None
+
+    async def trace(self, event: str, info: dict[str, Any]) -> None:
+        """Take one httpcore trace event."""
+        now = time.monotonic()
+        mark = EVENTS.get(event)
+        if mark is not None:
+            self.marks.setdefault(f"{mark[0]}.{mark[1]}", now)
+        if event == "connection.start_tls.complete":
+            self._tls_details(info.get("return_value"))
+
+    def _tls_details(self, stream: Any) -> None:
+        ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+        if not isinstance(ssl_object, ssl.SSLObject | ssl.SSLSocket):
+            return
+        self.tls_version = ssl_object.version() or ""
+        not_after = (ssl_object.getpeercert() or {}).get("notAfter")
+        if isinstance(not_after, str):
+            self.cert_not_after = float(ssl.cert_time_to_seconds(not_after))
+
+    def phases(self) -> dict[str, float]:
+        """Return the phases that happened, in order."""
+        found: dict[str, float] = {}
+        if self.resolve_seconds is not None:
+            found["resolve"] = self.resolve_seconds
+        for phase in PHASES[1:]:
+            start, end = self.marks.get(f"{phase}.start"), self.marks.get(f"{phase}.end")
+            if start is not None and end is not None:
+                found[phase] = max(end - start, 0.0)
+        if "connect" in found and self.resolve_seconds is not None:
+            found["connect"] = max(found["connect"] - self.resolve_seconds, 0.0)
+        return {phase: round(seconds, 6) for phase, seconds in found.items()}
+
+    def record(self) -> RequestRecord:
+        """Return the finished request's record."""
+        end = self.ended if self.ended is not None else time.monotonic()
+        return RequestRecord(
+            target=self.target,
+            method=self.method,
+            path=self.path,
+            status=self.status,
+            duration_seconds=round(end - self.started, 6),
+            phases=self.phases(),
+            cache=self.cache,
+            pop=self.pop,
+            tls_version=self.tls_version,
+            cert_not_after=self.cert_not_after,
+            error=self.error,
+        )
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class TimedBackend(httpcore.AsyncNetworkBackend):
+    """A network backend that resolves names itself (timed), then connects to the addresses."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self.inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore interface
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        """Resolve ``host`` (timed), then connect to its addresses in order."""
+        if _is_ip(host):
+            addresses = [host]
+        else:
+            start = time.monotonic()
+            try:
+                with anyio.fail_after(timeout):
+                    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except TimeoutError:
+                raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
+            except OSError as exc:
+                raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+            timer = _ACTIVE.get()
+            if timer is not None:
+                timer.resolve_seconds = time.monotonic() - start
+            addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self.inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        raise error or httpcore.ConnectError(f"no address for {host}")
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore interface
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        """Connect to a Unix socket (untimed)."""
+        return await self.inner.connect_unix_socket(path, timeout, socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep."""
+        await self.inner.sleep(seconds)
+
+
+class _ClosingStream(httpx.AsyncByteStream):
+    """Wraps a response body to finish the request's record when the response is closed."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, on_close: Callable[[], None]) -> None:
+        self.inner = inner
+        self.on_close = on_close
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self.inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self.inner.aclose()
+        finally:
+            if not self.closed:
+                self.closed = True
+                self.on_close()
+
+
+class InstrumentedTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that times every request and attributes it to a target and a CDN."""
+
+    def __init__(
+        self,
+        target: str,
+        inner: httpx.AsyncHTTPTransport,
+        redact: Callable[[str], str] = lambda s: s,
+    ) -> None:
+        pool = inner._pool
+        pool._network_backend = TimedBackend(pool._network_backend)
+        self.target = target
+        self.inner = inner
+        self.redact = redact
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send the request with a trace hook; record it into the running test, if any."""
+        sink = CURRENT_SINK.get()
+        if sink is None:
+            return await self.inner.handle_async_request(request)
+        timer = RequestTimer(self.target, request.method, self.redact(request.url.path))
+        request.extensions = {**request.extensions, "trace": timer.trace}
+        token = _ACTIVE.set(timer)
+        try:
+            response = await self.inner.handle_async_request(request)
+        except Exception as exc:
+            timer.error = self.redact(f"{type(exc).__name__}: {exc}")
+            sink(timer.record())
+            raise
+        finally:
+            _ACTIVE.reset(token)
+        timer.status = response.status_code
+        timer.cache, timer.pop = classify(response.headers)
+
+        def finish() -> None:
+            timer.ended = time.monotonic()
+            sink(timer.record())
+
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _ClosingStream(response.stream, finish)
+        return response
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.inner.aclose()

@@ -1,0 +1,200 @@
+"""Instrumented HTTP against real servers on 127.0.0.1: phases, TLS, fresh connections."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trustme
+
+from synthetic_exporter import Suite, T
+from synthetic_exporter.results import Outcome, RequestRecord, TestResult
+from synthetic_exporter.settings import Settings, TargetSettings
+from tests.engine_helpers import run_suites
+
+SettingsFor = Callable[..., Settings]
+# Phases add up to the request's duration but for pool waiting and httpx's own work.
+SUM_TOLERANCE_SECONDS = 0.005
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """``/delay/<ms>`` waits, then answers; anything else answers at once."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/delay/"):
+            time.sleep(int(self.path.split("/")[2].split("?")[0]) / 1000)
+        body = b"x" * 20_000
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Cache", "Hit from cloudfront")
+        self.send_header("X-Amz-Cf-Pop", "LHR61-P1")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        """Stay quiet."""
+
+
+@dataclass
+class Site:
+    """A server on 127.0.0.1 and the URL to reach it."""
+
+    url: str
+    server: http.server.ThreadingHTTPServer
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    """A certificate authority made for these tests."""
+    return trustme.CA()
+
+
+def serve(context: ssl.SSLContext | None) -> Site:
+    """Serve ``Handler`` on a free port of 127.0.0.1, with TLS when ``context`` is given."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    if context is not None:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    scheme = "https" if context else "http"
+    return Site(f"{scheme}://localhost:{server.server_address[1]}", server)
+
+
+@pytest.fixture(scope="module")
+def plain() -> Iterator[Site]:
+    site = serve(None)
+    yield site
+    site.server.shutdown()
+    site.server.server_close()
+
+
+def tls_site(ca: trustme.CA, **cert: dt.datetime) -> Site:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", **cert).configure_cert(context)  # type: ignore[arg-type]
+    return serve(context)
+
+
+@pytest.fixture(scope="module")
+def secure(ca: trustme.CA) -> Iterator[Site]:
+    site = tls_site(ca)
+    yield site
+    site.server.shutdown()
+    site.server.server_close()
+
+
+def fetch_suite(path: str, count: int = 1) -> Suite:
+    """Return a suite that GETs ``path`` from the default target ``count`` times."""
+    suite = Suite("fetch")
+
+    @suite.test
+    async def get(t: T) -> None:
+        for _ in range(count):
+            r = await t.http.get(path)
+            assert r.status_code == 200
+
+    return suite
+
+
+async def run_fetch(settings: Settings, path: str, count: int = 1) -> TestResult:
+    recorder = await run_suites(settings, [fetch_suite(path, count)])
+    (result,) = recorder.tests
+    return result
+
+
+def target(
+    site: Site, tmp_path: Path, ca: trustme.CA | None = None, **options: object
+) -> dict[str, TargetSettings]:
+    if ca is not None:
+        bundle = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        options["ca_bundle"] = bundle
+    return {"default": TargetSettings(base_url=site.url, **options)}
+
+
+def check_sum(request: RequestRecord) -> None:
+    total = sum(request.phases.values())
+    assert total <= request.duration_seconds + 1e-6
+    assert request.duration_seconds - total < SUM_TOLERANCE_SECONDS
+
+
+async def test_server_delay_shows_in_processing_not_connect(
+    plain: Site, settings_for: SettingsFor, tmp_path: Path
+) -> None:
+    settings = settings_for(targets=target(plain, tmp_path))
+    result = await run_fetch(settings, "/delay/200")
+    assert result.outcome is Outcome.PASSED
+    (request,) = result.requests
+    assert set(request.phases) == {"resolve", "connect", "processing", "transfer"}
+    assert request.phases["processing"] == pytest.approx(0.2, abs=0.05)
+    assert request.phases["connect"] < 0.05
+    assert (request.status, request.method, request.path) == (200, "GET", "/delay/200")
+    assert (request.cache, request.pop) == ("Hit", "LHR")
+    check_sum(request)
+
+
+async def test_https_records_tls_phase_version_and_certificate_expiry(
+    secure: Site, ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path
+) -> None:
+    settings = settings_for(targets=target(secure, tmp_path, ca))
+    result = await run_fetch(settings, "/delay/10?token=secret", count=2)
+    assert result.outcome is Outcome.PASSED
+    first, second = result.requests
+    assert set(first.phases) == {"resolve", "connect", "tls", "processing", "transfer"}
+    assert first.phases["tls"] > 0
+    assert first.tls_version.startswith("TLSv1.")
+    assert first.cert_not_after is not None
+    assert first.cert_not_after > time.time() + 86400
+    assert first.path == "/delay/10"  # never the query string
+    assert set(second.phases) == {"processing", "transfer"}  # pooled: no handshakes
+    for request in result.requests:
+        check_sum(request)
+
+
+async def test_fresh_connections_pay_the_handshakes_every_run(
+    secure: Site, ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path
+) -> None:
+    settings = settings_for(targets=target(secure, tmp_path, ca, fresh_connections=True))
+    for _ in range(3):
+        result = await run_fetch(settings, "/", count=2)
+        first, second = result.requests
+        assert {"connect", "tls"} <= set(first.phases)
+        assert "tls" not in second.phases  # pooled within the run, like a browser visit
+
+
+async def test_untrusted_certificate_fails_with_a_clear_message(
+    secure: Site, settings_for: SettingsFor, tmp_path: Path
+) -> None:
+    settings = settings_for(targets=target(secure, tmp_path))
+    result = await run_fetch(settings, "/")
+    assert result.outcome is Outcome.ERROR
+    port = secure.url.rsplit(":", 1)[1]
+    assert result.message == (
+        f"TLS certificate of localhost:{port} not accepted: unable to get local issuer"
+        " certificate (certificate verify failed)"
+    )
+    (request,) = result.requests
+    assert request.status is None
+    assert "ConnectError" in request.error
+
+
+async def test_expired_certificate_fails_with_a_clear_message(
+    ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path
+) -> None:
+    expired = tls_site(ca, not_after=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    try:
+        settings = settings_for(targets=target(expired, tmp_path, ca))
+        result = await run_fetch(settings, "/")
+    finally:
+        expired.server.shutdown()
+        expired.server.server_close()
+    assert result.outcome is Outcome.ERROR
+    assert "not accepted: certificate has expired" in result.message
