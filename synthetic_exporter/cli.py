@@ -22,6 +22,7 @@ from synthetic_exporter.results import RunResult
 from synthetic_exporter.serve import serve
 from synthetic_exporter.settings import Settings, SettingsError, load_settings
 from synthetic_exporter.shard import parse_shard, suites_for_shard
+from synthetic_exporter.webconfig import WebConfigError, load_web_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -143,8 +144,17 @@ def _announce(url: str) -> None:
 
 def cmd_serve(settings: Settings, loaded: LoadResult) -> int:
     """Run the agent until SIGTERM or SIGINT."""
+    web = None
+    if settings.web_config_file is not None:
+        try:
+            web = load_web_config(settings.web_config_file)
+        except WebConfigError as exc:
+            sys.stderr.write(
+                f"synthetic-exporter: invalid settings:\nSYNTHETIC_WEB_CONFIG_FILE: {exc}\n"
+            )
+            return EXIT_USAGE
     sys.stderr.write(format_load_errors(loaded.errors))
-    anyio.run(serve, settings, loaded, None, _announce)
+    anyio.run(serve, settings, loaded, None, _announce, web)
     return EXIT_OK
 
 

@@ -30,6 +30,7 @@ from synthetic_exporter.scheduler import Scheduler
 from synthetic_exporter.server import AgentState, create_app
 from synthetic_exporter.settings import Settings, listen_address
 from synthetic_exporter.web import bind_socket, config_for, run_server
+from synthetic_exporter.webconfig import ASGIApp, BasicAuth, WebConfig, uvicorn_tls_options
 
 ReadyCallback = Callable[[str], None]
 
@@ -80,8 +81,10 @@ async def serve(
     loaded: LoadResult,
     registry: CollectorRegistry | None = None,
     on_ready: ReadyCallback | None = None,
+    web: WebConfig | None = None,
 ) -> bool:
     """Run the agent until SIGTERM/SIGINT; return whether a signal stopped it."""
+    web = WebConfig() if web is None else web
     disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
     registry = CollectorRegistry() if registry is None else registry
     intervals = intervals_of(settings, loaded)
@@ -106,20 +109,25 @@ async def serve(
             token,
             settings.environment,
         )
-        app = create_app(state)
+        app: ASGIApp = create_app(state)
+        if web.basic_auth_users:
+            app = BasicAuth(app, web.basic_auth_users)
+        scheme = "https" if web.tls_server_config else "http"
         sock = bind_socket(host, port)
         shown = f"[{host}]" if ":" in host else host
 
         def announce(bound: int) -> None:
             state.ready = True
-            url = f"http://{shown}:{bound}"
+            url = f"{scheme}://{shown}:{bound}"
             logger.info(f"listening on {url}")
             if on_ready is not None:
                 on_ready(url)
 
         async with anyio.create_task_group() as group:
             group.start_soon(cancel_on_signal, group.cancel_scope, settings.shutdown_grace, stopped)
-            group.start_soon(run_server, config_for(app), sock, announce)
+            group.start_soon(
+                run_server, config_for(app, **uvicorn_tls_options(web)), sock, announce
+            )
             group.start_soon(sweep_periodically, engine, pending)
             await group.start(scheduler.run)
             state.alive = scheduler.is_alive

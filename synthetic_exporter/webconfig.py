@@ -1,0 +1,148 @@
+"""The web config file: TLS and basic auth for the agent's HTTP server.
+
+The format is the Prometheus exporter-toolkit's, so one file can serve several exporters::
+
+    tls_server_config:
+      cert_file: /etc/synthetic-exporter/tls.crt
+      key_file: /etc/synthetic-exporter/tls.key
+      client_ca_file: /etc/synthetic-exporter/ca.crt     # optional: clients must present a cert
+    basic_auth_users:
+      prometheus: $2y$10$...                             # bcrypt hash (htpasswd -nBC 10 "")
+
+Supported keys are exactly these; anything else is an error rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ssl
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import bcrypt
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class WebConfigError(ValueError):
+    """The web config file cannot be used."""
+
+
+class TLSServerConfig(BaseModel):
+    """Server certificate, key, and optionally the CA that client certificates must chain to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+
+
+class WebConfig(BaseModel):
+    """The parsed web config file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tls_server_config: TLSServerConfig | None = None
+    basic_auth_users: dict[str, str] = {}
+
+
+def load_web_config(path: Path) -> WebConfig:
+    """Read and check a web config file; relative paths are relative to the file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        config = WebConfig.model_validate(data)
+    except (OSError, yaml.YAMLError) as exc:
+        raise WebConfigError(f"cannot read {path}: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise WebConfigError(f"{path}: {problems}") from None
+    tls = config.tls_server_config
+    if tls is not None:
+        base = path.parent
+        tls = TLSServerConfig(
+            cert_file=base / tls.cert_file,
+            key_file=base / tls.key_file,
+            client_ca_file=base / tls.client_ca_file if tls.client_ca_file else None,
+        )
+        for file in (tls.cert_file, tls.key_file, tls.client_ca_file):
+            if file is not None and not file.is_file():
+                raise WebConfigError(f"{path}: no such file {file}")
+        config = config.model_copy(update={"tls_server_config": tls})
+    for user, hashed in config.basic_auth_users.items():
+        if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
+            raise WebConfigError(f"{path}: basic_auth_users.{user} is not a bcrypt hash")
+    return config
+
+
+def uvicorn_tls_options(config: WebConfig) -> dict[str, Any]:
+    """Return the uvicorn options that serve TLS as the config asks."""
+    tls = config.tls_server_config
+    if tls is None:
+        return {}
+    options: dict[str, Any] = {"ssl_certfile": str(tls.cert_file), "ssl_keyfile": str(tls.key_file)}
+    if tls.client_ca_file is not None:
+        options.update(ssl_ca_certs=str(tls.client_ca_file), ssl_cert_reqs=ssl.CERT_REQUIRED)
+    return options
+
+
+class BasicAuth:
+    """ASGI middleware that asks for one of the configured users on every request.
+
+    bcrypt is slow on purpose, so checks run in a worker thread (never on the event loop) and a
+    password that checked out is remembered by its salted digest, as exporter-toolkit does.
+    """
+
+    def __init__(self, app: ASGIApp, users: dict[str, str]) -> None:
+        self.app = app
+        self.users = {user: hashed.replace("$2y$", "$2b$", 1) for user, hashed in users.items()}
+        self.known: set[bytes] = set()
+        self.salt = hashlib.sha256(repr(sorted(users.items())).encode()).digest()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass authorised requests on; answer 401 to the others."""
+        if scope["type"] != "http" or await self._authorised(scope):
+            await self.app(scope, receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"www-authenticate", b'Basic realm="synthetic-exporter"'),
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"Unauthorized\n"})
+
+    async def _authorised(self, scope: Scope) -> bool:
+        header = dict(scope.get("headers", [])).get(b"authorization", b"")
+        if not header.lower().startswith(b"basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        hashed = self.users.get(user)
+        if hashed is None:
+            return False
+        digest = hmac.new(self.salt, f"{user}:{password}".encode(), "sha256").digest()
+        if digest in self.known:
+            return True
+        ok = await anyio.to_thread.run_sync(bcrypt.checkpw, password.encode(), hashed.encode())
+        if ok:
+            self.known.add(digest)
+        return bool(ok)
