@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 system-deps:
 	bash scripts/install-system-deps.sh
+	bash scripts/install-helm.sh >/dev/null
 
 ## make demo: set up, then run the agent against its embedded demo API.
 demo: $(STAMP)
@@ -34,3 +35,15 @@ unit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+## make dashboards: regenerate the Grafana dashboards' JSON (grafana/dashboards/) from Python.
+.PHONY: dashboards
+dashboards: $(STAMP)
+	$(PY) -m grafana.dashboards
+	bash helm/sync-files.sh
+
+## make alerts: regenerate alerts/synthetic-exporter.rules.yml from alerts/config.yaml.
+.PHONY: alerts
+alerts: $(STAMP)
+	$(PY) -m alerts.generate
+	bash helm/sync-files.sh

@@ -1,0 +1,1 @@
+"""Alerting rules for synthetic-exporter, generated from alerts/config.yaml (`make alerts`)."""

@@ -1,0 +1,1 @@
+"""Grafana dashboards for synthetic-exporter, generated from Python (see ``dashboards.py``)."""

@@ -1,0 +1,308 @@
+"""Grafana dashboards: the committed JSON is what grafana/dashboards.py writes, every dashboard
+has the shared variables and well-formed panels, every metric a query names is one the agent
+exports, and (slow) every panel query runs against a real Prometheus scraping the real agent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from grafana import dashboards
+from synthetic_exporter import Suite, T
+from synthetic_exporter.metrics import Metrics
+from synthetic_exporter.results import Outcome
+from tests.conftest import ROOT, start_agent, stop_process, wait_for_health
+from tests.factories import make_suite
+from tests.prometheus import Prometheus, start_prometheus
+
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+SHARED_VARIABLES = {
+    "environment": "label_values(synthetic_exporter_build_info, environment)",
+    "suite": 'label_values(synthetic_suite_success{environment=~"$environment"}, suite)',
+}
+# Prometheus' own per-target series, not the agent's.
+PROMETHEUS_OWN = frozenset({"up", "scrape_duration_seconds"})
+# HTTP, TLS and storage metrics that dashboards query before the agent exports them (the
+# instrumented HTTP client and the storage checks are landing separately). Empty this set when
+# they land: the names must then be exported, and their panels must show data in the slow test.
+PENDING = frozenset(
+    {
+        "synthetic_http_request_duration_seconds_bucket",
+        "synthetic_http_responses_total",
+        "synthetic_http_edge_responses_total",
+        "synthetic_tls_cert_expiry_timestamp_seconds",
+        "synthetic_storage_delete_markers",
+        "synthetic_storage_object_versions",
+    }
+)
+# Panels that legitimately show no data while every check passes: (dashboard uid, title).
+MAY_BE_EMPTY = {
+    # Lists tests whose last result is failed, error or timeout: none on a healthy system.
+    ("synthetic-overview", "Failing tests"),
+}
+# Values for the variables when the slow test runs the queries (Grafana's would be similar).
+VALUES = {
+    "environment": "e2e",
+    "suite": ".*",
+    "target": ".*",
+    "instance": ".*",
+    "__rate_interval": "30s",
+    "__range": "60s",
+    "__interval": "15s",
+}
+PROMQL_KEYWORDS = frozenset({"and", "or", "unless", "bool", "offset", "inf", "nan"})
+
+
+# Reading the generated dashboards -----------------------------------------------------------
+
+
+@cache
+def generated() -> dict[str, str]:
+    """Return the dashboards' JSON text by file name, as grafana/dashboards.py renders it."""
+    return dashboards.render()
+
+
+def boards() -> Iterator[dict[str, Any]]:
+    """Yield every dashboard as parsed JSON."""
+    for content in generated().values():
+        yield json.loads(content)
+
+
+def panels(board: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Yield every panel, rows and the panels inside collapsed rows included."""
+    for panel in board["panels"]:
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def targets(board: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Yield every (panel, query target) of a dashboard."""
+    for panel in panels(board):
+        for target in panel.get("targets", []):
+            yield panel, target
+
+
+def variables(board: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return a dashboard's template variables by name."""
+    return {v["name"]: v for v in board["templating"]["list"]}
+
+
+def variable_selector(variable: dict[str, Any]) -> str:
+    """Return the series selector of a ``label_values(selector, label)`` variable query."""
+    match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", variable["query"])
+    assert match, f"not a label_values() query: {variable['query']}"
+    return match.group(1)
+
+
+def metric_names(expr: str) -> set[str]:
+    """Return the metric names a PromQL expression selects."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals
+    expr = re.sub(r"\{[^}]*\}", " ", expr)  # label matchers
+    expr = re.sub(r"\[[^\]]*\]", " ", expr)  # range and subquery durations
+    expr = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    names = set()
+    for match in re.finditer(r"[A-Za-z_:][\w:]*", expr):
+        is_function = expr[match.end() :].lstrip().startswith("(")
+        if not is_function and match.group().lower() not in PROMQL_KEYWORDS:
+            names.add(match.group())
+    return names
+
+
+def queried_names() -> dict[str, set[str]]:
+    """Return, for every query and variable query of every dashboard, the metrics it names."""
+    found: dict[str, set[str]] = {}
+    for board in boards():
+        for panel, target in targets(board):
+            found[f"{board['uid']} / {panel['title']}: {target['expr']}"] = metric_names(
+                target["expr"]
+            )
+        for name, variable in variables(board).items():
+            if variable["type"] == "query":
+                found[f"{board['uid']} / ${name}"] = metric_names(variable_selector(variable))
+    return found
+
+
+@cache
+def exported_names() -> frozenset[str]:
+    """Return the series names the agent's metrics code exports, rendered in-process."""
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, {"environment": "test"}, "0")
+    suite = Suite("signup")
+
+    @suite.test
+    def create_customer(t: T) -> None:
+        """A test for the suite to have (never run)."""
+
+    metrics.suites_loaded({"signup": suite}, load_errors=0, default_interval=60.0)
+    metrics.suite_finished(make_suite("signup", ("create_customer", Outcome.PASSED)))
+    metrics.cleanup_pending({}, ["signup"])
+    metrics.schedule_lag(0.01)
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}
+    names = set()
+    for family in registry.collect():
+        names.add(family.name)
+        names.update(family.name + suffix for suffix in suffixes.get(family.type, []))
+        names.update(sample.name for sample in family.samples)
+    return frozenset(names)
+
+
+# Fast checks -----------------------------------------------------------------------------------
+
+
+def test_committed_json_is_what_the_generator_writes() -> None:
+    committed = sorted(path.name for path in dashboards.OUTPUT.glob("*.json"))
+    assert committed == sorted(generated()), "run `make dashboards`"
+    for name, content in generated().items():
+        on_disk = (dashboards.OUTPUT / name).read_text(encoding="utf-8")
+        assert on_disk == content, f"{name} is stale: run `make dashboards`"
+
+
+def test_generator_writes_into_a_directory(tmp_path: Path) -> None:
+    written = dashboards.write(tmp_path)
+    assert [path.name for path in written] == list(generated())
+    assert all(path.read_text(encoding="utf-8") == generated()[path.name] for path in written)
+
+
+def test_dashboards_have_stable_uids_and_the_tag() -> None:
+    for name, content in generated().items():
+        board = json.loads(content)
+        assert board["uid"] == name.removesuffix(".json")
+        assert dashboards.TAG in board["tags"]
+        assert board["title"].startswith("Synthetic monitoring: ")
+        assert content == json.dumps(board, sort_keys=True, indent=2) + "\n"
+
+
+def test_every_dashboard_has_the_shared_variables() -> None:
+    for board in boards():
+        found = variables(board)
+        assert found["datasource"]["type"] == "datasource"
+        assert found["datasource"]["query"] == "prometheus"
+        for name, query in SHARED_VARIABLES.items():
+            assert found[name]["type"] == "query"
+            assert found[name]["query"] == query
+            assert found[name]["datasource"] == DATASOURCE
+        assert found["suite"]["multi"] is True
+        assert found["suite"]["includeAll"] is True
+        assert found["suite"]["allValue"] == ".*"
+    target = variables(json.loads(generated()["synthetic-http-cdn.json"]))["target"]
+    assert target["multi"] is True
+    assert target["allValue"] == ".*"
+
+
+def test_variables_used_in_queries_are_defined() -> None:
+    builtin = {"__rate_interval", "__range", "__interval"}
+    for board in boards():
+        defined = set(variables(board)) | builtin
+        for panel, target in targets(board):
+            used = set(re.findall(r"\$\{?(\w+)", target["expr"]))
+            assert used <= defined, (board["uid"], panel["title"])
+
+
+def test_panels_have_unique_ids_titles_and_the_datasource_variable() -> None:
+    for board in boards():
+        found = list(panels(board))
+        ids = [panel["id"] for panel in found]
+        assert len(ids) == len(set(ids)), board["uid"]
+        assert all(isinstance(i, int) and i > 0 for i in ids), board["uid"]
+        titles = [panel["title"] for panel in found]
+        assert len(titles) == len(set(titles)), board["uid"]
+        for panel in found:
+            assert panel["datasource"] == DATASOURCE, (board["uid"], panel["title"])
+            position = panel["gridPos"]
+            assert position["x"] + position["w"] <= 24, (board["uid"], panel["title"])
+        for panel, target in targets(board):
+            assert target["datasource"] == DATASOURCE, (board["uid"], panel["title"])
+            assert target["refId"], (board["uid"], panel["title"])
+
+
+def test_every_queried_metric_is_exported_by_the_agent() -> None:
+    allowed = exported_names() | PROMETHEUS_OWN | PENDING
+    for where, names in queried_names().items():
+        assert names, f"no metric found in {where}"
+        assert names <= allowed, f"{where}: not exported: {sorted(names - allowed)}"
+
+
+def test_pending_names_are_queried() -> None:
+    queried = set().union(*queried_names().values())
+    assert queried >= PENDING, f"no dashboard queries {sorted(PENDING - queried)}"
+
+
+def test_docs_describe_every_panel() -> None:
+    docs = (ROOT / "docs" / "dashboards.md").read_text(encoding="utf-8")
+    for board in boards():
+        assert f"`{board['uid']}`" in docs
+        for panel in panels(board):
+            if panel["type"] != "row":
+                assert f"**{panel['title']}**" in docs, (board["uid"], panel["title"])
+
+
+# Every query against the real agent ------------------------------------------------------------
+
+
+def substitute(expr: str) -> str:
+    """Replace ``$name`` and ``${name}`` with the test's variable values."""
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: VALUES[m.group(1)], expr)
+
+
+def run(prometheus: Prometheus, expr: str, instant: bool) -> list[Any]:
+    """Run a query as Grafana would (instant, or over the last minute); return its result."""
+    now = time.time()
+    if instant:
+        params: dict[str, str | float] = {"query": expr, "time": now}
+        path = "/api/v1/query"
+    else:
+        params = {"query": expr, "start": now - 60, "end": now, "step": 1}
+        path = "/api/v1/query_range"
+    r = httpx.get(f"{prometheus.url}{path}", params=params, timeout=10)
+    assert r.status_code == 200, f"{expr}: {r.text}"
+    body = r.json()
+    assert body["status"] == "success", f"{expr}: {body}"
+    return list(body["data"]["result"])
+
+
+@pytest.mark.slow
+def test_every_panel_query_returns_data_from_the_agent(tmp_path: Path, fresh_demo_api: str) -> None:
+    agent = start_agent(
+        ROOT / "checks",
+        tmp_path / "state",
+        fresh_demo_api,
+        SYNTHETIC_INTERVAL="1s",
+        SYNTHETIC_ENVIRONMENT="e2e",
+    )
+    prometheus: Prometheus | None = None
+    try:
+        prometheus = start_prometheus(tmp_path / "prometheus", [agent.url.removeprefix("http://")])
+        wait_for_health(agent.url, 200)
+        # Enough samples for rate() over $__rate_interval, with every suite having run.
+        prometheus.wait_for("rate(synthetic_suite_runs_total[30s]) > 0", seconds=60)
+        prometheus.wait_for('count(synthetic_suite_success{environment="e2e"}) >= 2')
+        empty = []
+        for board in boards():
+            for name, variable in variables(board).items():
+                if variable["type"] != "query":
+                    continue
+                selector = variable_selector(variable)
+                label = variable["query"].rsplit(",", 1)[1].strip(" )")
+                rows = run(prometheus, substitute(f"count by ({label}) ({selector})"), True)
+                if not rows and not metric_names(selector) & PENDING:
+                    empty.append(f"{board['uid']} / ${name}")
+            for panel, target in targets(board):
+                rows = run(prometheus, substitute(target["expr"]), bool(target.get("instant")))
+                allowed = (board["uid"], panel["title"]) in MAY_BE_EMPTY
+                if not rows and not allowed and not metric_names(target["expr"]) & PENDING:
+                    empty.append(f"{board['uid']} / {panel['title']}: {target['expr']}")
+        assert not empty, "queries without data:\n" + "\n".join(empty)
+    finally:
+        if prometheus is not None:
+            prometheus.stop()
+        stop_process(agent.process)

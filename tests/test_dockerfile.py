@@ -1,0 +1,409 @@
+"""The Dockerfile and .dockerignore, checked without a Docker engine (none runs here).
+
+The Dockerfile is parsed with BuildKit's own parser (the ``dockerfile`` package) and its
+stages and instructions are asserted on; the build context that .dockerignore lets through is
+checked against what the Dockerfile copies, and the builder stage's wheel is built from exactly
+that context. The image itself is never built here: see docs/deploy.md.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dockerfile  # type: ignore[import-not-found]
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from synthetic_exporter.cli import build_parser
+from synthetic_exporter.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+NONROOT_UID = 65532
+PORT = 9479
+BUILD_TOOLS = ("gcc", "g++", "cc", "clang", "make", "build-essential", "python3-dev", "libc6-dev")
+
+
+@dataclass
+class Stage:
+    """One FROM ... stage: its base image (ARGs substituted), alias and instructions."""
+
+    base: str
+    alias: str | None
+    commands: list[dockerfile.Command] = field(default_factory=list)
+
+    def all(self, cmd: str) -> list[dockerfile.Command]:
+        """Return this stage's instructions of one kind, in order."""
+        return [c for c in self.commands if c.cmd == cmd]
+
+    def last(self, cmd: str) -> dockerfile.Command:
+        """Return this stage's last instruction of one kind (the one that takes effect)."""
+        found = self.all(cmd)
+        assert found, f"stage {self.alias or self.base} has no {cmd}"
+        return found[-1]
+
+    def env(self) -> dict[str, str]:
+        """Return the stage's ENV variables (later ones win)."""
+        result: dict[str, str] = {}
+        for command in self.all("ENV"):
+            pairs = command.value
+            result.update(zip(pairs[::2], pairs[1::2], strict=True))
+        return result
+
+
+def parse_stages(path: Path = DOCKERFILE) -> list[Stage]:
+    """Split the Dockerfile into stages, substituting global ARG defaults into FROM."""
+    args: dict[str, str] = {}
+    stages: list[Stage] = []
+    for command in dockerfile.parse_file(str(path)):
+        if command.cmd == "FROM":
+            image = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args[m[1] or m[2]], command.value[0])
+            alias = command.value[2] if len(command.value) == 3 else None
+            stages.append(Stage(image, alias))
+        elif not stages and command.cmd == "ARG":
+            name, _, default = command.value[0].partition("=")
+            args[name] = default
+        else:
+            assert stages, f"{command.cmd} before the first FROM"
+            stages[-1].commands.append(command)
+    return stages
+
+
+@pytest.fixture(scope="module")
+def stages() -> list[Stage]:
+    """The Dockerfile's stages."""
+    return parse_stages()
+
+
+@pytest.fixture(scope="module")
+def final(stages: list[Stage]) -> Stage:
+    """The final (runtime) stage."""
+    return stages[-1]
+
+
+def test_two_stages_on_the_same_python_slim_base(stages: list[Stage]) -> None:
+    assert [(s.base, s.alias) for s in stages] == [
+        ("python:3.11-slim", "builder"),
+        ("python:3.11-slim", None),
+    ]
+
+
+def test_builder_builds_a_wheel_into_a_venv(stages: list[Stage]) -> None:
+    builder = stages[0]
+    script = " ".join(" ".join(c.value) for c in builder.all("RUN"))
+    assert "python -m venv /opt/venv" in script
+    assert "pip wheel --no-deps --wheel-dir /wheels ." in script
+    assert '/opt/venv/bin/pip install "${wheel}${EXTRAS:+[$EXTRAS]}"' in script
+    # The wheel by its file name, never by project name (a same-named package on PyPI).
+    assert 'wheel="$(echo /wheels/synthetic_exporter-*.whl)"' in script
+
+
+def global_args(path: Path = DOCKERFILE) -> dict[str, str]:
+    """The ARGs declared before the first FROM, with their defaults."""
+    defaults: dict[str, str] = {}
+    for command in dockerfile.parse_file(str(path)):
+        if command.cmd == "FROM":
+            break
+        if command.cmd == "ARG":
+            name, _, default = command.value[0].partition("=")
+            defaults[name] = default
+    return defaults
+
+
+def image_extras() -> list[str]:
+    """The package extras the image installs by default (ARG EXTRAS)."""
+    return [extra for extra in global_args()["EXTRAS"].split(",") if extra]
+
+
+def test_extras_are_the_package_s3_extra() -> None:
+    """The image installs the s3 extra by default (S3 storage checks need boto3)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = image_extras()
+    assert extras == ["s3"]
+    assert set(extras) <= set(project["optional-dependencies"])
+
+
+def test_final_stage_copies_only_the_venv_from_the_builder(final: Stage) -> None:
+    from_builder = [c for c in final.all("COPY") if any(f.startswith("--from") for f in c.flags)]
+    assert [(c.flags, c.value) for c in from_builder] == [
+        (("--from=builder",), ("/opt/venv", "/opt/venv"))
+    ]
+    assert not final.all("ADD")
+    assert final.env()["PATH"].startswith("/opt/venv/bin:")
+
+
+def test_final_stage_runs_as_the_nonroot_uid(final: Stage) -> None:
+    user = final.last("USER").value[0]
+    uid = user.split(":")[0]
+    assert uid == str(NONROOT_UID), "a numeric non-root USER (runAsNonRoot can verify it)"
+    script = " ".join(" ".join(c.value) for c in final.all("RUN"))
+    assert f"--uid {NONROOT_UID}" in script
+    assert "/var/lib/synthetic-exporter" in script, "the state dir must be writable by the user"
+
+
+def test_final_stage_installs_no_compilers(final: Stage) -> None:
+    for command in final.all("RUN"):
+        text = " ".join(command.value)
+        assert "apt-get install" not in text, text
+        assert "apk add" not in text, text
+        for tool in BUILD_TOOLS:
+            word = rf"(?<![\w.+-]){re.escape(tool)}(?![\w.+-])"
+            assert not re.search(word, text), f"{tool!r} in the final stage: {text}"
+
+
+def test_workdir_checks_env_port_and_entrypoint(final: Stage) -> None:
+    assert final.last("WORKDIR").value == ("/app",)
+    copies = [c.value for c in final.all("COPY") if not c.flags]
+    assert ("checks/", "/app/checks/") in copies
+    env = final.env()
+    assert env["SYNTHETIC_CHECKS_PATH"] == "/app/checks"
+    assert env["SYNTHETIC_STATE_DIR"] == "/var/lib/synthetic-exporter"
+    assert env["SYNTHETIC_LISTEN"] == f"0.0.0.0:{PORT}"
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1", "checks dir and root filesystem are read-only"
+    assert final.last("EXPOSE").value == (str(PORT),)
+    entrypoint, cmd = final.last("ENTRYPOINT"), final.last("CMD")
+    assert entrypoint.json, "exec form"
+    assert entrypoint.value == ("synthetic-exporter",)
+    assert cmd.json, "exec form"
+    assert cmd.value == ("serve",)
+
+
+def test_env_names_are_agent_settings(final: Stage) -> None:
+    fields = {f"SYNTHETIC_{name.upper()}" for name in Settings.model_fields}
+    synthetic = {name for name in final.env() if name.startswith("SYNTHETIC_")}
+    assert synthetic <= fields
+
+
+def test_entrypoint_and_command_exist() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert (
+        project["project"]["scripts"]["synthetic-exporter"] == "synthetic_exporter.cli:entry_point"
+    )
+    args = build_parser().parse_args(["serve"])
+    assert args.command == "serve"
+
+
+def test_oci_labels(final: Stage) -> None:
+    labels: dict[str, str] = {}
+    for command in final.all("LABEL"):
+        pairs = command.value
+        labels.update((k, v.strip('"')) for k, v in zip(pairs[::2], pairs[1::2], strict=True))
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert labels["org.opencontainers.image.title"] == "synthetic-exporter"
+    assert labels["org.opencontainers.image.licenses"] == project["license"]
+    for key in ("description", "version", "revision", "created"):
+        assert labels[f"org.opencontainers.image.{key}"], key
+    version_arg = next(c for c in final.all("ARG") if c.value[0].startswith("VERSION="))
+    assert version_arg.value[0] == f"VERSION={project['version']}"
+
+
+def test_image_port_and_paths_match_the_chart(final: Stage) -> None:
+    chart = ROOT / "helm" / "synthetic-exporter"
+    values = yaml.safe_load((chart / "values.yaml").read_text())
+    assert values["podSecurityContext"]["runAsUser"] == NONROOT_UID
+    helpers = (chart / "templates" / "_helpers.tpl").read_text()
+    assert f"containerPort: {PORT}" in helpers
+    assert "mountPath: /app/checks" in helpers
+    assert f"mountPath: {final.env()['SYNTHETIC_STATE_DIR']}" in helpers
+
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    """Translate a .dockerignore pattern (Go filepath.Match plus **) to a regex."""
+    out = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out += "(?:.*/)?"
+            i += 3
+        elif pattern.startswith("**", i):
+            out += ".*"
+            i += 2
+        elif pattern[i] == "*":
+            out += "[^/]*"
+            i += 1
+        elif pattern[i] == "?":
+            out += "[^/]"
+            i += 1
+        else:
+            out += re.escape(pattern[i])
+            i += 1
+    return re.compile(out)
+
+
+def dockerignore_rules(path: Path = DOCKERIGNORE) -> list[tuple[bool, re.Pattern[str]]]:
+    """Return (exclude, regex) rules in file order."""
+    rules = []
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        exclude = not line.startswith("!")
+        pattern = line.lstrip("!").strip().strip("/")
+        rules.append((exclude, _pattern_regex(pattern)))
+    return rules
+
+
+def in_context(relative: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
+    """Whether a path is sent to the builder: the last rule matching it or a parent wins."""
+    parts = relative.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    excluded = False
+    for exclude, regex in rules:
+        if any(regex.fullmatch(p) for p in prefixes):
+            excluded = exclude
+    return not excluded
+
+
+def context_files() -> list[str]:
+    """The git-tracked and new (not ignored) files that .dockerignore lets into the context."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    rules = dockerignore_rules()
+    return sorted(f for f in listed if (ROOT / f).is_file() and in_context(f, rules))
+
+
+def test_dockerignore_matcher() -> None:
+    rules = dockerignore_rules()
+    assert in_context("pyproject.toml", rules)
+    assert in_context("synthetic_exporter/cli.py", rules)
+    assert not in_context("synthetic_exporter/__pycache__/cli.cpython-311.pyc", rules)
+    assert not in_context("checks/__pycache__/signup.cpython-311.pyc", rules)
+    assert not in_context(".venv/bin/python", rules)
+    assert not in_context("tests/test_cli.py", rules)
+
+
+def test_context_holds_what_the_dockerfile_copies_and_nothing_else(stages: list[Stage]) -> None:
+    files = context_files()
+    sources = [c.value[:-1] for s in stages for c in s.all("COPY") if not c.flags]
+    for source in (src.rstrip("/") for group in sources for src in group):
+        assert any(f == source or f.startswith(source + "/") for f in files), source
+    tops = {f.split("/")[0] for f in files}
+    assert tops == {"pyproject.toml", "README.md", "synthetic_exporter", "checks"}
+
+
+@pytest.mark.slow
+def test_builder_wheel_builds_from_the_context(tmp_path: Path) -> None:
+    """Run the builder stage's `pip wheel` on exactly the files the context would hold."""
+    context = tmp_path / "context"
+    for name in context_files():
+        target = context / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--wheel-dir",
+            str(wheels),
+            ".",
+        ],
+        cwd=context,
+        check=True,
+        timeout=110,
+        capture_output=True,
+    )
+    (wheel,) = wheels.glob("synthetic_exporter-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+        scripts = archive.read(entry_points).decode()
+    package = [f for f in context_files() if f.startswith("synthetic_exporter/")]
+    missing = sorted(set(package) - set(names))
+    assert not missing, f"files of the package missing from the wheel (package-data?): {missing}"
+    assert "synthetic_exporter/py.typed" in names
+    assert "synthetic-exporter = synthetic_exporter.cli:entry_point" in scripts
+    assert not any(n.startswith(("tests/", "checks/")) for n in names)
+
+
+@pytest.mark.slow
+def test_baked_in_checks_load(tmp_path: Path) -> None:
+    """`synthetic-exporter validate` loads the checks the image copies to /app/checks."""
+    result = subprocess.run(
+        [sys.executable, "-m", "synthetic_exporter", "--checks", str(ROOT / "checks"), "validate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 errors" in result.stdout
+
+
+def installed_closure(name: str, extras: set[str]) -> set[str]:
+    """The distributions `pip install name[extras]` brings in, from this venv's metadata."""
+    seen: set[str] = set()
+    walked: set[tuple[str, frozenset[str]]] = set()
+    todo = [(name, extras)]
+    while todo:
+        dist, wanted = todo.pop()
+        key = canonicalize_name(dist)
+        if (key, frozenset(wanted)) in walked:
+            continue
+        walked.add((key, frozenset(wanted)))
+        seen.add(key)
+        for line in importlib.metadata.requires(dist) or []:
+            requirement = Requirement(line)
+            environments = [{"extra": extra} for extra in wanted] or [{"extra": ""}]
+            if requirement.marker is None or any(
+                requirement.marker.evaluate(env) for env in environments
+            ):
+                todo.append((requirement.name, set(requirement.extras)))
+    return seen
+
+
+def imported_modules(directory: Path) -> set[str]:
+    """Top-level names of the absolute imports in every .py file under a directory."""
+    names: set[str] = set()
+    for path in directory.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_baked_in_checks_import_only_what_the_image_installs() -> None:
+    """Every module the example checks import is in the image's venv (runtime deps + EXTRAS).
+
+    The dev venv has far more installed than the image, so `validate` passing here proves
+    nothing about the image: this compares the checks' imports with the distributions that
+    installing the wheel with the image's extras brings in.
+    """
+    checks = ROOT / "checks"
+    local = {p.stem for p in checks.glob("*.py")} | {p.name for p in checks.iterdir() if p.is_dir()}
+    third_party = imported_modules(checks) - set(sys.stdlib_module_names) - local
+    in_image = installed_closure("synthetic-exporter", set(image_extras()))
+    providers = importlib.metadata.packages_distributions()
+    missing = sorted(
+        module
+        for module in third_party
+        if not {canonicalize_name(d) for d in providers.get(module, [])} & in_image
+    )
+    assert not missing, (
+        f"checks/ imports {missing}, which the image does not install: add them to the "
+        "project's dependencies (pyproject.toml)"
+    )
