@@ -2,7 +2,7 @@
 
 Depends on ``signup``: when signing up is broken, this suite is skipped with that reason
 instead of failing too (one outage, one alert). It signs up its own customer so that each
-suite's data stays its own.
+suite's data stays its own. Answers are validated with the models in ``_models.py``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
+from _models import Invoice, InvoiceList, NewCustomer, Session, parse
 
 from synthetic_exporter import JanitorContext, Resource, Suite, T
 
@@ -31,15 +32,15 @@ async def _signed_in_customer(t: T) -> httpx.Headers:
         "/customers", json={"email": email, "name": "Synthetic Billing", "password": password}
     )
     assert r.status_code == 201, r.text
-    customer = r.json()
-    t.track("customer", customer["id"])
+    customer = parse(NewCustomer, r)
+    t.track("customer", customer.id)
     r = await t.http.post(
-        f"/customers/{customer['id']}/confirm", json={"token": customer["confirmation_token"]}
+        f"/customers/{customer.id}/confirm", json={"token": customer.confirmation_token}
     )
     assert r.status_code == 200, r.text
     r = await t.http.post("/sessions", json={"email": email, "password": password})
     assert r.status_code == 201, r.text
-    return httpx.Headers({"Authorization": f"Bearer {r.json()['token']}"})
+    return httpx.Headers({"Authorization": f"Bearer {parse(Session, r).token}"})
 
 
 @suite.test
@@ -53,8 +54,8 @@ async def issue_invoice(t: T) -> None:
         headers=auth,
     )
     assert r.status_code == 201, r.text
-    invoice = r.json()
-    assert invoice["status"] == "open"
+    invoice = parse(Invoice, r)
+    assert (invoice.status, invoice.amount_pence, invoice.currency) == ("open", 1200, "GBP")
     t.state["invoice"] = invoice
 
 
@@ -63,15 +64,15 @@ async def list_invoices(t: T) -> None:
     """The new invoice is listed first."""
     r = await t.http.get("/invoices", headers=t.state["auth"])
     assert r.status_code == 200, r.text
-    ids = [item["id"] for item in r.json()["items"]]
-    assert ids[:1] == [t.state["invoice"]["id"]]
+    ids = [item.id for item in parse(InvoiceList, r).items]
+    assert ids[:1] == [t.state["invoice"].id]
 
 
 @suite.test
 async def download_pdf(t: T) -> None:
     """The invoice downloads as a PDF."""
-    invoice_id = t.state["invoice"]["id"]
-    r = await t.http.get(f"/invoices/{invoice_id}/pdf", headers=t.state["auth"])
+    invoice: Invoice = t.state["invoice"]
+    r = await t.http.get(f"/invoices/{invoice.id}/pdf", headers=t.state["auth"])
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/pdf")
     assert r.content.startswith(b"%PDF-")
@@ -80,7 +81,7 @@ async def download_pdf(t: T) -> None:
 @suite.test
 async def void_invoice(t: T) -> None:
     """Voiding the invoice marks it void."""
-    invoice_id = t.state["invoice"]["id"]
-    r = await t.http.post(f"/invoices/{invoice_id}/void", headers=t.state["auth"])
+    invoice: Invoice = t.state["invoice"]
+    r = await t.http.post(f"/invoices/{invoice.id}/void", headers=t.state["auth"])
     assert r.status_code == 200, r.text
-    assert r.json()["status"] == "void"
+    assert parse(Invoice, r).status == "void"

@@ -2,12 +2,15 @@
 
 Runs against the target named ``default`` (SYNTHETIC_TARGETS__DEFAULT__BASE_URL). The customer
 is tracked in the cleanup ledger as soon as it exists, so it is deleted even if the agent
-crashes half way.
+crashes half way. Every answer is validated with the models in ``_models.py``: a missing or
+malformed field fails the test and names the field.
 """
 
 from __future__ import annotations
 
 import uuid
+
+from _models import Customer, NewCustomer, Session, parse
 
 from synthetic_exporter import JanitorContext, Resource, Suite, T
 
@@ -30,33 +33,36 @@ async def create_customer(t: T) -> None:
         "/customers", json={"email": email, "name": "Synthetic Check", "password": password}
     )
     assert r.status_code == 201, r.text
-    customer = r.json()
-    t.track("customer", customer["id"], email=email)
+    customer = parse(NewCustomer, r)
+    t.track("customer", customer.id, email=email)
+    assert customer.email == email
+    assert not customer.confirmed
     t.state.update(customer=customer, password=password)
 
 
 @suite.test
 async def confirm_email(t: T) -> None:
     """Confirm the address with the token the confirmation e-mail would carry."""
-    customer = t.state["customer"]
+    customer: NewCustomer = t.state["customer"]
     r = await t.http.post(
-        f"/customers/{customer['id']}/confirm", json={"token": customer["confirmation_token"]}
+        f"/customers/{customer.id}/confirm", json={"token": customer.confirmation_token}
     )
     assert r.status_code == 200, r.text
-    assert r.json()["confirmed"] is True
+    assert parse(Customer, r).confirmed
 
 
 @suite.test
 async def log_in(t: T) -> None:
     """Log in and read the customer's own profile with the session token."""
-    customer = t.state["customer"]
+    customer: NewCustomer = t.state["customer"]
     r = await t.http.post(
-        "/sessions", json={"email": customer["email"], "password": t.state["password"]}
+        "/sessions", json={"email": customer.email, "password": t.state["password"]}
     )
     assert r.status_code == 201, r.text
-    token = r.json()["token"]
+    session = parse(Session, r)
+    assert session.customer_id == customer.id
     r = await t.http.get(
-        f"/customers/{customer['id']}", headers={"Authorization": f"Bearer {token}"}
+        f"/customers/{customer.id}", headers={"Authorization": f"Bearer {session.token}"}
     )
     assert r.status_code == 200, r.text
-    assert r.json()["email"] == customer["email"]
+    assert parse(Customer, r).email == customer.email

@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import anyio
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -23,10 +25,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from synthetic_exporter.demo.edge import DEFAULT_POPS, DEFAULT_TTL_SECONDS, ObjectEdge, seed_objects
+from synthetic_exporter.demo.openapi import openapi_json
+from synthetic_exporter.demo.schemas import (
+    MAX_DELAY_MS,
+    Card,
+    ChallengeAnswer,
+    Confirm,
+    Login,
+    NewFault,
+    NewInvoice,
+    SignUp,
+)
+
 MARKER_HEADER = "x-synthetic-test"
+CDN_PREFIX = "/cdn/"
 DECLINED_CARD = "4000000000000002"
 CHALLENGE_CODE = "123456"
-MAX_DELAY_MS = 60_000
 
 Json = dict[str, Any]
 M = TypeVar("M", bound=BaseModel)
@@ -39,47 +54,6 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str, fields: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.fields = status, message, fields
-
-
-# --- request bodies -------------------------------------------------------------------------
-
-
-class SignUp(BaseModel):
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)
-    name: str = Field(min_length=1, max_length=200)
-    password: str = Field(min_length=8, max_length=200)
-
-
-class Confirm(BaseModel):
-    token: str
-
-
-class Login(BaseModel):
-    email: str
-    password: str
-
-
-class NewInvoice(BaseModel):
-    amount_pence: int = Field(gt=0, strict=True)
-    currency: Literal["GBP", "EUR", "USD"]
-    description: str = Field(max_length=500)
-
-
-class Card(BaseModel):
-    card_number: str = Field(pattern=r"^\d{12,19}$")
-    expiry: str = Field(pattern=r"^(0[1-9]|1[0-2])/\d{2}$")
-    cvc: str = Field(pattern=r"^\d{3,4}$")
-
-
-class ChallengeAnswer(BaseModel):
-    code: str
-
-
-class NewFault(BaseModel):
-    path: str = Field(pattern=r"^/")
-    method: str | None = None
-    status: int | None = Field(default=None, ge=200, le=599)
-    delay_ms: int = Field(default=0, ge=0, le=MAX_DELAY_MS)
 
 
 # --- state ----------------------------------------------------------------------------------
@@ -173,6 +147,11 @@ class DemoState:
     challenges: dict[str, str] = field(default_factory=dict)  # challenge id -> payment id
     sessions: dict[str, str] = field(default_factory=dict)  # token -> customer id
     faults: dict[str, Fault] = field(default_factory=dict)
+    edge: ObjectEdge = field(init=False)
+    """The CDN edge and its S3-like origin (``/cdn``, ``/origin``)."""
+
+    def __post_init__(self) -> None:
+        self.edge = ObjectEdge(self.find_fault)
 
     def find_fault(self, method: str, path: str) -> Fault | None:
         """The first fault, in insertion order, that matches a request."""
@@ -315,6 +294,9 @@ class FaultInjector:
         response: Response = JSONResponse({"error": "injected fault"}, fault.status)
         if fault.status in (204, 304):
             response = empty(fault.status)
+        if path.startswith(CDN_PREFIX):  # the edge itself failing still says so, as CloudFront
+            key = path.removeprefix(CDN_PREFIX)
+            response.headers.update(self.state.edge.edge_headers(key, "Error"))
         await response(scope, receive, send)
 
 
@@ -396,7 +378,7 @@ class DemoApi:
         customer = self.session_customer(request)
         body = await parse(request, NewInvoice)
         invoice = Invoice(
-            customer_id=customer.id, synthetic=is_synthetic(request), **body.model_dump()
+            customer_id=customer.id, synthetic=is_synthetic(request), **body.model_dump(mode="json")
         )
         self.state.invoices[invoice.id] = invoice
         return JSONResponse(invoice.to_json(), 201)
@@ -482,6 +464,9 @@ class DemoApi:
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def openapi(self, request: Request) -> Response:
+        return Response(openapi_json(), media_type="application/json")
+
     async def delay(self, request: Request) -> Response:
         ms: int = request.path_params["ms"]
         if ms > MAX_DELAY_MS:
@@ -535,7 +520,9 @@ class DemoApi:
             r("/challenges/{id}", self.get_challenge, methods=["GET"]),
             r("/challenges/{id}", self.answer_challenge, methods=["POST"]),
             r("/payments/{id}/refund", self.refund_payment, methods=["POST"]),
+            *self.state.edge.routes(),
             r("/health", self.health, methods=["GET"]),
+            r("/openapi.json", self.openapi, methods=["GET"]),
             r("/delay/{ms:int}", self.delay, methods=["GET"]),
             r("/admin/faults", self.add_fault, methods=["POST"]),
             r("/admin/faults", self.list_faults, methods=["GET"]),
@@ -557,9 +544,19 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
 
 
-def create_app() -> Starlette:
-    """A demo API app with fresh, empty state (``app.state.demo``)."""
+def create_app(
+    *,
+    pops: Iterable[str] = DEFAULT_POPS,
+    cdn_ttl: int = DEFAULT_TTL_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> Starlette:
+    """A demo API app with fresh state (``app.state.demo``): no customers, seeded objects.
+
+    ``pops`` are the CDN edge locations that keys are spread over, ``cdn_ttl`` the objects'
+    ``max-age`` and ``clock`` the edge cache's monotonic clock (tests pass a fake one).
+    """
     state = DemoState()
+    state.edge = ObjectEdge(state.find_fault, seed_objects(cdn_ttl), tuple(pops), clock)
     app = Starlette(
         routes=DemoApi(state).routes(),
         middleware=[Middleware(FaultInjector, state=state)],

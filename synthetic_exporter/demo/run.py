@@ -1,56 +1,103 @@
-"""``synthetic-exporter demo``: the demo API and the agent, both on 127.0.0.1."""
+"""``synthetic-exporter demo``: the demo API, an S3 server and the agent, all on 127.0.0.1."""
 
 from __future__ import annotations
 
 import json
 
 import anyio
+from pydantic import SecretStr
 
 from synthetic_exporter.demo.api import create_app
+from synthetic_exporter.demo.server import demo_config
+from synthetic_exporter.demo.storage import (
+    DEMO_ACCESS_KEY_ID,
+    DEMO_BUCKET,
+    DEMO_SECRET_ACCESS_KEY,
+    demo_s3,
+)
 from synthetic_exporter.loader import LoadResult
+from synthetic_exporter.s3 import ACCESS_KEY_SECRET, SECRET_KEY_SECRET
 from synthetic_exporter.serve import serve
 from synthetic_exporter.settings import Settings, TargetSettings, listen_address
-from synthetic_exporter.web import bind_socket, config_for, run_server
+from synthetic_exporter.web import bind_socket, run_server
 
 FAULT_EXAMPLE = {"path": "/invoices", "method": "POST", "status": 503}
+CDN_FAULT_EXAMPLE = {"path": "/cdn", "status": 502}
 
 
-def banner(api_url: str, agent_url: str) -> str:
-    """Return what the demo prints once both servers listen."""
+def demo_targets(api_url: str, s3_url: str) -> dict[str, TargetSettings]:
+    """The targets the example suites use, pointed at the demo's servers."""
+    return {
+        "default": TargetSettings(base_url=api_url),
+        "cdn": TargetSettings(base_url=f"{api_url}/cdn"),
+        "origin": TargetSettings(base_url=f"{api_url}/origin"),
+        "s3": TargetSettings(base_url=s3_url),
+    }
+
+
+def demo_secrets() -> dict[str, SecretStr]:
+    """The S3 credentials of the demo (moto accepts any)."""
+    return {
+        ACCESS_KEY_SECRET: SecretStr(DEMO_ACCESS_KEY_ID),
+        SECRET_KEY_SECRET: SecretStr(DEMO_SECRET_ACCESS_KEY),
+    }
+
+
+def demo_env(api_url: str, s3_url: str) -> dict[str, str]:
+    """The same settings as ``SYNTHETIC_*`` variables, for an agent in another process."""
+    env = {
+        f"SYNTHETIC_TARGETS__{name.upper()}__BASE_URL": target.base_url
+        for name, target in demo_targets(api_url, s3_url).items()
+    }
+    env.update(
+        (f"SYNTHETIC_SECRETS__{name.upper()}", value.get_secret_value())
+        for name, value in demo_secrets().items()
+    )
+    return env
+
+
+def banner(api_url: str, agent_url: str, s3_url: str) -> str:
+    """Return what the demo prints once every server listens."""
     fault = json.dumps(FAULT_EXAMPLE)
+    cdn_fault = json.dumps(CDN_FAULT_EXAMPLE)
     return f"""
 synthetic-exporter demo
   status page   {agent_url}/
   metrics       {agent_url}/metrics
   health        {agent_url}/healthz
   results       {agent_url}/api/v1/results
-  demo API      {api_url}
+  demo API      {api_url}  (OpenAPI: {api_url}/openapi.json)
+  CDN edge      {api_url}/cdn/assets/logo.svg  (origin: {api_url}/origin/assets/logo.svg)
+  S3 (moto)     {s3_url}  bucket {DEMO_BUCKET}, versioned
 
 Break something and watch /healthz turn 503 within one interval, then recover:
   curl -X POST {api_url}/admin/faults -H 'content-type: application/json' -d '{fault}'
+  curl -X POST {api_url}/admin/faults -H 'content-type: application/json' -d '{cdn_fault}'
   curl -X DELETE {api_url}/admin/faults
 Stop with Ctrl-C.
 """
 
 
 async def run_demo(settings: Settings, loaded: LoadResult, api_port: int, interval: float) -> None:
-    """Start the demo API, point the agent's default target at it, and serve until stopped."""
-    sock = bind_socket("127.0.0.1", api_port)
-    api_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    """Start the demo API and S3, point the agent's targets at them, and serve until stopped."""
     _, agent_port = listen_address(settings)
-    demo_settings = settings.model_copy(
-        update={
-            "listen": f"127.0.0.1:{agent_port}",
-            "targets": {**settings.targets, "default": TargetSettings(base_url=api_url)},
-            "interval": interval,
-        }
-    )
+    async with demo_s3("127.0.0.1") as s3_url:
+        sock = bind_socket("127.0.0.1", api_port)
+        api_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        demo_settings = settings.model_copy(
+            update={
+                "listen": f"127.0.0.1:{agent_port}",
+                "targets": {**settings.targets, **demo_targets(api_url, s3_url)},
+                "secrets": {**settings.secrets, **demo_secrets()},
+                "interval": interval,
+            }
+        )
 
-    def announce(agent_url: str) -> None:
-        print(banner(api_url, agent_url), flush=True)
-        print(f"synthetic-exporter listening on {agent_url}", flush=True)
+        def announce(agent_url: str) -> None:
+            print(banner(api_url, agent_url, s3_url), flush=True)
+            print(f"synthetic-exporter listening on {agent_url}", flush=True)
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(run_server, config_for(create_app()), sock)
-        await serve(demo_settings, loaded, None, announce)
-        group.cancel_scope.cancel()
+        async with anyio.create_task_group() as group:
+            group.start_soon(run_server, demo_config(create_app()), sock)
+            await serve(demo_settings, loaded, None, announce)
+            group.cancel_scope.cancel()

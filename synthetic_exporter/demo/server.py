@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import uvicorn
+
 from synthetic_exporter.demo.api import create_app
 from synthetic_exporter.web import ReadyCallback, bind_socket, config_for, run_server
+
+
+def demo_config(app: Any) -> uvicorn.Config:
+    """uvicorn settings for the demo: quiet, and no ``Server: uvicorn`` (the origin says S3)."""
+    return config_for(app, server_header=False)
 
 
 async def serve_demo(host: str, port: int, on_ready: ReadyCallback | None = None) -> None:
@@ -11,4 +20,4 @@ async def serve_demo(host: str, port: int, on_ready: ReadyCallback | None = None
 
     Needs the asyncio backend (uvicorn is asyncio-only). Installs no signal handlers.
     """
-    await run_server(config_for(create_app()), bind_socket(host, port), on_ready)
+    await run_server(demo_config(create_app()), bind_socket(host, port), on_ready)

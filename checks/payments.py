@@ -1,0 +1,113 @@
+"""Payments: a customer pays an invoice by card, passes the 3-D Secure-style challenge, is refunded.
+
+Depends on ``invoices`` (and so on ``signup``): when issuing invoices is broken, this suite is
+skipped with that reason. It uses the typed client generated from the demo API's OpenAPI
+document (``checks/_demo_client``, see ``scripts/generate-demo-client.sh``): a changed API shows
+up as a type error in review instead of a failing check in production. The typed calls go
+through the target's instrumented client, so they are measured like ``t.http`` calls.
+
+The card and challenge code are the demo's test values; against a real payment provider, use
+its test card numbers and a sandbox merchant account.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from _demo_api import customer_client, expect, public_client
+from _demo_client.api.customers import confirm_customer, create_customer, create_session
+from _demo_client.api.invoices import create_invoice, get_invoice
+from _demo_client.api.payments import (
+    answer_challenge,
+    create_payment,
+    get_challenge,
+    refund_payment,
+)
+from _demo_client.models import (
+    Card,
+    Challenge,
+    ChallengeAnswer,
+    Confirm,
+    Currency,
+    Customer,
+    Invoice,
+    InvoiceStatus,
+    Login,
+    NewCustomer,
+    NewInvoice,
+    Payment,
+    PaymentStatus,
+    Session,
+    SignUp,
+)
+
+from synthetic_exporter import JanitorContext, Resource, Suite, T
+
+suite = Suite("payments", depends_on=["invoices"], timeout="30s", tags=["billing", "payments"])
+
+TEST_CARD = Card(card_number="4242424242424242", expiry="12/34", cvc="123")
+CHALLENGE_CODE = "123456"  # the demo's 3-D Secure test code
+AMOUNT_PENCE = 1999
+
+
+@suite.janitor("customer")
+async def delete_customer(j: JanitorContext, customer: Resource) -> None:
+    """Delete the test customer and, with it, its invoices and payments."""
+    r = await j.http.delete(f"/customers/{customer.id}")
+    assert r.status_code in (204, 404), r.text
+
+
+@suite.test
+async def pay_by_card(t: T) -> None:
+    """Sign up, get an invoice for £19.99 and pay it by card: the bank asks for a challenge."""
+    api = public_client(t)
+    email = f"synthetic+{uuid.uuid4().hex[:12]}@example.com"
+    password = uuid.uuid4().hex
+    async with t.step("sign up"):
+        body = SignUp(email=email, name="Synthetic Payer", password=password)
+        customer = expect(
+            await create_customer.asyncio_detailed(client=api, body=body), 201, NewCustomer
+        )
+        t.track("customer", customer.id)
+        confirm = Confirm(token=customer.confirmation_token)
+        confirmed = await confirm_customer.asyncio_detailed(customer.id, client=api, body=confirm)
+        assert expect(confirmed, 200, Customer).confirmed
+        login = Login(email=email, password=password)
+        session = expect(
+            await create_session.asyncio_detailed(client=api, body=login), 201, Session
+        )
+    me = customer_client(t, session.token)
+    async with t.step("invoice"):
+        new = NewInvoice(amount_pence=AMOUNT_PENCE, currency=Currency.GBP, description="synthetic")
+        invoice = expect(await create_invoice.asyncio_detailed(client=me, body=new), 201, Invoice)
+    async with t.step("pay"):
+        paid = await create_payment.asyncio_detailed(invoice.id, client=me, body=TEST_CARD)
+        payment = expect(paid, 201, Payment)
+    assert payment.status == PaymentStatus.REQUIRES_CHALLENGE
+    assert payment.amount_pence == AMOUNT_PENCE
+    t.state.update(me=me, invoice=invoice, payment=payment)
+
+
+@suite.test
+async def pass_challenge(t: T) -> None:
+    """Open the challenge page, enter the code: the payment succeeds and the invoice is paid."""
+    payment: Payment = t.state["payment"]
+    api = public_client(t)
+    page = await get_challenge.asyncio_detailed(payment.challenge.id, client=api)
+    assert expect(page, 200, Challenge).payment_id == payment.id
+    answer = ChallengeAnswer(code=CHALLENGE_CODE)
+    done = await answer_challenge.asyncio_detailed(payment.challenge.id, client=api, body=answer)
+    assert expect(done, 200, Payment).status == PaymentStatus.SUCCEEDED
+    invoice = await get_invoice.asyncio_detailed(t.state["invoice"].id, client=t.state["me"])
+    assert expect(invoice, 200, Invoice).status == InvoiceStatus.PAID
+
+
+@suite.test
+async def refund(t: T) -> None:
+    """Refund the payment: it and the invoice are marked refunded."""
+    payment: Payment = t.state["payment"]
+    me = t.state["me"]
+    refunded = await refund_payment.asyncio_detailed(payment.id, client=me)
+    assert expect(refunded, 200, Payment).status == PaymentStatus.REFUNDED
+    invoice = await get_invoice.asyncio_detailed(t.state["invoice"].id, client=me)
+    assert expect(invoice, 200, Invoice).status == InvoiceStatus.REFUNDED
