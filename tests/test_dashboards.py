@@ -263,6 +263,22 @@ def run(prometheus: Prometheus, expr: str, instant: bool) -> list[Any]:
     return list(body["data"]["result"])
 
 
+# Series the live demo agent cannot have: it serves plain HTTP, so no certificate is seen.
+NOT_IN_DEMO = frozenset({"synthetic_tls_cert_expiry_timestamp_seconds"})
+
+
+def assert_live_exposition_has_every_name(agent_url: str) -> None:
+    """Check the names that dashboards and alert rules read against the live /metrics."""
+    from tests.test_alerts import _names_in, rules
+
+    text = httpx.get(f"{agent_url}/metrics", timeout=10).text
+    live = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
+    used = set().union(*queried_names().values())
+    used |= {n for rule in rules() for n in _names_in(rule["expr"]) if n.startswith("synthetic_")}
+    missing = {n for n in used if ":" not in n} - live - PROMETHEUS_OWN - NOT_IN_DEMO
+    assert not missing, f"not in the live exposition: {sorted(missing)}"
+
+
 @pytest.mark.slow
 def test_every_panel_query_returns_data_from_the_agent(tmp_path: Path) -> None:
     # The demo command: the agent with every example suite, each with its target (API, CDN
@@ -306,6 +322,7 @@ def test_every_panel_query_returns_data_from_the_agent(tmp_path: Path) -> None:
                 if not rows and not allowed and not metric_names(target["expr"]) & PENDING:
                     empty.append(f"{board['uid']} / {panel['title']}: {target['expr']}")
         assert not empty, "queries without data:\n" + "\n".join(empty)
+        assert_live_exposition_has_every_name(agent.url)
     finally:
         if prometheus is not None:
             prometheus.stop()

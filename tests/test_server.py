@@ -1,0 +1,78 @@
+"""The agent's routes, in-process: probes, HEAD, no-store, and the admin endpoint's guard."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from prometheus_client import CollectorRegistry
+
+from synthetic_exporter.health import Health
+from synthetic_exporter.history import History
+from synthetic_exporter.results import Outcome, SuiteResult
+from synthetic_exporter.server import AgentState, create_app
+from tests.factories import make_suite
+
+
+def state(token: str | None = None) -> AgentState:
+    ran: list[list[str]] = []
+
+    async def trigger(names: list[str]) -> list[SuiteResult]:
+        ran.append(names)
+        return [make_suite(n, ("t", Outcome.PASSED), at=time.time()) for n in names]
+
+    return AgentState(
+        registry=CollectorRegistry(),
+        health=Health({"signup": 60.0}, started_at=time.time()),
+        history=History(10),
+        suites=["signup"],
+        trigger=trigger,
+        admin_token=token,
+    )
+
+
+def client(agent: AgentState) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(create_app(agent)), base_url="http://a")
+
+
+async def test_probes_do_not_depend_on_check_results() -> None:
+    agent = state()
+    async with client(agent) as http:
+        assert (await http.get("/-/ready")).status_code == 503  # not listening yet
+        agent.ready = True
+        assert (await http.get("/-/ready")).status_code == 200
+        assert (await http.get("/-/healthy")).status_code == 200
+        health = await http.get("/healthz")
+        assert (health.status_code, health.json()["status"]) == (503, "pending")
+        agent.alive = lambda: False
+        assert (await http.get("/-/healthy")).status_code == 503
+
+
+async def test_healthz_head_and_no_store() -> None:
+    agent = state()
+    agent.health.suite_finished(make_suite("signup", ("t", Outcome.PASSED), at=time.time()))
+    async with client(agent) as http:
+        head = await http.head("/healthz")
+        assert (head.status_code, head.content) == (200, b"")
+        assert head.headers["cache-control"] == "no-store"
+        assert (await http.get("/healthz")).headers["cache-control"] == "no-store"
+
+
+async def test_run_now_is_disabled_without_a_token() -> None:
+    async with client(state(token=None)) as http:
+        refused = await http.post("/api/v1/run", headers={"Authorization": "Bearer anything"})
+    assert refused.status_code == 403
+    assert "SYNTHETIC_ADMIN_TOKEN" in refused.json()["error"]
+
+
+async def test_run_now_checks_the_token_and_the_suite() -> None:
+    agent = state(token="s3cret-token")
+    auth = {"Authorization": "Bearer s3cret-token"}
+    async with client(agent) as http:
+        assert (await http.post("/api/v1/run")).status_code == 401
+        assert (await http.post("/api/v1/run", params={"suite": "nope"}, headers=auth)).json() == {
+            "error": "unknown suite 'nope'"
+        }
+        ran = await http.post("/api/v1/run", headers=auth)
+    assert ran.status_code == 200
+    assert [s["suite"] for s in ran.json()["suites"]] == ["signup"]
