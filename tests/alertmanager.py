@@ -15,10 +15,9 @@ from typing import Any
 
 import httpx
 
-from tests.prometheus import free_port, require
+from tests.prometheus import free_port, require, wait_until_ready
 
 ALERTMANAGER = "prometheus-alertmanager"
-READY_TIMEOUT_SECONDS = 30
 
 
 @dataclass
@@ -66,17 +65,8 @@ def start_alertmanager(workdir: Path, config: Path) -> Alertmanager:
         stderr=subprocess.DEVNULL,
     )
     alertmanager = Alertmanager(f"127.0.0.1:{port}", process)
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{alertmanager.url}/-/ready", timeout=2).status_code == 200:
-                return alertmanager
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, "alertmanager exited at start-up"
-        time.sleep(0.2)
-    alertmanager.stop()
-    raise AssertionError("alertmanager did not become ready")
+    wait_until_ready(f"{alertmanager.url}/-/ready", process, alertmanager.stop)
+    return alertmanager
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -95,9 +96,9 @@ def stop_process(process: subprocess.Popen[str]) -> None:
             process.wait()
 
 
-@pytest.fixture(scope="session")
-def demo_api() -> Iterator[str]:
-    """Start the demo API as a real server on 127.0.0.1; yield its base URL."""
+@contextmanager
+def demo_api_server() -> Iterator[str]:
+    """Run the demo API as a real server on 127.0.0.1; yield its base URL."""
     server = start_process(
         [sys.executable, "-m", "synthetic_exporter.demo", "--host", "127.0.0.1", "--port", "0"],
         "listening on ",
@@ -106,6 +107,13 @@ def demo_api() -> Iterator[str]:
         yield server.url
     finally:
         stop_process(server.process)
+
+
+@pytest.fixture(scope="session")
+def demo_api() -> Iterator[str]:
+    """The demo API, shared by the tests that inject no faults."""
+    with demo_api_server() as url:
+        yield url
 
 
 @pytest.fixture
@@ -164,14 +172,26 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 60) -> CliRun
 @pytest.fixture
 def fresh_demo_api() -> Iterator[str]:
     """A demo API of this test's own, so that injected faults stay here."""
-    server = start_process(
-        [sys.executable, "-m", "synthetic_exporter.demo", "--host", "127.0.0.1", "--port", "0"],
-        "listening on ",
+    with demo_api_server() as url:
+        yield url
+
+
+def start_demo(state: Path, interval: str = "1s", **env: str) -> Server:
+    """Start ``synthetic-exporter demo`` (every example suite with all its targets)."""
+    return start_process(
+        [
+            sys.executable,
+            "-m",
+            "synthetic_exporter",
+            "--checks",
+            str(ROOT / "checks"),
+            "demo",
+            "--interval",
+            interval,
+        ],
+        "synthetic-exporter listening on ",
+        cli_env(state, None, SYNTHETIC_LISTEN="127.0.0.1:0", **env),
     )
-    try:
-        yield server.url
-    finally:
-        stop_process(server.process)
 
 
 def start_agent(checks: Path, state: Path, target: str | None, **env: str) -> Server:

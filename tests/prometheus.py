@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,14 +108,20 @@ def start_prometheus(
         stderr=subprocess.DEVNULL,
     )
     prometheus = Prometheus(f"http://127.0.0.1:{port}", process)
+    wait_until_ready(f"{prometheus.url}/-/ready", process, prometheus.stop)
+    return prometheus
+
+
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], stop: Callable[[], None]) -> None:
+    """Poll a readiness URL (bounded) while the process lives; stop it if it never gets ready."""
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{prometheus.url}/-/ready", timeout=2).status_code == 200:
-                return prometheus
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
         except httpx.TransportError:
             pass
-        assert process.poll() is None, "prometheus exited at start-up"
+        assert process.poll() is None, f"{url}: the server exited at start-up"
         time.sleep(0.2)
-    prometheus.stop()
-    raise AssertionError("prometheus did not become ready")
+    stop()
+    raise AssertionError(f"{url} did not become ready")

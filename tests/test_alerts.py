@@ -10,14 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
 
 from alerts.generate import ConfigError, load_config, render
-from synthetic_exporter import Suite, T
-from synthetic_exporter.metrics import Metrics
-from synthetic_exporter.results import Outcome
 from tests.conftest import ROOT
-from tests.factories import make_suite
+from tests.exposition import series_names
 from tests.prometheus import require
 
 ALERTS = ROOT / "alerts"
@@ -33,13 +29,6 @@ ANNOTATIONS = {"summary", "description", "runbook_url"}
 # test_pending_metrics_are_not_exported_yet fails as a reminder. Empty: every metric is exported.
 PENDING: set[str] = set()
 # The series each metric type exposes, after the family name.
-SUFFIXES = {
-    "counter": ("_total", "_created"),
-    "histogram": ("_bucket", "_sum", "_count", "_created"),
-    "summary": ("", "_sum", "_count", "_created"),
-    "gauge": ("",),
-    "info": ("_info",),
-}
 
 
 def rules() -> Iterator[dict[str, Any]]:
@@ -126,37 +115,16 @@ def _names_in(expr: str) -> set[str]:
     return set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", without_strings))
 
 
-def exported_names() -> set[str]:
-    """Return every series name the agent's exposition has, rendered in-process."""
-    registry = CollectorRegistry()
-    metrics = Metrics(registry, {"environment": "test"}, "0")
-    suite = Suite("signup")
-
-    @suite.test
-    def create_customer(t: T) -> None:
-        """Do nothing; the metrics only need the test's name."""
-
-    metrics.suites_loaded({"signup": suite}, load_errors=0, default_interval=300.0)
-    metrics.suite_finished(make_suite("signup", ("create_customer", Outcome.PASSED)))
-    metrics.cleanup_pending({"signup": 1}, ["signup"])
-    metrics.schedule_lag(0.01)
-    names: set[str] = set()
-    for family in registry.collect():
-        names.update(family.name + suffix for suffix in SUFFIXES.get(family.type, ("",)))
-        names.update(sample.name for sample in family.samples)
-    return names
-
-
 def test_rules_read_only_metrics_the_agent_exports() -> None:
     recorded = {r["record"] for r in rules() if "record" in r}
     used = {name for r in rules() for name in _names_in(r["expr"])}
     metrics = {n for n in used if n.startswith("synthetic_")}
-    assert metrics - exported_names() - PENDING == set()
+    assert metrics - series_names() - PENDING == set()
     assert {n for n in used if ":" in n} - recorded == set(), "unknown recording rules"
 
 
 def test_pending_metrics_are_not_exported_yet() -> None:
-    assert PENDING & exported_names() == set(), "now exported: remove them from PENDING"
+    assert PENDING & series_names() == set(), "now exported: remove them from PENDING"
 
 
 def test_alertmanager_example_config_is_valid() -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from collections.abc import Iterator
 from functools import cache
@@ -16,14 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 
 from grafana import dashboards
-from synthetic_exporter import Suite, T
-from synthetic_exporter.metrics import Metrics
-from synthetic_exporter.results import Outcome
-from tests.conftest import ROOT, cli_env, start_process, stop_process, wait_for_health
-from tests.factories import make_suite
+from tests.conftest import ROOT, start_demo, stop_process, wait_for_health
+from tests.exposition import series_names
 from tests.prometheus import Prometheus, start_prometheus
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
@@ -125,30 +120,6 @@ def queried_names() -> dict[str, set[str]]:
     return found
 
 
-@cache
-def exported_names() -> frozenset[str]:
-    """Return the series names the agent's metrics code exports, rendered in-process."""
-    registry = CollectorRegistry()
-    metrics = Metrics(registry, {"environment": "test"}, "0")
-    suite = Suite("signup")
-
-    @suite.test
-    def create_customer(t: T) -> None:
-        """A test for the suite to have (never run)."""
-
-    metrics.suites_loaded({"signup": suite}, load_errors=0, default_interval=60.0)
-    metrics.suite_finished(make_suite("signup", ("create_customer", Outcome.PASSED)))
-    metrics.cleanup_pending({}, ["signup"])
-    metrics.schedule_lag(0.01)
-    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}
-    names = set()
-    for family in registry.collect():
-        names.add(family.name)
-        names.update(family.name + suffix for suffix in suffixes.get(family.type, []))
-        names.update(sample.name for sample in family.samples)
-    return frozenset(names)
-
-
 # Fast checks -----------------------------------------------------------------------------------
 
 
@@ -219,7 +190,7 @@ def test_panels_have_unique_ids_titles_and_the_datasource_variable() -> None:
 
 
 def test_every_queried_metric_is_exported_by_the_agent() -> None:
-    allowed = exported_names() | PROMETHEUS_OWN | PENDING
+    allowed = series_names() | PROMETHEUS_OWN | PENDING
     for where, names in queried_names().items():
         assert names, f"no metric found in {where}"
         assert names <= allowed, f"{where}: not exported: {sorted(names - allowed)}"
@@ -283,22 +254,7 @@ def assert_live_exposition_has_every_name(agent_url: str) -> None:
 def test_every_panel_query_returns_data_from_the_agent(tmp_path: Path) -> None:
     # The demo command: the agent with every example suite, each with its target (API, CDN
     # edge, origin, S3), so that the HTTP, CDN and storage panels have data too.
-    agent = start_process(
-        [
-            sys.executable,
-            "-m",
-            "synthetic_exporter",
-            "--checks",
-            str(ROOT / "checks"),
-            "demo",
-            "--interval",
-            "1s",
-        ],
-        "synthetic-exporter listening on ",
-        cli_env(
-            tmp_path / "state", None, SYNTHETIC_LISTEN="127.0.0.1:0", SYNTHETIC_ENVIRONMENT="e2e"
-        ),
-    )
+    agent = start_demo(tmp_path / "state", SYNTHETIC_ENVIRONMENT="e2e")
     prometheus: Prometheus | None = None
     try:
         prometheus = start_prometheus(tmp_path / "prometheus", [agent.url.removeprefix("http://")])

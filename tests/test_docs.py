@@ -5,35 +5,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry
-
-from synthetic_exporter import Suite, T
-from synthetic_exporter.metrics import Metrics
-from synthetic_exporter.results import Outcome
 from tests.conftest import ROOT
-from tests.factories import make_suite
+from tests.exposition import agent_registry
 
 DOCS = ROOT / "docs"
 
 
 def exported_families() -> set[str]:
-    """Return the synthetic_ metric family names the agent exports."""
-    registry = CollectorRegistry()
-    metrics = Metrics(registry, {"environment": "docs"}, "0")
-    suite = Suite("signup")
-
-    @suite.test
-    async def create(t: T) -> None: ...
-
-    metrics.suites_loaded({"signup": suite}, 0, 60)
-    metrics.suite_finished(make_suite("signup", ("create", Outcome.PASSED)))
-    names = {m.name for m in registry.collect() if m.name.startswith("synthetic_")}
-    # Counters are named without _total in the registry; the exposition adds it.
-    return {f"{n}_total" if m_type == "counter" else n for n, m_type in _types(registry, names)}
-
-
-def _types(registry: CollectorRegistry, names: set[str]) -> set[tuple[str, str]]:
-    return {(m.name, m.type) for m in registry.collect() if m.name in names}
+    """Return the synthetic_ metric family names as the exposition writes them."""
+    return {
+        f"{m.name}_total" if m.type == "counter" else m.name
+        for m in agent_registry().collect()
+        if m.name.startswith("synthetic_")
+    }
 
 
 def documented(path: Path) -> set[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -16,9 +15,8 @@ import pytest
 
 from tests.conftest import (
     ROOT,
-    cli_env,
     start_agent,
-    start_process,
+    start_demo,
     stop_process,
     wait_for_health,
     write_checks,
@@ -208,20 +206,7 @@ def test_scrapes_do_not_inflate_measured_latency(tmp_path: Path, fresh_demo_api:
 
 def test_demo_command_prints_urls_and_serves_within_seconds(tmp_path: Path) -> None:
     started = time.monotonic()
-    demo = start_process(
-        [
-            sys.executable,
-            "-m",
-            "synthetic_exporter",
-            "--checks",
-            str(ROOT / "checks"),
-            "demo",
-            "--interval",
-            "2s",
-        ],
-        "synthetic-exporter listening on ",
-        cli_env(tmp_path / "state", None, SYNTHETIC_LISTEN="127.0.0.1:0"),
-    )
+    demo = start_demo(tmp_path / "state", interval="2s")
     try:
         assert httpx.get(f"{demo.url}/metrics").status_code == 200
         body = wait_for_health(demo.url, 200, seconds=20)

@@ -1,0 +1,61 @@
+"""The agent's metric names, rendered in-process, for tests that check names against them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import cache
+
+from prometheus_client import CollectorRegistry
+
+from synthetic_exporter import Suite, T
+from synthetic_exporter.metrics import Metrics
+from synthetic_exporter.results import Outcome, RequestRecord, StorageReport
+from tests.factories import make_suite
+
+SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_sum", "_count", "_created"),
+    "gauge": ("",),
+}
+
+
+@cache
+def agent_registry() -> CollectorRegistry:
+    """Return a registry holding every family the agent exports, each with a sample."""
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, {"environment": "test"}, "0")
+    suite = Suite("signup")
+
+    @suite.test
+    def create_customer(t: T) -> None:
+        """A test for the suite to have (never run)."""
+
+    metrics.suites_loaded({"signup": suite}, load_errors=0, default_interval=60.0)
+    result = make_suite("signup", ("create_customer", Outcome.PASSED))
+    request = RequestRecord(
+        "cdn",
+        "GET",
+        "/",
+        200,
+        0.01,
+        {"processing": 0.01},
+        cache="Hit",
+        pop="LHR",
+        cert_not_after=2_000_000_000.0,
+    )
+    test = replace(result.tests[0], requests=(request,), storage=(StorageReport("s3", 1, 0),))
+    metrics.suite_finished(replace(result, tests=(test,)))
+    metrics.cleanup_pending({"signup": 1}, ["signup"])
+    metrics.schedule_lag(0.01)
+    return registry
+
+
+@cache
+def series_names() -> frozenset[str]:
+    """Return every family and series name the agent's exposition can have."""
+    names: set[str] = set()
+    for family in agent_registry().collect():
+        names.add(family.name)
+        names.update(family.name + suffix for suffix in SUFFIXES.get(family.type, ("",)))
+        names.update(sample.name for sample in family.samples)
+    return frozenset(names)
