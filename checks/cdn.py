@@ -70,5 +70,8 @@ async def second_fetch_is_a_hit(t: T) -> None:
         r = await cdn.get(f"/{key}")
         assert r.status_code == 200, f"edge {key}: {r.status_code}"
         edge = parse_headers(EdgeHeaders, r)
-        assert edge.x_cache == "Hit from cloudfront", f"{key} was not cached at {edge.pop}"
-        assert edge.age is not None, f"{key}: a cached answer without Age"
+        # RefreshHit: the copy expired between the two fetches and the edge revalidated it.
+        cached = ("Hit from cloudfront", "RefreshHit from cloudfront")
+        assert edge.x_cache in cached, f"{key} was not cached at {edge.pop}"
+        if edge.x_cache == cached[0]:
+            assert edge.age is not None, f"{key}: a cached answer without Age"

@@ -62,13 +62,6 @@ async def sweep_leftovers(engine: Engine) -> None:
     await engine.sweeper.sweep()
 
 
-async def sweep_forever(engine: Engine, every: float) -> None:
-    """Retry pending clean-ups periodically, until cancelled."""
-    while True:
-        await anyio.sleep(every)
-        await engine.sweeper.sweep()
-
-
 @dataclass(slots=True)
 class Fanout:
     """Forwards result events to several listeners, in order."""

@@ -1,4 +1,8 @@
-"""The ``synthetic-exporter`` command line. Exit status: 0 ok, 1 failures, 2 usage/settings/load."""
+"""The ``synthetic-exporter`` command line.
+
+Exit status: 0 ok; 1 a check failed (``run``) or a check file has errors (``validate``);
+2 usage, settings or load errors (``run``, ``list``, ``serve``).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from synthetic_exporter.results import RunResult
 from synthetic_exporter.serve import serve
 from synthetic_exporter.settings import Settings, SettingsError, load_settings
 from synthetic_exporter.shard import parse_shard, suites_for_shard
+from synthetic_exporter.statedir import StateDirInUse, hold_state_dir
 from synthetic_exporter.webconfig import WebConfigError, load_web_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -58,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="run the embedded demo API on 127.0.0.1 and the agent against it"
     )
     demo.add_argument("--api-port", type=int, default=0, help="demo API port (0: a free one)")
-    demo.add_argument("--interval", default="15s", help="every suite's interval in the demo")
+    demo.add_argument(
+        "--interval",
+        default="15s",
+        help="the default interval in the demo (suites that set their own keep it)",
+    )
     commands.add_parser("list", help="list suites, tests, dependencies and intervals")
     commands.add_parser("validate", help="load the checks and report errors (exit 1 on any)")
     return parser
@@ -193,13 +202,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_validate(settings, loaded)
         if args.command == "list":
             return cmd_list(settings, loaded)
-        if args.command == "serve":
-            return cmd_serve(settings, loaded)
-        if args.command == "demo":
-            return cmd_demo(settings, loaded, args)
-        return cmd_run(settings, loaded, args)
+        with hold_state_dir(settings.state_dir):
+            if args.command == "serve":
+                return cmd_serve(settings, loaded)
+            if args.command == "demo":
+                return cmd_demo(settings, loaded, args)
+            return cmd_run(settings, loaded, args)
     except UsageError as exc:
         sys.stderr.write(f"synthetic-exporter: error: {exc}\n")
+        return EXIT_USAGE
+    except StateDirInUse as exc:
+        sys.stderr.write(f"synthetic-exporter: invalid settings:\nSYNTHETIC_STATE_DIR: {exc}\n")
         return EXIT_USAGE
 
 

@@ -80,6 +80,7 @@ class T:
     subtests: SubtestRunner
     redact: Callable[[str], str] = field(default=lambda s: s)
     started: float = field(default_factory=time.monotonic)
+    deadline: float = float("inf")
     failures: list[str] = field(default_factory=list)
     logs: list[LogLine] = field(default_factory=list)
     steps: list[StepResult] = field(default_factory=list)

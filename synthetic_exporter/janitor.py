@@ -48,6 +48,7 @@ class JanitorContext:
     suite: str
     settings: Settings
     clients: Mapping[str, httpx.AsyncClient]
+    redact: Callable[[str], str] = lambda s: s
 
     def client(self, target: str) -> httpx.AsyncClient:
         """Return the HTTP client of a configured target."""
@@ -63,7 +64,7 @@ class JanitorContext:
 
     def log(self, message: object) -> None:
         """Log a line about this clean-up."""
-        logger.bind(suite=self.suite).info(str(message))
+        logger.bind(suite=self.suite).info(self.redact(str(message)))
 
 
 @dataclass(slots=True)
@@ -102,6 +103,6 @@ class Sweeper:
         janitor = suite.janitors.get(entry.kind) if suite else None
         if janitor is None:
             return f"no janitor for kind {entry.kind!r} in suite {entry.suite!r}"
-        context = JanitorContext(entry.suite, self.settings, self.clients)
+        context = JanitorContext(entry.suite, self.settings, self.clients, self.redact)
         resource = Resource(entry.kind, entry.resource_id, entry.data, entry.suite, entry.attempts)
         return await call_bounded(janitor, context, resource, limit=self.settings.cleanup_timeout)

@@ -66,8 +66,9 @@ def load_file(path: Path) -> tuple[list[Suite], LoadError | None]:
         sys.modules.pop(name, None)
         message = f"{type(exc).__name__}: {exc}"
         return [], LoadError(str(path), _error_line(exc, path), message)
-    suites = [v for v in vars(module).values() if isinstance(v, Suite)]
-    return suites, None
+    # Suites defined in this file, each once: not those it imported, not a second name for one.
+    found = {id(v): v for v in vars(module).values() if isinstance(v, Suite)}
+    return [s for s in found.values() if s.file == str(path)], None
 
 
 def _find_cycles(suites: dict[str, Suite]) -> set[str]:

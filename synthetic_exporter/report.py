@@ -60,7 +60,8 @@ class ConsoleReporter:
     def summary(self, run: RunResult) -> str:
         """Return failures, load errors and the closing counts line."""
         lines: list[str] = []
-        problems = [t for t in run.all_tests if t.outcome.bad or t.outcome is Outcome.FLAKY]
+        problems = [t for t in run.all_tests if t.outcome.bad]
+        flaky = [t for t in run.all_tests if t.outcome is Outcome.FLAKY]
         cleanup = [t for t in run.all_tests if t.cleanup_failures]
         if run.load_errors:
             lines.append(rule("LOAD ERRORS"))
@@ -72,6 +73,9 @@ class ConsoleReporter:
                 lines.append(test.message)
                 if test.traceback:
                     lines.append(test.traceback)
+        if flaky:
+            lines.append(rule("FLAKY (passed after a retry)"))
+            lines.extend(f"{t.full_name}: {t.message}" for t in flaky)
         if cleanup or any(s.janitor_failures for s in run.suites):
             lines.append(rule("CLEAN-UP FAILURES"))
             for test in cleanup:

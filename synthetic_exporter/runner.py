@@ -176,8 +176,8 @@ class _RunTracker:
     def track(self, kind: str, resource_id: str, data: dict[str, Any]) -> None:
         if kind not in self.suite.janitors:
             raise LookupError(
-                f"suite {self.suite.name!r} has no janitor for {kind!r}:"
-                f" add @{self.suite.name}.janitor({kind!r})"
+                f"suite {self.suite.name!r} has no janitor for {kind!r}: register one with"
+                f" @<the Suite variable>.janitor({kind!r})"
             )
         self.ledger.add(self.suite.name, kind, resource_id, data, self.run_id)
 
@@ -245,7 +245,25 @@ class SuiteRun:
 
     async def run_subtest(self, parent: T, name: str, func: TestFunction) -> bool:
         """Run ``func`` as ``parent/name`` within the parent's time limit."""
-        attempt = await self._attempt(f"{parent.name}/{name}", func, self._deadline)
+        full_name, started = f"{parent.name}/{name}", time.time()
+        try:
+            attempt = await self._attempt(full_name, func, parent.deadline)
+        except anyio.get_cancelled_exc_class():
+            # The parent's own scope fired first (same deadline): report the subtest anyway.
+            message = "timed out: the parent test's time limit was reached"
+            now = time.time()
+            cut = TestResult(
+                self.suite.name,
+                full_name,
+                Outcome.TIMEOUT,
+                round(now - started, 6),
+                started,
+                now,
+                1,
+                message,
+            )
+            self._emit(cut)
+            raise
         result = self._result(attempt, attempts=1)
         self._emit(result)
         if result.outcome.bad:
@@ -285,6 +303,7 @@ class SuiteRun:
             subtests=self,
             redact=self.engine.redact,
         )
+        context.deadline = deadline
         outcome, message, tb = Outcome.PASSED, "", ""
         started_at = time.time()
         sink = CURRENT_SINK.set(context.requests.append)
@@ -318,9 +337,11 @@ class SuiteRun:
         )
 
     def _timeout_message(self, timeout: float | None, deadline: float) -> str:
-        if timeout is not None and deadline < self._deadline:
-            return f"test timed out after {timeout:g}s"
-        return f"suite timeout of {self.suite_timeout:g}s exceeded"
+        if deadline >= self._deadline:
+            return f"suite timeout of {self.suite_timeout:g}s exceeded"
+        if timeout is None:
+            return "timed out: the parent test's time limit was reached"
+        return f"test timed out after {timeout:g}s"
 
     async def _cleanups(self, context: T) -> list[CleanupFailure]:
         failures = []

@@ -65,6 +65,8 @@ class Scheduler:
         due = [(self.started_at + offsets[name], name) for name in suites]
         heapq.heapify(due)
         task_status.started()
+        if not due:  # nothing to schedule (no checks, or an empty shard): stay alive, idle
+            await anyio.sleep_forever()
         async with anyio.create_task_group() as group:
             while due:
                 slot = due[0][0]

@@ -73,16 +73,20 @@ def create_app(state: AgentState) -> Starlette:
 
     async def runs(request: Request) -> Response:
         suite = request.query_params.get("suite")
-        limit_text = request.query_params.get("limit", "")
-        limit = int(limit_text) if limit_text.isdigit() else None
+        limit_text = request.query_params.get("limit")
+        if limit_text is not None and not limit_text.isdigit():
+            return _json({"error": "limit must be a whole number"}, 400)
+        limit = int(limit_text) if limit_text is not None else None
         return _json(state.history.recent(suite, limit), headers=NO_STORE)
 
     async def run_now(request: Request) -> Response:
         if state.admin_token is None:
             return _json({"error": "disabled: set SYNTHETIC_ADMIN_TOKEN to enable"}, 403)
-        given = request.headers.get("authorization", "")
-        expected = f"Bearer {state.admin_token}"
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        # Behind basic auth the Authorization header carries the user's credentials, so the
+        # token may also come in X-Admin-Token.
+        scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+        given = request.headers.get("x-admin-token") or (bearer if scheme == "Bearer" else "")
+        if not given or not hmac.compare_digest(given.encode(), state.admin_token.encode()):
             return _json(
                 {"error": "missing or wrong bearer token"},
                 401,

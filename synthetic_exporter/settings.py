@@ -11,7 +11,7 @@ import pydantic_settings
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from synthetic_exporter.durations import Duration, PositiveDuration
+from synthetic_exporter.durations import PositiveDuration
 from synthetic_exporter.shard import parse_shard
 
 __all__ = [
@@ -72,6 +72,11 @@ class TargetSettings(BaseModel):
     """Open new connections for every suite run, so DNS, TCP and TLS are measured each run."""
     bearer_secret: str | None = None
     """Name of a secret (SYNTHETIC_SECRETS__<NAME>) sent as ``Authorization: Bearer``."""
+
+    @field_validator("bearer_secret")
+    @classmethod
+    def _lower_secret_name(cls, value: str | None) -> str | None:
+        return value.lower() if value is not None else None
 
     @field_validator("base_url")
     @classmethod
@@ -147,7 +152,7 @@ class Settings(BaseSettings):
     """Default per-suite timeout."""
     cleanup_timeout: PositiveDuration = 30.0
     """Time limit of each cleanup and janitor call."""
-    shutdown_grace: Duration = 30.0
+    shutdown_grace: PositiveDuration = 30.0
     """On SIGTERM, how long cleanups may take before the agent exits."""
     concurrency: int = Field(default=10, ge=1)
     """Number of suites run at once."""
@@ -249,7 +254,7 @@ def _describe(error: Any) -> str:
 def load_settings(**overrides: object) -> Settings:
     """Build the settings from the environment and keyword overrides."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = [_describe(error) for error in exc.errors(include_url=False)]
         raise SettingsError("\n".join(lines)) from None
@@ -258,6 +263,20 @@ def load_settings(**overrides: object) -> Settings:
         match = re.search(r'field "(\w+)"', str(exc))
         name = env_var_name((match.group(1),)) if match else ENV_PREFIX + "*"
         raise SettingsError(f"{name}: invalid value, expected JSON ({exc})") from None
+    problems = _missing_secrets(settings)
+    if problems:
+        raise SettingsError("\n".join(problems))
+    return settings
+
+
+def _missing_secrets(settings: Settings) -> list[str]:
+    """Return a line for every target whose bearer secret is not configured."""
+    return [
+        f"{env_var_name(('targets', name, 'bearer_secret'))}: no secret named"
+        f" {target.bearer_secret!r} (set SYNTHETIC_SECRETS__{target.bearer_secret.upper()})"
+        for name, target in settings.targets.items()
+        if target.bearer_secret is not None and target.bearer_secret not in settings.secrets
+    ]
 
 
 def listen_address(settings: Settings) -> tuple[str, int]:

@@ -17,7 +17,7 @@ import re
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, overload
 
 from synthetic_exporter.durations import parse_duration
 
@@ -164,16 +164,3 @@ class Suite:
             return fn
 
         return register
-
-    def describe(self) -> dict[str, Any]:
-        """Return a summary for ``list`` and the API."""
-        return {
-            "name": self.name,
-            "depends_on": list(self.depends_on),
-            "tests": [t.name for t in self.tests],
-            "interval": self.interval,
-            "timeout": self.timeout,
-            "tags": list(self.tags),
-            "file": self.file,
-            "line": self.line,
-        }

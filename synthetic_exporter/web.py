@@ -43,9 +43,14 @@ class EmbeddedServer(uvicorn.Server):
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """Return a listening TCP socket; port 0 picks a free port."""
+    """Return a listening TCP socket; port 0 picks a free port.
+
+    The protocol is named (IPPROTO_TCP) so that asyncio sets TCP_NODELAY on accepted
+    connections: without it Nagle's algorithm and delayed ACKs hold back small responses on
+    kept-alive connections by about 40 ms.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

@@ -381,3 +381,20 @@ def test_kill_9_mid_suite_then_restart_sweeps_tracked_resources(
     assert not customer_exists(demo_api, customer_id)
     assert not customer_exists(demo_api, second_id.read_text())
     assert "found 1 leftover test resources" in rerun.stderr
+
+
+def test_a_state_dir_serves_one_agent_at_a_time(tmp_path: Path, demo_api: str) -> None:
+    checks = write_checks(tmp_path / "checks", {"customers.py": CUSTOMER})
+    id_file = tmp_path / "id"
+    env = cli_env(tmp_path / "state", demo_api, CHECK_ID_FILE=str(id_file), CHECK_SLEEP="30")
+    process = start_cli(checks, env)
+    try:
+        wait_for_file(id_file, process)
+        second = run_cli(["--checks", str(checks), "run", "--once"], env)
+        assert second.returncode == 2
+        assert f"SYNTHETIC_STATE_DIR: {tmp_path / 'state'} is in use by another agent process" in (
+            second.stderr
+        )
+        assert f"(pid {process.pid})" in second.stderr
+    finally:
+        finish(process)

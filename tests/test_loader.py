@@ -92,3 +92,25 @@ def test_plain_assert_explains_the_values(tmp_path: Path) -> None:
     assert message.splitlines()[0] == "assert 502 == 201"
     assert "where 502 = <" in message
     assert ".status_code" in message
+
+
+def test_a_suite_is_loaded_once_from_the_file_that_defines_it(tmp_path: Path) -> None:
+    checks = write_checks(
+        tmp_path / "checks",
+        {
+            "good.py": GOOD,
+            "aliases.py": "from synthetic_exporter import Suite\n\n"
+            "suite = signup = Suite('signup')\n",
+            "reuses.py": "from synthetic_exporter import Suite\n\nimport good\n"
+            "from good import suite as imported\n\nmine = Suite('mine')\n",
+        },
+    )
+    import sys
+
+    sys.path.insert(0, str(checks))
+    try:
+        result = load(checks)
+    finally:
+        sys.path.remove(str(checks))
+    assert result.errors == ()
+    assert sorted(result.suites) == ["good", "mine", "signup"]

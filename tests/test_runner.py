@@ -246,6 +246,25 @@ async def test_subtests_are_reported_as_test_slash_sub(settings_for: SettingsFor
     assert "subtest 'bad' failed" in results["parent/checks"].message
 
 
+async def test_a_subtest_cut_by_its_parents_timeout_is_reported(settings_for: SettingsFor) -> None:
+    suite = Suite("cut")
+
+    @suite.test(timeout=0.2)
+    async def parent(t: T) -> None:
+        async def slow(sub: T) -> None:
+            await anyio.sleep(5)
+
+        await t.run("slow", slow)
+
+    recorder = await run_suites(settings_for(), [suite])
+    results = by_name(recorder.tests)
+    assert results["cut/parent/slow"].outcome is Outcome.TIMEOUT
+    assert results["cut/parent/slow"].message == (
+        "timed out: the parent test's time limit was reached"
+    )
+    assert results["cut/parent"].outcome is Outcome.TIMEOUT
+
+
 async def test_steps_are_timed(settings_for: SettingsFor) -> None:
     suite = Suite("steps")
 

@@ -95,3 +95,16 @@ def test_first_offsets_are_shared_by_a_dependency_group_and_short() -> None:
     assert offsets["a"] == offsets["b"]
     assert all(0 <= o < 2 for o in offsets.values())
     assert max(first_offsets(suites, {"a": 0.5, "b": 1, "c": 1}).values()) < 0.5
+
+
+async def test_with_nothing_to_schedule_the_scheduler_stays_alive(
+    settings_for: SettingsFor,
+) -> None:
+    async with open_engine(settings_for(), {}) as engine:
+        scheduler = Scheduler(Coordinator(engine, {}, Recorder(), 1), {})
+        async with anyio.create_task_group() as group:
+            await group.start(scheduler.run)
+            await anyio.sleep(0.2)
+            assert scheduler.is_alive()  # /-/healthy must not restart an agent with no checks
+            group.cancel_scope.cancel()
+    assert not scheduler.is_alive()

@@ -73,6 +73,14 @@ async def test_run_now_checks_the_token_and_the_suite() -> None:
         assert (await http.post("/api/v1/run", params={"suite": "nope"}, headers=auth)).json() == {
             "error": "unknown suite 'nope'"
         }
+        assert (
+            await http.post("/api/v1/run", headers={"Authorization": "s3cret-token"})
+        ).status_code == 401
+        assert (await http.post("/api/v1/runs", headers=auth)).status_code == 405
+        assert (await http.get("/api/v1/runs", params={"limit": "x"})).status_code == 400
+        # Behind basic auth, the token travels in X-Admin-Token.
+        behind = {"Authorization": "Basic cHJvbTpwdw==", "X-Admin-Token": "s3cret-token"}
+        assert (await http.post("/api/v1/run", headers=behind)).status_code == 200
         ran = await http.post("/api/v1/run", headers=auth)
     assert ran.status_code == 200
     assert [s["suite"] for s in ran.json()["suites"]] == ["signup"]

@@ -192,9 +192,24 @@ def test_labels_and_paths() -> None:
         labels={"region": "eu", "Zone": "a"},
         web_config_file="web.yml",
         state_dir="/tmp/state",
-        shutdown_grace=0,
+        shutdown_grace="2s",
     )
     assert settings.labels == {"region": "eu", "Zone": "a"}
     assert settings.web_config_file == Path("web.yml")
     assert settings.state_dir == Path("/tmp/state")
-    assert settings.shutdown_grace == 0.0
+    assert settings.shutdown_grace == 2.0
+    with pytest.raises(SettingsError, match="SYNTHETIC_SHUTDOWN_GRACE"):
+        load_settings(shutdown_grace=0)  # no time for cleanups at all
+
+
+def test_bearer_secret_must_name_a_configured_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__BASE_URL", "https://api.example.com")
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__BEARER_SECRET", "API_KEY")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value) == (
+        "SYNTHETIC_TARGETS__API__BEARER_SECRET: no secret named 'api_key'"
+        " (set SYNTHETIC_SECRETS__API_KEY)"
+    )
+    monkeypatch.setenv("SYNTHETIC_SECRETS__API_KEY", "sk-123456")
+    assert load_settings().targets["api"].bearer_secret == "api_key"
