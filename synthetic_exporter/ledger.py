@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS resources (
 );
 CREATE INDEX IF NOT EXISTS resources_run ON resources (run_id, state);
 CREATE INDEX IF NOT EXISTS resources_state ON resources (state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS resources_suite ON resources (suite, state);
 """
 
 BACKOFF_BASE_SECONDS = 30.0
@@ -137,6 +138,14 @@ class Ledger:
                 "SELECT suite, COUNT(*) FROM resources WHERE state = 'pending' GROUP BY suite"
             ).fetchall()
         return {suite: count for suite, count in rows}
+
+    def pending_count(self, suite: str) -> int:
+        """Return how many entries of one suite wait for a retried clean-up."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM resources WHERE state = 'pending' AND suite = ?", (suite,)
+            ).fetchone()
+        return int(row[0])
 
     def _select(self, clause: str, params: tuple[Any, ...]) -> list[Entry]:
         with self._lock:

@@ -176,6 +176,11 @@ class Metrics:
         for suite in sorted(self._pending_suites):
             self._pending.labels(**self._labels(suite=suite)).set(by_suite.get(suite, 0))
 
+    def cleanup_pending_of(self, suite: str, count: int) -> None:
+        """Set one suite's leftover resources."""
+        self._pending_suites.add(suite)
+        self._pending.labels(**self._labels(suite=suite)).set(count)
+
     def _suite_loaded(self, suite: Suite, default_interval: float) -> None:
         """Set one suite's interval and create its counters at 0."""
         labels = self._labels(suite=suite.name)

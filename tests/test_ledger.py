@@ -29,6 +29,7 @@ def test_failed_cleanups_back_off_and_count(tmp_path: Path) -> None:
     ledger.mark_failed(entry, "HTTP 503", now=2000)
     assert ledger.due(now=2000 + 2 * BACKOFF_BASE_SECONDS - 1) == []
     assert ledger.pending_by_suite() == {"signup": 1}
+    assert (ledger.pending_count("signup"), ledger.pending_count("invoices")) == (1, 0)
 
 
 def test_entries_survive_the_process_and_orphans_are_adopted(tmp_path: Path) -> None:

@@ -216,3 +216,40 @@ def test_demo_command_prints_urls_and_serves_within_seconds(tmp_path: Path) -> N
         assert time.monotonic() - started < 20
     finally:
         stop_process(demo.process)
+
+
+async def test_pending_cleanups_gauge_follows_failed_janitors(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from synthetic_exporter import JanitorContext, Resource, Suite, T
+    from synthetic_exporter.agent import Fanout, open_engine
+    from synthetic_exporter.coordinator import Coordinator
+    from synthetic_exporter.metrics import Metrics
+    from synthetic_exporter.serve import PendingCleanups
+    from synthetic_exporter.settings import Settings
+
+    suite = Suite("leaky")
+    gone = {"ok": False}
+
+    @suite.janitor("thing")
+    def delete_thing(j: JanitorContext, r: Resource) -> None:
+        assert gone["ok"], "backend refused the delete"
+
+    @suite.test
+    async def makes_a_thing(t: T) -> None:
+        t.track("thing", "t-1")
+
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, {"environment": "test"}, "0")
+    settings = Settings(state_dir=tmp_path / "state")
+    async with open_engine(settings, {"leaky": suite}) as engine:
+        pending = PendingCleanups(engine.ledger, metrics, ["leaky"])
+        coordinator = Coordinator(engine, {"leaky": suite}, Fanout([metrics, pending]), 1)
+        await coordinator.run_batch(["leaky"])
+        labels = {"environment": "test", "suite": "leaky"}
+        assert registry.get_sample_value("synthetic_cleanup_pending", labels) == 1
+        assert registry.get_sample_value("synthetic_cleanup_failures_total", labels) == 1
+        gone["ok"] = True
+        await engine.sweeper.clean(engine.ledger.due(now=float("inf")))  # the retry, now
+        pending.refresh()
+        assert registry.get_sample_value("synthetic_cleanup_pending", labels) == 0
