@@ -1,16 +1,19 @@
 """Prometheus metrics: the ``synthetic_`` contract (docs/metrics.md), fed by results only.
 
 :class:`Metrics` is a runner :class:`~synthetic_exporter.runner.Listener`: it turns immutable
-results into series on an injected registry and never calls the runner. :func:`render` encodes a
-registry for a scrape (Prometheus text or OpenMetrics, by the Accept header) and
-:func:`render_off_loop` does so in a worker thread, so that a scrape never runs on the event loop
-while tests are being timed. A cached exposition (re-rendered when results change rather than on
-every scrape) would go here, behind :func:`render_off_loop`.
+results into series and never calls the runner.
+
+The exposition is cached per suite: each suite's series live in a registry of their own, whose
+rendered text is kept and re-rendered only after that suite's series change. A scrape renders
+the agent's own few series, re-renders the suites that changed since the last scrape, and joins
+the cached blocks family by family, in a worker thread (:meth:`Metrics.render_off_loop`), so
+that a scrape costs little and never runs on the event loop while tests are timed. The injected
+registry still holds everything (merged on demand), for tests and for any other consumer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -26,6 +29,8 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from synthetic_exporter.results import Outcome, SuiteResult, TestResult
 from synthetic_exporter.suite import Suite
@@ -47,8 +52,33 @@ HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 OWN_LABELS = frozenset(
     {"suite", "test", "result", "version", "target", "phase", "code", "cache", "pop"}
 )
+OPENMETRICS = "application/openmetrics-text"
+EOF_LINE = b"# EOF\n"
 
 M = TypeVar("M", bound=MetricWrapperBase)
+Encoder = Callable[[CollectorRegistry], bytes]
+# One family of a rendered block: (name, HELP/TYPE/UNIT lines, sample lines).
+Family = tuple[str, bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class _Definer:
+    """Defines metrics on one registry, the constant label names first."""
+
+    registry: CollectorRegistry
+    constant: tuple[str, ...]
+
+    def gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
+        return Gauge(name, documentation, (*self.constant, *labels), registry=self.registry)
+
+    def counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        return Counter(name, documentation, (*self.constant, *labels), registry=self.registry)
+
+    def histogram(
+        self, name: str, documentation: str, buckets: tuple[float, ...], *labels: str
+    ) -> Histogram:
+        names = (*self.constant, *labels)
+        return Histogram(name, documentation, names, registry=self.registry, buckets=buckets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +92,45 @@ class _ResultSeries:
     last_run: Gauge
     last_success: Gauge
     runs: Counter
+
+    @classmethod
+    def define(
+        cls, on: _Definer, kind: str, buckets: tuple[float, ...], *labels: str
+    ) -> _ResultSeries:
+        """Define the result series of ``kind`` ("test" or "suite")."""
+        name = f"synthetic_{kind}"
+        return cls(
+            success=on.gauge(
+                f"{name}_success", f"1 if the last {kind} run passed or was flaky", *labels
+            ),
+            result=on.gauge(
+                f"{name}_result", f"1 for the last {kind} result, else 0", *labels, "result"
+            ),
+            duration=on.histogram(
+                f"{name}_duration_seconds",
+                f"Duration of {kind} runs, skips excluded",
+                buckets,
+                *labels,
+            ),
+            last_duration=on.gauge(
+                f"{name}_last_duration_seconds",
+                f"Duration of the last {kind} run, skips excluded",
+                *labels,
+            ),
+            last_run=on.gauge(
+                f"{name}_last_run_timestamp_seconds",
+                f"When the last {kind} run ended, skips included",
+                *labels,
+            ),
+            last_success=on.gauge(
+                f"{name}_last_success_timestamp_seconds",
+                f"When the last passed or flaky {kind} run ended",
+                *labels,
+            ),
+            runs=on.counter(
+                f"{name}_runs_total", f"Finished {kind} runs by result", *labels, "result"
+            ),
+        )
 
     def record(
         self, labels: Mapping[str, str], outcome: Outcome, duration: float, ended_at: float
@@ -91,8 +160,114 @@ class _ResultSeries:
         self.result.labels(**labels, result=outcome.value).set(1)
 
 
+class _SuiteSeries:
+    """Every series of one suite, on a registry of its own, with its rendered blocks cached."""
+
+    def __init__(self, constant: tuple[str, ...]) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        on = _Definer(self.registry, constant)
+        self.test = _ResultSeries.define(on, "test", TEST_BUCKETS, "suite", "test")
+        self.suite = _ResultSeries.define(on, "suite", SUITE_BUCKETS, "suite")
+        self.overruns = on.counter(
+            "synthetic_suite_overruns_total", "Run slots dropped: previous run still going", "suite"
+        )
+        self.interval = on.gauge(
+            "synthetic_suite_interval_seconds", "Expected seconds between runs", "suite"
+        )
+        self.cleanup_failures = on.counter(
+            "synthetic_cleanup_failures_total", "Cleanup and janitor calls that failed", "suite"
+        )
+        self.pending = on.gauge(
+            "synthetic_cleanup_pending", "Leftover resources awaiting a retried clean-up", "suite"
+        )
+        self.http_phase = on.histogram(
+            "synthetic_http_request_duration_seconds",
+            "Time of each phase of checks' HTTP requests (resolve, connect, tls, processing,"
+            " transfer); a phase that did not happen is not observed",
+            HTTP_BUCKETS,
+            "suite",
+            "test",
+            "target",
+            "phase",
+        )
+        self.http_responses = on.counter(
+            "synthetic_http_responses_total",
+            "Checks' HTTP responses by status code (error: no response) and CDN cache status",
+            "suite",
+            "test",
+            "target",
+            "code",
+            "cache",
+        )
+        self.storage_versions = on.gauge(
+            "synthetic_storage_object_versions",
+            "Object versions under a storage check's prefix, as last counted",
+            "suite",
+            "target",
+        )
+        self.storage_markers = on.gauge(
+            "synthetic_storage_delete_markers",
+            "Delete markers under a storage check's prefix, as last counted",
+            "suite",
+            "target",
+        )
+        self.version = 0  # bumped after every change; the cache keeps the version it rendered
+        self.cache: dict[str, tuple[int, list[Family]]] = {}
+        self.pending_count: int | None = None
+
+    def blocks(self, content_type: str, encoder: Encoder) -> list[Family]:
+        """Return this suite's rendered families, re-rendering only after a change."""
+        version = self.version  # read first: a change while rendering bumps it past the cache
+        cached = self.cache.get(content_type)
+        if cached is None or cached[0] != version:
+            cached = (version, split_families(encoder(self.registry)))
+            self.cache[content_type] = cached
+        return cached[1]
+
+
+def split_families(text: bytes) -> list[Family]:
+    """Split an exposition into its families: name, header lines, sample lines."""
+    families: list[Family] = []
+    for part in text.removesuffix(EOF_LINE).split(b"# HELP ")[1:]:
+        lines = (b"# HELP " + part).splitlines(keepends=True)
+        header = 0
+        while header < len(lines) and lines[header].startswith(b"#"):
+            header += 1
+        name = lines[0].split(b" ", 3)[2].decode()
+        families.append((name, b"".join(lines[:header]), b"".join(lines[header:])))
+    return families
+
+
+class _MergedSuites(Collector):
+    """Presents every suite's registry as one set of families (the slow, general path)."""
+
+    def __init__(self, suites: Mapping[str, _SuiteSeries]) -> None:
+        self.suites = suites
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for series in list(self.suites.values()):
+            for family in series.registry.collect():
+                into = merged.get(family.name)
+                if into is None:
+                    into = Metric(family.name, family.documentation, family.type, family.unit)
+                    merged[family.name] = into
+                into.samples.extend(family.samples)
+        yield from merged.values()
+
+
+class _Forward(Collector):
+    """Presents another registry's families."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.registry.collect()
+
+
 class Metrics:
-    """Turns results into the ``synthetic_`` metrics on an injected registry.
+    """Turns results into the ``synthetic_`` metrics; renders them with a per-suite cache.
 
     Example::
 
@@ -100,7 +275,7 @@ class Metrics:
         metrics = Metrics(registry, {"environment": "prod"}, version="0.1.0")
         metrics.suites_loaded(suites, load_errors=0, default_interval=300.0)
         metrics.suite_finished(result)  # a runner Listener
-        body, content_type = await render_off_loop(registry, request.headers.get("accept"))
+        body, content_type = await metrics.render_off_loop(request.headers.get("accept"))
     """
 
     def __init__(
@@ -109,18 +284,40 @@ class Metrics:
         clash = OWN_LABELS.intersection(constant_labels)
         if clash:
             raise ValueError(f"constant label names clash with metric labels: {sorted(clash)}")
-        self._registry = registry
         self._constant = dict(constant_labels)
-        self._pending_suites: set[str] = set()
-        self._test = self._result_series("test", TEST_BUCKETS, "suite", "test")
-        self._suite = self._result_series("suite", SUITE_BUCKETS, "suite")
-        self._define_suite_metrics()
-        self._define_exporter_metrics()
-        self._define_http_metrics()
+        self._suites: dict[str, _SuiteSeries] = {}
+        self._agent = CollectorRegistry(auto_describe=False)
+        on = _Definer(self._agent, tuple(self._constant))
+        self._build_info = on.gauge(
+            "synthetic_exporter_build_info", "Agent version; always 1", "version"
+        )
+        self._suites_loaded = on.gauge("synthetic_exporter_suites_loaded", "Suites loaded")
+        self._load_errors = on.gauge(
+            "synthetic_exporter_load_errors", "Check files or suites that failed to load"
+        )
+        self._schedule_lag = on.histogram(
+            "synthetic_exporter_schedule_lag_seconds",
+            "How late runs started versus their schedule",
+            LAG_BUCKETS,
+        )
+        self._http_edge = on.counter(
+            "synthetic_http_edge_responses_total",
+            "Responses served by a CDN, by edge location (3-letter code) and cache status",
+            "target",
+            "pop",
+            "cache",
+        )
+        self._tls_expiry = on.gauge(
+            "synthetic_tls_cert_expiry_timestamp_seconds",
+            "When the target's leaf certificate expires (notAfter), as last seen",
+            "target",
+        )
         self._child(self._build_info, version=version).set(1)
-        ProcessCollector(registry=registry)
-        PlatformCollector(registry=registry)
-        GCCollector(registry=registry)
+        ProcessCollector(registry=self._agent)
+        PlatformCollector(registry=self._agent)
+        GCCollector(registry=self._agent)
+        registry.register(_Forward(self._agent))
+        registry.register(_MergedSuites(self._suites))
 
     def suites_loaded(
         self, suites: Mapping[str, Suite], load_errors: int, default_interval: float
@@ -136,22 +333,24 @@ class Metrics:
 
     def suite_finished(self, result: SuiteResult) -> None:
         """Update every test and suite series from one suite result."""
+        series = self._series(result.suite)
         for test in result.tests:
             labels = self._labels(suite=test.suite, test=test.name)
-            self._test.record(labels, test.outcome, test.duration_seconds, test.ended_at)
-            self._record_http(test)
+            series.test.record(labels, test.outcome, test.duration_seconds, test.ended_at)
+            self._record_http(series, test)
         labels = self._labels(suite=result.suite)
-        self._suite.record(labels, result.outcome, result.duration_seconds, result.ended_at)
-        self._cleanup_failures.labels(**labels).inc(result.cleanup_failure_count)
+        series.suite.record(labels, result.outcome, result.duration_seconds, result.ended_at)
+        series.cleanup_failures.labels(**labels).inc(result.cleanup_failure_count)
+        series.version += 1
 
-    def _record_http(self, test: TestResult) -> None:
+    def _record_http(self, series: _SuiteSeries, test: TestResult) -> None:
         """Count a test's requests, their phases, edges and certificates, and storage reports."""
         for request in test.requests:
             where = {"suite": test.suite, "test": test.name, "target": request.target}
             for phase, seconds in request.phases.items():
-                self._child(self._http_phase, **where, phase=phase).observe(seconds)
+                self._child(series.http_phase, **where, phase=phase).observe(seconds)
             code = str(request.status) if request.status is not None else "error"
-            self._child(self._http_responses, **where, code=code, cache=request.cache).inc()
+            self._child(series.http_responses, **where, code=code, cache=request.cache).inc()
             if request.pop != "none":
                 edge = {"target": request.target, "pop": request.pop, "cache": request.cache}
                 self._child(self._http_edge, **edge).inc()
@@ -159,12 +358,14 @@ class Metrics:
                 self._child(self._tls_expiry, target=request.target).set(request.cert_not_after)
         for report in test.storage:
             where = {"suite": test.suite, "target": report.target}
-            self._child(self._storage_versions, **where).set(report.object_versions)
-            self._child(self._storage_markers, **where).set(report.delete_markers)
+            self._child(series.storage_versions, **where).set(report.object_versions)
+            self._child(series.storage_markers, **where).set(report.delete_markers)
 
     def overrun(self, suite: str) -> None:
         """Count a run slot dropped because the suite's previous run was still going."""
-        self._overruns.labels(**self._labels(suite=suite)).inc()
+        series = self._series(suite)
+        series.overruns.labels(**self._labels(suite=suite)).inc()
+        series.version += 1
 
     def schedule_lag(self, seconds: float) -> None:
         """Observe how late a run started versus its schedule."""
@@ -172,25 +373,56 @@ class Metrics:
 
     def cleanup_pending(self, by_suite: Mapping[str, int], suites: Iterable[str]) -> None:
         """Set the leftover resources per suite; 0 for suites (seen before) with none."""
-        self._pending_suites.update(suites, by_suite)
-        for suite in sorted(self._pending_suites):
-            self._pending.labels(**self._labels(suite=suite)).set(by_suite.get(suite, 0))
+        for suite in {*self._suites, *suites, *by_suite}:
+            self.cleanup_pending_of(suite, by_suite.get(suite, 0))
 
     def cleanup_pending_of(self, suite: str, count: int) -> None:
-        """Set one suite's leftover resources."""
-        self._pending_suites.add(suite)
-        self._pending.labels(**self._labels(suite=suite)).set(count)
+        """Set one suite's leftover resources (a change only re-renders when it changed)."""
+        series = self._series(suite)
+        if series.pending_count != count:
+            series.pending.labels(**self._labels(suite=suite)).set(count)
+            series.pending_count = count
+            series.version += 1
+
+    def render(self, accept: str | None) -> tuple[bytes, str]:
+        """Return the exposition in the format ``accept`` asks for, and its content type."""
+        encoder, content_type = choose_encoder(accept or "")
+        agent = encoder(self._agent).removesuffix(EOF_LINE)
+        families: dict[str, tuple[bytes, list[bytes]]] = {}
+        for series in list(self._suites.values()):
+            for name, header, samples in series.blocks(content_type, encoder):
+                families.setdefault(name, (header, []))[1].append(samples)
+        parts = [agent]
+        for header, blocks in families.values():
+            parts.append(header)
+            parts.extend(blocks)
+        if content_type.startswith(OPENMETRICS):
+            parts.append(EOF_LINE)
+        return b"".join(parts), content_type
+
+    async def render_off_loop(self, accept: str | None) -> tuple[bytes, str]:
+        """Return :meth:`render`'s result, computed in a worker thread."""
+        return await anyio.to_thread.run_sync(self.render, accept)
 
     def _suite_loaded(self, suite: Suite, default_interval: float) -> None:
         """Set one suite's interval and create its counters at 0."""
+        series = self._series(suite.name)
         labels = self._labels(suite=suite.name)
         interval = default_interval if suite.interval is None else suite.interval
-        self._interval.labels(**labels).set(interval)
-        self._suite.precreate(labels)
-        self._overruns.labels(**labels)
-        self._cleanup_failures.labels(**labels)
+        series.interval.labels(**labels).set(interval)
+        series.suite.precreate(labels)
+        series.overruns.labels(**labels)
+        series.cleanup_failures.labels(**labels)
         for test in suite.tests:
-            self._test.precreate(self._labels(suite=suite.name, test=test.name))
+            series.test.precreate(self._labels(suite=suite.name, test=test.name))
+        series.version += 1
+
+    def _series(self, suite: str) -> _SuiteSeries:
+        """Return a suite's series, made at first use."""
+        series = self._suites.get(suite)
+        if series is None:
+            series = self._suites[suite] = _SuiteSeries(tuple(self._constant))
+        return series
 
     def _labels(self, **labels: str) -> dict[str, str]:
         """Return the constant labels followed by ``labels``."""
@@ -201,140 +433,9 @@ class Metrics:
         values = self._labels(**labels)
         return metric.labels(**values) if values else metric
 
-    def _names(self, *labels: str) -> tuple[str, ...]:
-        """Return the label names of a metric: the constant ones first."""
-        return (*self._constant, *labels)
-
-    def _gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
-        """Define a gauge on the registry."""
-        return Gauge(name, documentation, self._names(*labels), registry=self._registry)
-
-    def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
-        """Define a counter on the registry."""
-        return Counter(name, documentation, self._names(*labels), registry=self._registry)
-
-    def _histogram(
-        self, name: str, documentation: str, buckets: tuple[float, ...], *labels: str
-    ) -> Histogram:
-        """Define a histogram on the registry."""
-        names = self._names(*labels)
-        return Histogram(name, documentation, names, registry=self._registry, buckets=buckets)
-
-    def _result_series(self, kind: str, buckets: tuple[float, ...], *labels: str) -> _ResultSeries:
-        """Define the result series of ``kind`` ("test" or "suite")."""
-        name = f"synthetic_{kind}"
-        return _ResultSeries(
-            success=self._gauge(
-                f"{name}_success", f"1 if the last {kind} run passed or was flaky", *labels
-            ),
-            result=self._gauge(
-                f"{name}_result", f"1 for the last {kind} result, else 0", *labels, "result"
-            ),
-            duration=self._histogram(
-                f"{name}_duration_seconds",
-                f"Duration of {kind} runs, skips excluded",
-                buckets,
-                *labels,
-            ),
-            last_duration=self._gauge(
-                f"{name}_last_duration_seconds",
-                f"Duration of the last {kind} run, skips excluded",
-                *labels,
-            ),
-            last_run=self._gauge(
-                f"{name}_last_run_timestamp_seconds",
-                f"When the last {kind} run ended, skips included",
-                *labels,
-            ),
-            last_success=self._gauge(
-                f"{name}_last_success_timestamp_seconds",
-                f"When the last passed or flaky {kind} run ended",
-                *labels,
-            ),
-            runs=self._counter(
-                f"{name}_runs_total", f"Finished {kind} runs by result", *labels, "result"
-            ),
-        )
-
-    def _define_suite_metrics(self) -> None:
-        """Define the per-suite metrics that are not result series."""
-        self._overruns = self._counter(
-            "synthetic_suite_overruns_total", "Run slots dropped: previous run still going", "suite"
-        )
-        self._interval = self._gauge(
-            "synthetic_suite_interval_seconds", "Expected seconds between runs", "suite"
-        )
-        self._cleanup_failures = self._counter(
-            "synthetic_cleanup_failures_total", "Cleanup and janitor calls that failed", "suite"
-        )
-        self._pending = self._gauge(
-            "synthetic_cleanup_pending", "Leftover resources awaiting a retried clean-up", "suite"
-        )
-
-    def _define_http_metrics(self) -> None:
-        """Define the metrics of instrumented requests, TLS certificates and storage checks."""
-        self._http_phase = self._histogram(
-            "synthetic_http_request_duration_seconds",
-            "Time of each phase of checks' HTTP requests (resolve, connect, tls, processing,"
-            " transfer); a phase that did not happen is not observed",
-            HTTP_BUCKETS,
-            "suite",
-            "test",
-            "target",
-            "phase",
-        )
-        self._http_responses = self._counter(
-            "synthetic_http_responses_total",
-            "Checks' HTTP responses by status code (error: no response) and CDN cache status",
-            "suite",
-            "test",
-            "target",
-            "code",
-            "cache",
-        )
-        self._http_edge = self._counter(
-            "synthetic_http_edge_responses_total",
-            "Responses served by a CDN, by edge location (3-letter code) and cache status",
-            "target",
-            "pop",
-            "cache",
-        )
-        self._tls_expiry = self._gauge(
-            "synthetic_tls_cert_expiry_timestamp_seconds",
-            "When the target's leaf certificate expires (notAfter), as last seen",
-            "target",
-        )
-        self._storage_versions = self._gauge(
-            "synthetic_storage_object_versions",
-            "Object versions under a storage check's prefix, as last counted",
-            "suite",
-            "target",
-        )
-        self._storage_markers = self._gauge(
-            "synthetic_storage_delete_markers",
-            "Delete markers under a storage check's prefix, as last counted",
-            "suite",
-            "target",
-        )
-
-    def _define_exporter_metrics(self) -> None:
-        """Define the agent's own metrics."""
-        self._build_info = self._gauge(
-            "synthetic_exporter_build_info", "Agent version; always 1", "version"
-        )
-        self._suites_loaded = self._gauge("synthetic_exporter_suites_loaded", "Suites loaded")
-        self._load_errors = self._gauge(
-            "synthetic_exporter_load_errors", "Check files or suites that failed to load"
-        )
-        self._schedule_lag = self._histogram(
-            "synthetic_exporter_schedule_lag_seconds",
-            "How late runs started versus their schedule",
-            LAG_BUCKETS,
-        )
-
 
 def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
-    """Return the exposition of ``registry`` in the format ``accept`` asks for, and its type."""
+    """Return the exposition of any ``registry`` in the format ``accept`` asks for, and its type."""
     encoder, content_type = choose_encoder(accept or "")
     return encoder(registry), content_type
 

@@ -108,7 +108,7 @@ async def serve(
         scheduler = Scheduler(coordinator, intervals, metrics.overrun, metrics.schedule_lag)
         token = settings.admin_token.get_secret_value() if settings.admin_token else None
         state = AgentState(
-            registry,
+            metrics.render_off_loop,
             health,
             history,
             list(loaded.suites),

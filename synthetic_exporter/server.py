@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -20,7 +19,6 @@ from starlette.routing import Route
 
 from synthetic_exporter.health import Health
 from synthetic_exporter.history import History
-from synthetic_exporter.metrics import render_off_loop
 from synthetic_exporter.results import SuiteResult, to_jsonable
 from synthetic_exporter.status_page import render_status_page
 
@@ -30,9 +28,12 @@ Trigger = Callable[[list[str]], Awaitable[list[SuiteResult]]]
 
 @dataclass(slots=True)
 class AgentState:
-    """What the routes read; ``ready`` and ``alive`` are set by the agent as it starts."""
+    """What the routes read; ``ready`` and ``alive`` are set by the agent as it starts.
 
-    registry: CollectorRegistry
+    ``render_metrics`` turns an Accept header into the exposition and its content type.
+    """
+
+    render_metrics: Callable[[str | None], Awaitable[tuple[bytes, str]]]
     health: Health
     history: History
     suites: list[str]
@@ -51,7 +52,7 @@ def create_app(state: AgentState) -> Starlette:
     """Return the agent's ASGI app."""
 
     async def metrics(request: Request) -> Response:
-        body, content_type = await render_off_loop(state.registry, request.headers.get("accept"))
+        body, content_type = await state.render_metrics(request.headers.get("accept"))
         return Response(body, media_type=content_type)
 
     async def healthz(request: Request) -> Response:

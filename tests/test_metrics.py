@@ -403,6 +403,7 @@ def test_render_defaults_to_prometheus_text(registry: CollectorRegistry, metrics
 
 
 def test_render_gives_openmetrics_when_asked(registry: CollectorRegistry, metrics: Metrics) -> None:
+    metrics.suites_loaded(loaded_suites(), load_errors=0, default_interval=300.0)
     body, content_type = render(registry, "application/openmetrics-text; version=1.0.0")
 
     assert content_type.startswith("application/openmetrics-text; version=1.0.0")
@@ -424,7 +425,7 @@ def test_text_exposition_passes_promtool(
     metrics.schedule_lag(0.02)
     metrics.cleanup_pending({SUITE: 1}, [SUITE, "signup"])
     exposition = tmp_path / "metrics.prom"
-    exposition.write_bytes(render(registry, None)[0])
+    exposition.write_bytes(metrics.render(None)[0])  # the cached, joined exposition
 
     with exposition.open("rb") as stdin:
         done = subprocess.run(
@@ -512,3 +513,53 @@ def test_requests_phases_edges_certificates_and_storage_reports() -> None:
     storage = {"suite": test.suite, "target": "s3"}
     assert value(registry, "synthetic_storage_delete_markers", **storage) == 3
     assert value(registry, "synthetic_storage_object_versions", **storage) == 12
+
+
+def samples_of(text: bytes) -> list[str]:
+    """Return an exposition's sample lines (not HELP/TYPE), sorted, without process_/python_."""
+    lines = text.decode().splitlines()
+    return sorted(
+        line for line in lines if line and not line.startswith(("#", "process_", "python_"))
+    )
+
+
+def headers_of(text: bytes) -> list[str]:
+    """Return an exposition's HELP and TYPE lines, in order."""
+    return [line for line in text.decode().splitlines() if line.startswith(("# HELP", "# TYPE"))]
+
+
+@pytest.mark.parametrize("accept", [None, "application/openmetrics-text; version=1.0.0"])
+def test_cached_exposition_equals_a_full_render(
+    registry: CollectorRegistry, metrics: Metrics, accept: str | None
+) -> None:
+    metrics.suites_loaded(loaded_suites(), load_errors=0, default_interval=300.0)
+    metrics.suite_finished(make_suite(make_test(), make_test("pay", outcome=Outcome.FAILED)))
+    first, _ = metrics.render(accept)  # fills the cache
+    metrics.suite_finished(skipped_suite(ended_at=T1))
+    metrics.overrun("signup")
+    cached, content_type = metrics.render(accept)
+    full, full_type = render(registry, accept)
+    assert content_type == full_type
+    assert samples_of(cached) == samples_of(full)
+    assert samples_of(cached) != samples_of(first)
+    names = [line.split()[2] for line in headers_of(cached) if line.startswith("# TYPE")]
+    assert len(names) == len(set(names)), "a family's header appears once"
+    synthetic = [h for h in headers_of(full) if " synthetic_" in h]
+    assert [h for h in headers_of(cached) if " synthetic_" in h] == synthetic
+
+
+def test_only_suites_that_changed_are_rendered_again(metrics: Metrics) -> None:
+    metrics.suites_loaded(loaded_suites(), load_errors=0, default_interval=300.0)
+    metrics.render(None)
+    suites = metrics._suites  # the cache is what this test is about
+    rendered_before = {
+        name: s.cache["text/plain; version=0.0.4; charset=utf-8"] for name, s in suites.items()
+    }
+    metrics.suite_finished(make_suite(make_test()))
+    metrics.render(None)
+    changed = {
+        name
+        for name, s in suites.items()
+        if s.cache["text/plain; version=0.0.4; charset=utf-8"] is not rendered_before[name]
+    }
+    assert changed == {SUITE}

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from synthetic_exporter.health import Health
 from synthetic_exporter.history import History
+from synthetic_exporter.metrics import render_off_loop
 from synthetic_exporter.results import Outcome, SuiteResult
 from synthetic_exporter.server import AgentState, create_app
 from tests.factories import make_suite
@@ -22,7 +23,7 @@ def state(token: str | None = None) -> AgentState:
         return [make_suite(n, ("t", Outcome.PASSED), at=time.time()) for n in names]
 
     return AgentState(
-        registry=CollectorRegistry(),
+        render_metrics=lambda accept: render_off_loop(CollectorRegistry(), accept),
         health=Health({"signup": 60.0}, started_at=time.time()),
         history=History(10),
         suites=["signup"],
