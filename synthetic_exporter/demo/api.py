@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from synthetic_exporter.demo.edge import DEFAULT_POPS, DEFAULT_TTL_SECONDS, ObjectEdge, seed_objects
 from synthetic_exporter.demo.openapi import openapi_json
+from synthetic_exporter.demo.pdf import one_page_pdf, pdf_text
 from synthetic_exporter.demo.schemas import (
     MAX_DELAY_MS,
     Card,
@@ -224,27 +225,8 @@ def empty(status: int = 204) -> Response:
 
 def render_pdf(invoice: Invoice) -> bytes:
     """A tiny one-page PDF naming the invoice."""
-    text = f"Invoice {invoice.id}: {invoice.amount_pence / 100:.2f} {invoice.currency}"
-    text = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET"
-    objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        " /Resources << /Font << /F1 5 0 R >> >> >>",
-        f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1", "replace")
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\n".encode()
-    return bytes(out + f"startxref\n{xref}\n%%EOF".encode())
+    text = pdf_text(f"Invoice {invoice.id}: {invoice.amount_pence / 100:.2f} {invoice.currency}")
+    return one_page_pdf(f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET")
 
 
 async def sleep_while_connected(seconds: float, receive: Receive) -> tuple[bool, Receive]:

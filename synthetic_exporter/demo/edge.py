@@ -36,6 +36,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from synthetic_exporter.demo.pdf import one_page_pdf
+
 DEFAULT_POPS = ("LHR61-P1", "FRA56-P3")
 DEFAULT_TTL_SECONDS = 60
 CLOUDFRONT_DEFAULT_TTL = 86_400  # used when an object has no max-age
@@ -101,27 +103,9 @@ def _app_js() -> bytes:
 
 def _report_pdf() -> bytes:
     text = "Synthetic Widgets Ltd annual report (demo)"
-    stream = "\n".join(
-        f"BT /F1 10 Tf 72 {760 - 12 * i} Td ({text}, line {i}) Tj ET" for i in range(50)
+    return one_page_pdf(
+        "\n".join(f"BT /F1 10 Tf 72 {760 - 12 * i} Td ({text}, line {i}) Tj ET" for i in range(50))
     )
-    objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        " /Resources << /Font << /F1 5 0 R >> >> >>",
-        f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\n".encode()
-    return bytes(out + f"startxref\n{xref}\n%%EOF\n".encode())
 
 
 def seed_objects(ttl: int = DEFAULT_TTL_SECONDS) -> dict[str, StoredObject]:
