@@ -47,3 +47,9 @@ dashboards: $(STAMP)
 alerts: $(STAMP)
 	$(PY) -m alerts.generate
 	bash helm/sync-files.sh
+
+## make bench: measure the agent against Debian's blackbox_exporter; writes docs/performance.md.
+## BENCH_ARGS=--quick only checks the harness end to end (seconds); see benchmarks/run.py.
+.PHONY: bench
+bench: $(STAMP)
+	$(PY) -m benchmarks $(BENCH_ARGS)

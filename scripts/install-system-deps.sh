@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use: a real Prometheus (and promtool), Alertmanager
-# (and amtool), and Chromium for the status page test.
+# (and amtool), blackbox_exporter for the benchmark, and Chromium for the status page test.
 # Idempotent: does nothing when they are already there.
 set -euo pipefail
-packages=(prometheus prometheus-alertmanager chromium)
+packages=(prometheus prometheus-alertmanager prometheus-blackbox-exporter chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,0 +1,111 @@
+"""Accuracy: how much latency each system adds to what the server really took.
+
+One check at a time (no contention), interleaved in chunks with the systems' order rotated
+every chunk. For every request the target records how long it held it; added latency is
+``measured - held``. Blackbox: ``probe_duration_seconds`` (fresh connection, always) and the
+sum of ``probe_http_duration_seconds`` phases. Agent: the test's ``duration_seconds`` and the
+sum of its request's ``phases``, as recorded in the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchmarks.lab import Lab
+from benchmarks.stats import Dist
+
+BLACKBOX = "blackbox"
+AGENT_FRESH = "agent-fresh"
+AGENT_POOLED = "agent-pooled"
+SYSTEMS = (
+    BLACKBOX,
+    AGENT_FRESH,
+    AGENT_POOLED,
+    "whatif-raw-transport-fresh",
+    "reference-raw-asyncio",
+)
+TIMEOUT_PER_SAMPLE = 2.0
+
+
+@dataclass
+class Cell:
+    """Added latency of one system at one delay (milliseconds)."""
+
+    measured: Dist
+    phases: Dist | None
+    failed: int
+
+
+@dataclass
+class Accuracy:
+    """Cells by (delay in ms, system)."""
+
+    cells: dict[tuple[int, str], Cell] = field(default_factory=dict)
+
+
+@dataclass
+class _Raw:
+    measured: dict[str, float] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
+    failed: int = 0
+
+
+async def _blackbox_chunk(lab: Lab, delay: int, prefix: str, n: int, raw: _Raw) -> None:
+    connection = lab.blackbox.connection()
+    try:
+        for j in range(n):
+            key = f"{prefix}{j}"
+            probe = await lab.blackbox.probe(connection, f"{lab.target.url}/delay/{delay}/{key}")
+            if not probe.success:
+                raw.failed += 1
+                continue
+            raw.measured[key] = probe.duration
+            raw.phases[key] = sum(probe.phases.values())
+    finally:
+        await connection.close()
+
+
+async def _agent_chunk(lab: Lab, system: str, delay: int, prefix: str, n: int, raw: _Raw) -> None:
+    answer = await lab.agent.call(
+        "accuracy",
+        limit=n * TIMEOUT_PER_SAMPLE + delay / 1000 * n + 10,
+        kind=system,
+        delay_ms=delay,
+        n=n,
+        prefix=prefix,
+    )
+    for sample in answer["samples"]:
+        if not sample["ok"]:
+            raw.failed += 1
+            continue
+        raw.measured[sample["id"]] = float(sample["test"])
+        if sample.get("phases") is not None:
+            raw.phases[sample["id"]] = float(sample["phases"])
+
+
+async def measure_accuracy(lab: Lab) -> Accuracy:
+    """Measure added latency at every planned delay, all systems interleaved."""
+    plan = lab.plan
+    result = Accuracy()
+    for delay, samples in zip(plan.accuracy_delays, plan.accuracy_samples, strict=True):
+        raws = {system: _Raw() for system in SYSTEMS}
+        chunks = max(samples // plan.accuracy_chunk, 1)
+        for c in range(chunks):
+            order = SYSTEMS[c % len(SYSTEMS) :] + SYSTEMS[: c % len(SYSTEMS)]
+            for s, system in enumerate(order):
+                prefix = f"a{delay}c{c}s{s}-"
+                if system == BLACKBOX:
+                    await _blackbox_chunk(lab, delay, prefix, plan.accuracy_chunk, raws[system])
+                else:
+                    await _agent_chunk(
+                        lab, system, delay, prefix, plan.accuracy_chunk, raws[system]
+                    )
+        for system, raw in raws.items():
+            held = await lab.held(list(raw.measured))
+            added = [(raw.measured[k] - held[k]) * 1000 for k in raw.measured if k in held]
+            phases = [(raw.phases[k] - held[k]) * 1000 for k in raw.phases if k in held]
+            missing = sum(1 for k in raw.measured if k not in held)
+            result.cells[(delay, system)] = Cell(
+                Dist.of(added), Dist.of(phases) if phases else None, raw.failed + missing
+            )
+    return result

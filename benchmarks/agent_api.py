@@ -1,0 +1,68 @@
+"""The agent internals the harness uses that change with issue 7's design work, in one place.
+
+The harness wires the agent the way ``serve`` does. Three things differ between versions of
+the agent: how ``/metrics`` is rendered (the module's ``render(registry, accept)``, or a cached
+exposition behind ``Metrics.render(accept)``), what ``AgentState`` takes first (the registry,
+or a render coroutine), and whether ``serve`` freezes the garbage collector after loading.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from synthetic_exporter import metrics as metrics_module
+from synthetic_exporter import serve as serve_module
+from synthetic_exporter.server import AgentState, Trigger
+
+Render = Callable[[str | None], tuple[bytes, str]]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def renderer(metrics: metrics_module.Metrics, registry: Any) -> Render:
+    """Return what a scrape of this agent renders: its own exposition path."""
+    method = getattr(metrics, "render", None)
+    if callable(method):
+        bound: Render = method
+        return bound
+    module_render: Callable[[Any, str | None], tuple[bytes, str]] = metrics_module.render
+    return lambda accept: module_render(registry, accept)
+
+
+def agent_state(
+    metrics: metrics_module.Metrics,
+    registry: Any,
+    health: Any,
+    history: Any,
+    suites: list[str],
+    trigger: Trigger,
+) -> AgentState:
+    """Return the routes' state as ``serve`` builds it (admin run disabled)."""
+    first: Any = registry
+    if "render_metrics" in {f.name for f in dataclasses.fields(AgentState)}:
+        first = metrics.render_off_loop
+    return AgentState(first, health, history, suites, trigger, None)
+
+
+def serve_freezes_gc() -> bool:
+    """Return whether ``serve`` calls ``gc.freeze()`` after loading (so the harness does too)."""
+    return "gc.freeze()" in inspect.getsource(serve_module.serve)
+
+
+def code_under_test() -> str:
+    """Return the commit measured, and the agent files changed since it (if any)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    changed = git("status", "--porcelain", "--", "synthetic_exporter").splitlines()
+    if not changed:
+        return f"{commit} (clean)"
+    files = ", ".join(line[3:].removeprefix("synthetic_exporter/") for line in changed)
+    return f"{commit} + uncommitted changes to {files}"

@@ -1,0 +1,119 @@
+"""What every measurement works with: the target, the blackbox exporter, the agent, the plan."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks import procs, rawhttp
+from benchmarks.agent import AgentDriver
+from benchmarks.blackbox import Blackbox
+
+HELD_BATCH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How much to measure. ``quick`` only proves the harness runs end to end."""
+
+    quick: bool
+    accuracy_delays: tuple[int, ...] = (0, 10, 100)
+    accuracy_samples: tuple[int, ...] = (300, 300, 120)
+    accuracy_chunk: int = 10
+    inflight: tuple[int, ...] = (1, 10, 100)
+    throughput_seconds: float = 3.0
+    throughput_warmup: float = 0.5
+    throughput_rounds: int = 2
+    lag_scheduled: tuple[int, ...] = (1000, 10000)
+    lag_interval: float = 60.0
+    lag_window: float = 2.5
+    lag_rounds: int = 1
+    render_sizes: tuple[int, ...] = (1000, 10000, 50000)
+    render_reps: tuple[int, ...] = (60, 30, 10)
+    scrape_series: int = 10000
+    interference_rounds: int = 12
+    interference_seconds: float = 1.5
+    memory_suites: int = 1000
+
+    @classmethod
+    def for_mode(cls, quick: bool) -> Plan:
+        if not quick:
+            return cls(quick=False)
+        return cls(
+            quick=True,
+            accuracy_samples=(4, 4, 4),
+            accuracy_chunk=2,
+            throughput_seconds=0.3,
+            throughput_warmup=0.1,
+            throughput_rounds=1,
+            lag_scheduled=(50, 100),
+            lag_interval=0.3,
+            lag_window=0.4,
+            lag_rounds=1,
+            render_sizes=(1000, 2000, 3000),
+            render_reps=(3, 3, 3),
+            scrape_series=1000,
+            interference_rounds=4,
+            interference_seconds=0.3,
+            memory_suites=20,
+        )
+
+
+@dataclass
+class Lab:
+    """The processes under test, all on 127.0.0.1."""
+
+    plan: Plan
+    workdir: Path
+    target: procs.Child
+    blackbox: Blackbox
+    agent: AgentDriver
+    blackbox_idle_rss: int
+
+    async def held(self, ids: list[str]) -> dict[str, float]:
+        """Return how long the target held each of these requests (seconds)."""
+        found: dict[str, float] = {}
+        for i in range(0, len(ids), HELD_BATCH):
+            batch = ",".join(ids[i : i + HELD_BATCH])
+            response = await rawhttp.get(f"{self.target.url}/held?ids={batch}")
+            found.update({str(k): float(v) for k, v in json.loads(response.body).items()})
+        return found
+
+
+def child_env() -> dict[str, str]:
+    """Return the environment for children: no ``SYNTHETIC_`` settings from the caller."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHETIC_")}
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+@asynccontextmanager
+async def open_lab(plan: Plan, workdir: Path) -> AsyncIterator[Lab]:
+    """Start the target, the blackbox exporter and the agent; stop them by PID afterwards."""
+    env = child_env()
+    target = await procs.start(
+        "target",
+        [sys.executable, "-m", "benchmarks.target", "--port", "0"],
+        workdir / "target.log",
+        marker="listening on ",
+        env=env,
+    )
+    blackbox: Blackbox | None = None
+    agent: AgentDriver | None = None
+    try:
+        blackbox = await Blackbox.start(workdir)
+        idle_rss = blackbox.child.rss()
+        agent = await AgentDriver.start(target.url, workdir, env)
+        yield Lab(plan, workdir, target, blackbox, agent, idle_rss)
+    finally:
+        if agent is not None:
+            await agent.stop()
+        if blackbox is not None:
+            await blackbox.stop()
+        await procs.stop(target)
