@@ -17,7 +17,6 @@ import anyio
 from synthetic_exporter import __version__
 from synthetic_exporter.agent import Collector, FailureLogger, cancel_on_signal, run_once
 from synthetic_exporter.coordinator import new_run_id
-from synthetic_exporter.demo.run import run_demo
 from synthetic_exporter.durations import parse_duration
 from synthetic_exporter.loader import LoadResult, load
 from synthetic_exporter.logs import configure_logging
@@ -27,7 +26,6 @@ from synthetic_exporter.serve import serve
 from synthetic_exporter.settings import Settings, SettingsError, load_settings
 from synthetic_exporter.shard import parse_shard, suites_for_shard
 from synthetic_exporter.statedir import StateDirInUse, hold_state_dir
-from synthetic_exporter.webconfig import WebConfigError, load_web_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -155,6 +153,8 @@ def cmd_serve(settings: Settings, loaded: LoadResult) -> int:
     """Run the agent until SIGTERM or SIGINT."""
     web = None
     if settings.web_config_file is not None:
+        from synthetic_exporter.webconfig import WebConfigError, load_web_config
+
         try:
             web = load_web_config(settings.web_config_file)
         except WebConfigError as exc:
@@ -173,6 +173,8 @@ def cmd_demo(settings: Settings, loaded: LoadResult, args: argparse.Namespace) -
         interval = parse_duration(args.interval)
     except ValueError as exc:
         raise UsageError(f"--interval: {exc}") from None
+    from synthetic_exporter.demo.run import run_demo  # the demo's servers load only for it
+
     sys.stderr.write(format_load_errors(loaded.errors))
     anyio.run(run_demo, settings, loaded, args.api_port, interval)
     return EXIT_OK

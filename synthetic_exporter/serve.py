@@ -90,7 +90,7 @@ async def serve(
     web: WebConfig | None = None,
 ) -> bool:
     """Run the agent until SIGTERM/SIGINT; return whether a signal stopped it."""
-    web = WebConfig() if web is None else web
+    tls = uvicorn_tls_options(web) if web is not None else {}
     disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
     registry = CollectorRegistry() if registry is None else registry
     intervals = intervals_of(settings, loaded)
@@ -117,9 +117,9 @@ async def serve(
             settings.environment,
         )
         app: ASGIApp = create_app(state)
-        if web.basic_auth_users:
+        if web is not None and web.basic_auth_users:
             app = BasicAuth(app, web.basic_auth_users)
-        scheme = "https" if web.tls_server_config else "http"
+        scheme = "https" if tls else "http"
         sock = bind_socket(host, port)
         shown = f"[{host}]" if ":" in host else host
 
@@ -132,9 +132,7 @@ async def serve(
 
         async with anyio.create_task_group() as group:
             group.start_soon(cancel_on_signal, group.cancel_scope, settings.shutdown_grace, stopped)
-            group.start_soon(
-                run_server, config_for(app, **uvicorn_tls_options(web)), sock, announce
-            )
+            group.start_soon(run_server, config_for(app, **tls), sock, announce)
             group.start_soon(sweep_periodically, engine, pending)
             await group.start(scheduler.run)
             state.alive = scheduler.is_alive

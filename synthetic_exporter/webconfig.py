@@ -23,8 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-import bcrypt
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 Scope = MutableMapping[str, Any]
@@ -59,6 +57,8 @@ class WebConfig(BaseModel):
 
 def load_web_config(path: Path) -> WebConfig:
     """Read and check a web config file; relative paths are relative to the file."""
+    import yaml  # only agents with a web config need it
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         config = WebConfig.model_validate(data)
@@ -106,6 +106,9 @@ class BasicAuth:
     """
 
     def __init__(self, app: ASGIApp, users: dict[str, str]) -> None:
+        import bcrypt  # only agents with basic auth need it
+
+        self.checkpw = bcrypt.checkpw
         self.app = app
         self.users = {user: hashed.replace("$2y$", "$2b$", 1) for user, hashed in users.items()}
         self.known: set[bytes] = set()
@@ -142,7 +145,7 @@ class BasicAuth:
         digest = hmac.new(self.salt, f"{user}:{password}".encode(), "sha256").digest()
         if digest in self.known:
             return True
-        ok = await anyio.to_thread.run_sync(bcrypt.checkpw, password.encode(), hashed.encode())
+        ok = await anyio.to_thread.run_sync(self.checkpw, password.encode(), hashed.encode())
         if ok:
             self.known.add(digest)
         return bool(ok)
