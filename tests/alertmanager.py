@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from tests.conftest import stop_process
 from tests.prometheus import free_port, require, wait_until_ready
 
 ALERTMANAGER = "prometheus-alertmanager"
@@ -40,12 +41,7 @@ class Alertmanager:
 
     def stop(self) -> None:
         """Terminate by PID and wait."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 def start_alertmanager(workdir: Path, config: Path) -> Alertmanager:

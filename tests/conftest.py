@@ -85,7 +85,7 @@ def _pump(stream: IO[str], lines: queue.Queue[str]) -> None:
             lines.put(line)
 
 
-def stop_process(process: subprocess.Popen[str]) -> None:
+def stop_process(process: subprocess.Popen[Any]) -> None:
     """Terminate a process by PID and wait for it."""
     if process.poll() is None:
         process.terminate()

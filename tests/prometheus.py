@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from tests.conftest import stop_process
+
 PROMETHEUS = "prometheus"
 READY_TIMEOUT_SECONDS = 30
 
@@ -58,12 +60,7 @@ class Prometheus:
 
     def stop(self) -> None:
         """Terminate by PID and wait."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 def start_prometheus(
