@@ -50,7 +50,14 @@ def agent_state(
 
 def serve_freezes_gc() -> bool:
     """Return whether ``serve`` calls ``gc.freeze()`` after loading (so the harness does too)."""
-    return "gc.freeze()" in inspect.getsource(serve_module.serve)
+    return hasattr(serve_module, "tune_process") or "gc.freeze()" in inspect.getsource(
+        serve_module.serve
+    )
+
+
+def serve_switch_interval() -> float:
+    """Return the GIL switch interval ``serve`` sets (Python's default when it sets none)."""
+    return float(getattr(serve_module, "SWITCH_INTERVAL_SECONDS", 0.005))
 
 
 def code_under_test() -> str:

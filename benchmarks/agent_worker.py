@@ -41,7 +41,7 @@ from prometheus_client import disable_created_metrics, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from benchmarks import rawhttp
-from benchmarks.agent_api import agent_state, renderer, serve_freezes_gc
+from benchmarks.agent_api import agent_state, renderer, serve_freezes_gc, serve_switch_interval
 from benchmarks.baseline import baseline_registry
 from benchmarks.procs import cpu_seconds, rss_bytes
 from benchmarks.raw_transport import RawTransport
@@ -592,6 +592,7 @@ def main() -> None:
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
     gc.callbacks.append(_gc_callback)
+    sys.setswitchinterval(serve_switch_interval())  # as serve runs
     anyio.run(amain, args.target, args.state_dir)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,23 @@ from synthetic_exporter.web import bind_socket, config_for, run_server
 from synthetic_exporter.webconfig import ASGIApp, BasicAuth, WebConfig, uvicorn_tls_options
 
 ReadyCallback = Callable[[str], None]
+
+
+# How long a thread may hold the GIL before the event loop can take it back (Python's default
+# is 5 ms). Rendering /metrics, sync tests and boto3 run in worker threads; a short interval
+# keeps them from delaying the loop's clocks by whole milliseconds.
+SWITCH_INTERVAL_SECONDS = 0.0005
+
+
+def tune_process() -> None:
+    """Settle a long-running agent once its checks are loaded.
+
+    ``gc.freeze()`` moves what exists now (checks, clients, settings: alive for the whole
+    process) out of the collector's reach, so that full collections stop pausing the loop; the
+    short GIL switch interval lets the event loop preempt worker threads sooner.
+    """
+    gc.freeze()
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
 
 def intervals_of(settings: Settings, loaded: LoadResult) -> dict[str, float]:
@@ -97,7 +115,7 @@ async def serve(
     metrics = Metrics(registry, constant_labels(settings), __version__)
     metrics.suites_loaded(loaded.suites, len(loaded.errors), settings.interval)
     health = Health(intervals, time.time(), loaded.errors)
-    gc.freeze()  # loaded checks and clients live for the process: keep them out of GC passes
+    tune_process()
     history = History(settings.history_size)
     host, port = listen_address(settings)
     stopped: list[int] = []
