@@ -97,10 +97,6 @@ class Ledger:
         when = time.time() if now is None else now
         return self._select("WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id", (when,))
 
-    def all(self) -> list[Entry]:
-        """Return every entry (open and pending)."""
-        return self._select("ORDER BY id", ())
-
     def remove(self, entry_id: int) -> None:
         """Forget an entry whose resource was deleted."""
         with self._lock:

@@ -41,7 +41,6 @@ class Scheduler:
     intervals: Mapping[str, float]
     on_overrun: Callable[[str], None] = lambda name: None
     on_lag: Callable[[float], None] = lambda lag: None
-    started_at: float = 0.0
     running: bool = False
 
     def is_alive(self) -> bool:
@@ -60,9 +59,9 @@ class Scheduler:
 
     async def _loop(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         suites = self.coordinator.suites
-        self.started_at = anyio.current_time()
+        started_at = anyio.current_time()
         offsets = first_offsets(suites, self.intervals)
-        due = [(self.started_at + offsets[name], name) for name in suites]
+        due = [(started_at + offsets[name], name) for name in suites]
         heapq.heapify(due)
         task_status.started()
         if not due:  # nothing to schedule (no checks, or an empty shard): stay alive, idle
