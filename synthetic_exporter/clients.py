@@ -19,6 +19,7 @@ import httpx
 from synthetic_exporter import __version__
 from synthetic_exporter.http import InstrumentedTransport
 from synthetic_exporter.settings import Settings, TargetSettings
+from synthetic_exporter.transport import Http11Transport
 
 MARKER_HEADER = "X-Synthetic-Test"
 USER_AGENT = f"synthetic-exporter/{__version__}"
@@ -47,7 +48,11 @@ def build_client(
     headers = {"User-Agent": USER_AGENT, MARKER_HEADER: environment, **target.headers}
     if target.bearer_secret is not None:
         headers["Authorization"] = f"Bearer {(secrets or {})[target.bearer_secret]}"
-    inner = httpx.AsyncHTTPTransport(verify=context, http2=target.http2)
+    inner: httpx.AsyncBaseTransport
+    if target.http2:
+        inner = httpx.AsyncHTTPTransport(verify=context, http2=True)
+    else:
+        inner = Http11Transport(ssl_context=context)
     return httpx.AsyncClient(
         base_url=target.base_url,
         headers=headers,

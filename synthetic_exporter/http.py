@@ -40,7 +40,7 @@ CURRENT_SINK: contextvars.ContextVar[Sink | None] = contextvars.ContextVar(
     "synthetic_sink", default=None
 )
 # The request being sent, so that the network backend can report resolution time into it.
-_ACTIVE: contextvars.ContextVar[RequestTimer | None] = contextvars.ContextVar(
+ACTIVE_REQUEST: contextvars.ContextVar[RequestTimer | None] = contextvars.ContextVar(
     "synthetic_request", default=None
 )
 
@@ -86,10 +86,11 @@ class RequestTimer:
         if mark is not None:
             self.marks.setdefault(f"{mark[0]}.{mark[1]}", now)
         if event == "connection.start_tls.complete":
-            self._tls_details(info.get("return_value"))
+            stream = info.get("return_value")
+            self.tls_details(stream.get_extra_info("ssl_object") if stream is not None else None)
 
-    def _tls_details(self, stream: Any) -> None:
-        ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    def tls_details(self, ssl_object: object) -> None:
+        """Keep the TLS version and certificate expiry of a handshake's ``ssl_object``."""
         if not isinstance(ssl_object, ssl.SSLObject | ssl.SSLSocket):
             return
         self.tls_version = ssl_object.version() or ""
@@ -106,8 +107,6 @@ class RequestTimer:
             start, end = self.marks.get(f"{phase}.start"), self.marks.get(f"{phase}.end")
             if start is not None and end is not None:
                 found[phase] = max(end - start, 0.0)
-        if "connect" in found and self.resolve_seconds is not None:
-            found["connect"] = max(found["connect"] - self.resolve_seconds, 0.0)
         return {phase: round(seconds, 6) for phase, seconds in found.items()}
 
     def record(self) -> RequestRecord:
@@ -162,9 +161,11 @@ class TimedBackend(httpcore.AsyncNetworkBackend):
                 raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
             except OSError as exc:
                 raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-            timer = _ACTIVE.get()
+            timer = ACTIVE_REQUEST.get()
             if timer is not None:
-                timer.resolve_seconds = time.monotonic() - start
+                resolved = time.monotonic()
+                timer.resolve_seconds = resolved - start
+                timer.marks["connect.start"] = resolved  # httpcore's mark included resolving
             addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         error: Exception | None = None
         for address in addresses:
@@ -217,11 +218,15 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
     def __init__(
         self,
         target: str,
-        inner: httpx.AsyncHTTPTransport,
+        inner: httpx.AsyncBaseTransport,
         redact: Callable[[str], str] = lambda s: s,
     ) -> None:
-        pool = inner._pool
-        pool._network_backend = TimedBackend(pool._network_backend)
+        # httpx's own transport (HTTP/2 targets) reports phases through httpcore's trace hook
+        # and resolves through TimedBackend; ours (synthetic_exporter.transport) marks them itself.
+        self.traced = isinstance(inner, httpx.AsyncHTTPTransport)
+        if isinstance(inner, httpx.AsyncHTTPTransport):
+            pool = inner._pool
+            pool._network_backend = TimedBackend(pool._network_backend)
         self.target = target
         self.inner = inner
         self.redact = redact
@@ -232,8 +237,9 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         if sink is None:
             return await self.inner.handle_async_request(request)
         timer = RequestTimer(self.target, request.method, self.redact(request.url.path))
-        request.extensions = {**request.extensions, "trace": timer.trace}
-        token = _ACTIVE.set(timer)
+        if self.traced:
+            request.extensions = {**request.extensions, "trace": timer.trace}
+        token = ACTIVE_REQUEST.set(timer)
         try:
             response = await self.inner.handle_async_request(request)
         except Exception as exc:
@@ -241,7 +247,7 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
             sink(timer.record())
             raise
         finally:
-            _ACTIVE.reset(token)
+            ACTIVE_REQUEST.reset(token)
         timer.status = response.status_code
         timer.cache, timer.pop = classify(response.headers)
 
