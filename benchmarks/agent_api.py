@@ -3,7 +3,8 @@
 The harness wires the agent the way ``serve`` does. Three things differ between versions of
 the agent: how ``/metrics`` is rendered (the module's ``render(registry, accept)``, or a cached
 exposition behind ``Metrics.render(accept)``), what ``AgentState`` takes first (the registry,
-or a render coroutine), and whether ``serve`` freezes the garbage collector after loading.
+or a render coroutine), whether ``serve`` freezes the garbage collector after loading, and
+which event loop the CLI runs it on.
 """
 
 from __future__ import annotations
@@ -58,6 +59,15 @@ def serve_freezes_gc() -> bool:
 def serve_switch_interval() -> float:
     """Return the GIL switch interval ``serve`` sets (Python's default when it sets none)."""
     return float(getattr(serve_module, "SWITCH_INTERVAL_SECONDS", 0.005))
+
+
+def serve_backend_options() -> dict[str, Any]:
+    """Return the ``anyio.run`` backend options the CLI runs ``serve`` with (uvloop or not)."""
+    try:
+        from synthetic_exporter.eventloop import backend_options
+    except ImportError:
+        return {}
+    return backend_options()
 
 
 def code_under_test() -> str:

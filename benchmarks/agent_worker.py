@@ -41,7 +41,13 @@ from prometheus_client import disable_created_metrics, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from benchmarks import rawhttp
-from benchmarks.agent_api import agent_state, renderer, serve_freezes_gc, serve_switch_interval
+from benchmarks.agent_api import (
+    agent_state,
+    renderer,
+    serve_backend_options,
+    serve_freezes_gc,
+    serve_switch_interval,
+)
 from benchmarks.baseline import baseline_registry
 from benchmarks.procs import cpu_seconds, rss_bytes
 from benchmarks.raw_transport import RawTransport
@@ -593,7 +599,7 @@ def main() -> None:
     logger.add(sys.stderr, level="WARNING")
     gc.callbacks.append(_gc_callback)
     sys.setswitchinterval(serve_switch_interval())  # as serve runs
-    anyio.run(amain, args.target, args.state_dir)
+    anyio.run(amain, args.target, args.state_dir, backend_options=serve_backend_options())
 
 
 if __name__ == "__main__":

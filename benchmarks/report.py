@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchmarks import blackbox
 from benchmarks.accuracy import AGENT_FRESH, AGENT_POOLED, BLACKBOX, Accuracy
-from benchmarks.agent_api import serve_freezes_gc
+from benchmarks.agent_api import serve_backend_options, serve_freezes_gc
 from benchmarks.lab import Plan
 from benchmarks.lag import LOAD_INFLIGHT, Lag, Scenario
 from benchmarks.memory import Memory
@@ -107,13 +107,17 @@ def machine(code: str) -> list[tuple[str, str]]:
     if cpuinfo.exists():
         match = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.MULTILINE)
         cpu = match.group(1).strip() if match else cpu
-    versions = {p: _version(p) for p in ("httpx", "httpcore", "prometheus_client", "anyio")}
+    packages = ("httpx", "httpcore", "httptools", "uvloop", "prometheus_client", "anyio")
+    versions = {p: _version(p) for p in packages}
+    loop = "uvloop" if serve_backend_options().get("use_uvloop") else "asyncio"
     return [
         ("CPU", cpu),
         ("cores", str(os.cpu_count())),
         ("kernel", platform.release()),
         ("Python", platform.python_version()),
         ("httpx / httpcore", f"{versions['httpx']} / {versions['httpcore']}"),
+        ("httptools (the agent's HTTP/1.1 parser)", versions["httptools"]),
+        ("agent's event loop", f"{loop} (uvloop {versions['uvloop']})"),
         ("prometheus_client", versions["prometheus_client"]),
         ("anyio", versions["anyio"]),
         ("blackbox_exporter", f"{blackbox.version()} (Debian prometheus-blackbox-exporter)"),

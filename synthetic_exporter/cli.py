@@ -18,6 +18,7 @@ from synthetic_exporter import __version__
 from synthetic_exporter.agent import Collector, FailureLogger, cancel_on_signal, run_once
 from synthetic_exporter.coordinator import new_run_id
 from synthetic_exporter.durations import parse_duration
+from synthetic_exporter.eventloop import backend_options
 from synthetic_exporter.loader import LoadResult, load
 from synthetic_exporter.logs import configure_logging
 from synthetic_exporter.report import ConsoleReporter, format_load_errors, write_json, write_junit
@@ -122,7 +123,9 @@ def cmd_run(settings: Settings, loaded: LoadResult, args: argparse.Namespace) ->
     collector = Collector([reporter, FailureLogger()])
     names = args.suite or list(loaded.suites)
     started = time.time()
-    interrupted = anyio.run(_run_with_signals, settings, loaded, names, collector)
+    interrupted = anyio.run(
+        _run_with_signals, settings, loaded, names, collector, backend_options=backend_options()
+    )
     run = RunResult(new_run_id(), tuple(collector.suites), started, time.time(), loaded.errors)
     sys.stdout.write(reporter.summary(run))
     if args.json:
@@ -163,7 +166,7 @@ def cmd_serve(settings: Settings, loaded: LoadResult) -> int:
             )
             return EXIT_USAGE
     sys.stderr.write(format_load_errors(loaded.errors))
-    anyio.run(serve, settings, loaded, None, _announce, web)
+    anyio.run(serve, settings, loaded, None, _announce, web, backend_options=backend_options())
     return EXIT_OK
 
 
@@ -176,7 +179,9 @@ def cmd_demo(settings: Settings, loaded: LoadResult, args: argparse.Namespace) -
     from synthetic_exporter.demo.run import run_demo  # the demo's servers load only for it
 
     sys.stderr.write(format_load_errors(loaded.errors))
-    anyio.run(run_demo, settings, loaded, args.api_port, interval)
+    anyio.run(
+        run_demo, settings, loaded, args.api_port, interval, backend_options=backend_options()
+    )
     return EXIT_OK
 
 

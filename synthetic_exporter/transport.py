@@ -21,7 +21,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import httptools
@@ -72,6 +72,8 @@ class Connection(asyncio.Protocol):
     def _reset(self, parser: httptools.HttpResponseParser | None, *, head_only: bool) -> None:
         self.parser = parser
         self.head_only = head_only
+        self.closing = False  # the request asked for ``Connection: close``
+        self.version = "1.1"
         self.received = False
         self.informational = False
         self.status = 0
@@ -89,9 +91,8 @@ class Connection(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Keep the transport."""
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        """Keep the transport (uvloop's transports are not ``asyncio.Transport`` subclasses)."""
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         """Feed the response parser; unsolicited bytes make the connection unusable."""
@@ -141,8 +142,8 @@ class Connection(asyncio.Protocol):
         self.reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        """Keep one header line."""
-        self.headers.append((name, value))
+        """Keep one header line (llhttp keeps the value's trailing whitespace; drop it)."""
+        self.headers.append((name, value.rstrip(b" \t")))
 
     def on_headers_complete(self) -> None:
         """Note the status and how the body is delimited; skip 1xx responses."""
@@ -154,7 +155,8 @@ class Connection(asyncio.Protocol):
         self.status = status
         self.headers_at = time.monotonic()
         self.headers_done = True
-        self.keep_alive = self.parser.should_keep_alive()
+        self.keep_alive = self.parser.should_keep_alive() and not self.closing
+        self.version = self.parser.get_http_version()
         if self.head_only or status in NO_BODY_STATUSES:
             self.message_done = True
             self.done_at = self.headers_at
@@ -192,7 +194,10 @@ class Connection(asyncio.Protocol):
 
     def begin(self, *, head_only: bool) -> None:
         """Prepare for the next response."""
-        self._reset(httptools.HttpResponseParser(self), head_only=head_only)
+        parser = httptools.HttpResponseParser(self)
+        # Accept obsolete line folding, as RFC 9112 asks of clients (and as h11 does).
+        parser.set_dangerous_leniencies(lenient_headers=True)
+        self._reset(parser, head_only=head_only)
 
     async def write(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
         """Write ``data``, waiting (up to ``timeout``) while the socket's buffer is full."""
@@ -365,6 +370,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         read_timeout = _timeout(request, "read")
         try:
             connection.begin(head_only=request.method == "HEAD")
+            connection.closing = _asks_to_close(request)
             sent = time.monotonic()
             await connection.write(head + body if len(body) < 65536 else head, None)
             if len(body) >= 65536:
@@ -384,7 +390,10 @@ class Http11Transport(httpx.AsyncBaseTransport):
             connection.status,
             headers=connection.headers,
             stream=stream,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": connection.reason},
+            extensions={
+                "http_version": b"HTTP/" + connection.version.encode("ascii"),
+                "reason_phrase": connection.reason,
+            },
         )
 
     def _release_for(self, timer: RequestTimer | None) -> Callable[[Connection], None]:
@@ -522,6 +531,14 @@ async def _serialize(request: httpx.Request) -> tuple[bytes, bytes]:
     if chunked:
         body = (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
     return b"".join(lines), body
+
+
+def _asks_to_close(request: httpx.Request) -> bool:
+    return any(
+        token.strip().lower() == "close"
+        for value in request.headers.get_list("connection")
+        for token in value.split(",")
+    )
 
 
 async def _read_body(stream: Any) -> bytes:
