@@ -10,7 +10,7 @@ bounded sets so that they can be metric labels.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 NONE = "none"
 UNKNOWN = "unknown"
@@ -72,10 +72,29 @@ def _fastly(headers: Mapping[str, str]) -> tuple[str, str] | None:
     return cache, _pop(edge.rsplit("-", 1)[-1])
 
 
+# Every header the parsers above read (lower case).
+CDN_HEADERS = frozenset({"x-cache", "x-amz-cf-pop", "cf-cache-status", "cf-ray", "x-served-by"})
+
+
+def cdn_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Return the CDN headers of a raw header list, lower-cased, repeats joined with ``", "``.
+
+    One pass over the raw list: cheaper than case-insensitive lookups on ``httpx.Headers``.
+    """
+    found: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1").lower()
+        if key in CDN_HEADERS:
+            text = value.decode("latin-1")
+            found[key] = f"{found[key]}, {text}" if key in found else text
+    return found
+
+
 def classify(headers: Mapping[str, str]) -> tuple[str, str]:
     """Return ``(cache, pop)`` for a response; ``("none", "none")`` when no CDN is recognised.
 
-    ``headers`` must look names up case-insensitively (``httpx.Headers`` does).
+    ``headers`` must look names up case-insensitively (``httpx.Headers`` does), or hold lower-case
+    names only (:func:`cdn_headers`).
     """
     for parse in (_cloudfront, _cloudflare, _fastly):
         found = parse(headers)

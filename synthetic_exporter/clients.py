@@ -2,8 +2,10 @@
 
 A client per check would add tens of milliseconds of TLS set-up to every run; sharing one per
 target keeps clocks honest (they start after client set-up) and connections pooled. A target
-with ``fresh_connections`` gets a new client (sharing the prepared TLS context, so it is
-cheap) for every suite run: each run then pays, and measures, its own DNS, TCP and TLS.
+with ``fresh_connections`` keeps its connections for one suite run only: each run then pays,
+and measures, its own DNS, TCP and TLS. Its client is shared too; its transport keeps a pool
+per run (:func:`~synthetic_exporter.transport.run_connections`). An HTTP/2 target runs on
+httpx's own transport, which cannot do that, so a fresh one gets a new client per run.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import httpx
 from synthetic_exporter import __version__
 from synthetic_exporter.http import InstrumentedTransport
 from synthetic_exporter.settings import Settings, TargetSettings
-from synthetic_exporter.transport import Http11Transport
+from synthetic_exporter.transport import Http11Transport, run_connections
 
 MARKER_HEADER = "X-Synthetic-Test"
 USER_AGENT = f"synthetic-exporter/{__version__}"
@@ -52,7 +54,7 @@ def build_client(
     if target.http2:
         inner = httpx.AsyncHTTPTransport(verify=context, http2=True)
     else:
-        inner = Http11Transport(ssl_context=context)
+        inner = Http11Transport(ssl_context=context, per_run=target.fresh_connections)
     return httpx.AsyncClient(
         base_url=target.base_url,
         headers=headers,
@@ -90,10 +92,11 @@ class Targets:
         fresh = {
             name: self._client(name)
             for name, target in self.settings.targets.items()
-            if target.fresh_connections
+            if target.fresh_connections and target.http2
         }
         try:
-            yield {**self.shared, **fresh}
+            with run_connections():
+                yield {**self.shared, **fresh}
         finally:
             with anyio.CancelScope(shield=True):
                 for client in fresh.values():

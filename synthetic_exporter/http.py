@@ -30,7 +30,7 @@ import anyio
 import httpcore
 import httpx
 
-from synthetic_exporter.cdn import classify
+from synthetic_exporter.cdn import cdn_headers, classify
 from synthetic_exporter.results import PHASES, RequestRecord
 
 Sink = Callable[[RequestRecord], None]
@@ -249,7 +249,7 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         finally:
             ACTIVE_REQUEST.reset(token)
         timer.status = response.status_code
-        timer.cache, timer.pop = classify(response.headers)
+        timer.cache, timer.pop = classify(cdn_headers(response.headers.raw))
 
         def finish() -> None:
             timer.ended = time.monotonic()

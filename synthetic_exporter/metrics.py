@@ -81,6 +81,24 @@ class _Definer:
         return Histogram(name, documentation, names, registry=self.registry, buckets=buckets)
 
 
+class _Children:
+    """Label children looked up once: ``metric.labels(...)`` costs microseconds per call."""
+
+    __slots__ = ("found",)
+
+    def __init__(self) -> None:
+        self.found: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
+
+    def of(self, metric: M, values: Mapping[str, str]) -> M:
+        """Return ``metric``'s child for the label ``values`` (the metric itself if none)."""
+        key = (id(metric), tuple(values.values()))
+        child = self.found.get(key)
+        if child is None:
+            child = metric.labels(**values) if values else metric
+            self.found[key] = child
+        return child  # type: ignore[return-value]
+
+
 @dataclass(frozen=True, slots=True)
 class _ResultSeries:
     """The series one kind of result (test or suite) sets; labels include the constant ones."""
@@ -92,6 +110,7 @@ class _ResultSeries:
     last_run: Gauge
     last_success: Gauge
     runs: Counter
+    children: _Children
 
     @classmethod
     def define(
@@ -130,21 +149,23 @@ class _ResultSeries:
             runs=on.counter(
                 f"{name}_runs_total", f"Finished {kind} runs by result", *labels, "result"
             ),
+            children=_Children(),
         )
 
     def record(
         self, labels: Mapping[str, str], outcome: Outcome, duration: float, ended_at: float
     ) -> None:
         """Update every series from one result."""
-        self.success.labels(**labels).set(1 if outcome.ok else 0)
+        child = self.children.of
+        child(self.success, labels).set(1 if outcome.ok else 0)
         self._set_one_hot(labels, outcome)
-        self.runs.labels(**labels, result=outcome.value).inc()
-        self.last_run.labels(**labels).set(ended_at)
+        child(self.runs, {**labels, "result": outcome.value}).inc()
+        child(self.last_run, labels).set(ended_at)
         if outcome.ok:
-            self.last_success.labels(**labels).set(ended_at)
+            child(self.last_success, labels).set(ended_at)
         if outcome is not Outcome.SKIPPED:
-            self.duration.labels(**labels).observe(duration)
-            self.last_duration.labels(**labels).set(duration)
+            child(self.duration, labels).observe(duration)
+            child(self.last_duration, labels).set(duration)
 
     def precreate(self, labels: Mapping[str, str]) -> None:
         """Create the run counters at 0 for every result, so rates work from the first run."""
@@ -156,8 +177,8 @@ class _ResultSeries:
         # Zero the others first: a concurrent scrape may see no 1, never two.
         for value in Outcome:
             if value is not outcome:
-                self.result.labels(**labels, result=value.value).set(0)
-        self.result.labels(**labels, result=outcome.value).set(1)
+                self.children.of(self.result, {**labels, "result": value.value}).set(0)
+        self.children.of(self.result, {**labels, "result": outcome.value}).set(1)
 
 
 class _SuiteSeries:
@@ -211,6 +232,7 @@ class _SuiteSeries:
             "suite",
             "target",
         )
+        self.children = _Children()
         self.version = 0  # bumped after every change; the cache keeps the version it rendered
         self.cache: dict[str, tuple[int, list[Family]]] = {}
         self.pending_count: int | None = None
@@ -340,17 +362,18 @@ class Metrics:
             self._record_http(series, test)
         labels = self._labels(suite=result.suite)
         series.suite.record(labels, result.outcome, result.duration_seconds, result.ended_at)
-        series.cleanup_failures.labels(**labels).inc(result.cleanup_failure_count)
+        series.children.of(series.cleanup_failures, labels).inc(result.cleanup_failure_count)
         series.version += 1
 
     def _record_http(self, series: _SuiteSeries, test: TestResult) -> None:
         """Count a test's requests, their phases, edges and certificates, and storage reports."""
+        child = series.children.of
         for request in test.requests:
-            where = {"suite": test.suite, "test": test.name, "target": request.target}
+            where = self._labels(suite=test.suite, test=test.name, target=request.target)
             for phase, seconds in request.phases.items():
-                self._child(series.http_phase, **where, phase=phase).observe(seconds)
+                child(series.http_phase, {**where, "phase": phase}).observe(seconds)
             code = str(request.status) if request.status is not None else "error"
-            self._child(series.http_responses, **where, code=code, cache=request.cache).inc()
+            child(series.http_responses, {**where, "code": code, "cache": request.cache}).inc()
             if request.pop != "none":
                 edge = {"target": request.target, "pop": request.pop, "cache": request.cache}
                 self._child(self._http_edge, **edge).inc()

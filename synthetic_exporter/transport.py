@@ -15,12 +15,14 @@ new connection, for idempotent methods only.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ipaddress
 import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 import anyio
@@ -55,11 +57,76 @@ def _timeout(request: httpx.Request, kind: str) -> float | None:
     return float(value) if value is not None else None
 
 
+class Pool:
+    """Idle keep-alive connections per origin; the most recently used is taken first."""
+
+    def __init__(self, max_per_origin: int, expiry: float) -> None:
+        self.max_per_origin = max_per_origin
+        self.expiry = expiry
+        self.idle: dict[Origin, deque[Connection]] = {}
+        self.closed = False
+
+    def take(self, origin: Origin) -> Connection | None:
+        """Return a usable idle connection to ``origin`` (closing dead ones), if any."""
+        connections = self.idle.get(origin)
+        now = time.monotonic()
+        while connections:
+            connection = connections.pop()
+            if connection.usable(now, self.expiry):
+                return connection
+            connection.close()
+        return None
+
+    def put(self, connection: Connection) -> None:
+        """Keep ``connection`` for reuse, or close it if the pool is closed or full."""
+        connections = self.idle.setdefault(connection.origin, deque())
+        if self.closed or len(connections) >= self.max_per_origin:
+            connection.close()
+            return
+        connection.idle_since = time.monotonic()
+        connections.append(connection)
+
+    def size(self) -> int:
+        """Return how many idle connections the pool holds."""
+        return sum(len(connections) for connections in self.idle.values())
+
+    def close(self) -> None:
+        """Close every idle connection; connections in use close when put back."""
+        self.closed = True
+        for connections in self.idle.values():
+            while connections:
+                connections.pop().close()
+
+
+# The pools of the suite run in progress, by transport (``per_run`` transports only).
+RUN_POOLS: contextvars.ContextVar[dict[int, Pool] | None] = contextvars.ContextVar(
+    "synthetic_run_pools", default=None
+)
+
+
+@contextmanager
+def run_connections() -> Iterator[None]:
+    """Give every ``per_run`` transport a pool of its own until the block ends, then close them.
+
+    This is how ``fresh_connections`` targets make each suite run pay (and measure) its own
+    DNS, TCP and TLS without building a new client per run.
+    """
+    pools: dict[int, Pool] = {}
+    token = RUN_POOLS.set(pools)
+    try:
+        yield
+    finally:
+        RUN_POOLS.reset(token)
+        for pool in pools.values():
+            pool.close()
+
+
 class Connection(asyncio.Protocol):
     """One HTTP/1.1 connection: parses responses as bytes arrive and wakes the waiting reader."""
 
     def __init__(self, origin: Origin) -> None:
         self.origin = origin
+        self.pool: Pool | None = None  # where it goes back to when its response is done
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.error: Exception | None = None
@@ -305,7 +372,11 @@ class ResponseBody(httpx.AsyncByteStream):
 
 
 class Http11Transport(httpx.AsyncBaseTransport):
-    """HTTP/1.1 over asyncio with an O(1) keep-alive pool per origin and phase clocks."""
+    """HTTP/1.1 over asyncio with an O(1) keep-alive pool per origin and phase clocks.
+
+    With ``per_run``, connections are kept only within the suite run in progress (see
+    :func:`run_connections`); outside a run every request gets a connection of its own.
+    """
 
     def __init__(
         self,
@@ -313,16 +384,29 @@ class Http11Transport(httpx.AsyncBaseTransport):
         ssl_context: ssl.SSLContext | None = None,
         max_keepalive_per_origin: int = 100,
         keepalive_expiry: float = 5.0,
+        per_run: bool = False,
     ) -> None:
         self.ssl_context = ssl_context
         self.max_keepalive = max_keepalive_per_origin
         self.keepalive_expiry = keepalive_expiry
-        self.idle: dict[Origin, deque[Connection]] = {}
-        self.closed = False
+        self.per_run = per_run
+        self.pool = Pool(max_keepalive_per_origin, keepalive_expiry)
 
     def idle_connections(self) -> int:
-        """Return how many idle connections the pool holds."""
-        return sum(len(connections) for connections in self.idle.values())
+        """Return how many idle connections the pool holds (the current run's, if ``per_run``)."""
+        pool = self._pool()
+        return pool.size() if pool is not None else 0
+
+    def _pool(self) -> Pool | None:
+        if not self.per_run:
+            return self.pool
+        pools = RUN_POOLS.get()
+        if pools is None:
+            return None
+        pool = pools.get(id(self))
+        if pool is None:
+            pool = pools[id(self)] = Pool(self.max_keepalive, self.keepalive_expiry)
+        return pool
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` on an idle connection of its origin, or a new one."""
@@ -331,33 +415,25 @@ class Http11Transport(httpx.AsyncBaseTransport):
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}")
         origin = (url.scheme, url.host, url.port or DEFAULT_PORTS[url.scheme])
         timer = ACTIVE_REQUEST.get()
-        head, body = await _serialize(request)
-        connection = self._pooled(origin)
+        head, body, closing = await _serialize(request)
+        pool = self._pool()
+        connection = pool.take(origin) if pool is not None else None
         if connection is not None:
             try:
-                return await self._exchange(connection, request, head, body, timer)
+                return await self._exchange(connection, request, head, body, closing, timer)
             except _Closed:
                 if request.method not in IDEMPOTENT:
                     raise httpx.RemoteProtocolError(
                         "the server closed a kept-alive connection", request=request
                     ) from None
         connection = await self._connect(origin, request, timer)
+        connection.pool = pool
         try:
-            return await self._exchange(connection, request, head, body, timer)
+            return await self._exchange(connection, request, head, body, closing, timer)
         except _Closed:
             raise httpx.RemoteProtocolError(
                 "the server closed the connection without a response", request=request
             ) from None
-
-    def _pooled(self, origin: Origin) -> Connection | None:
-        connections = self.idle.get(origin)
-        now = time.monotonic()
-        while connections:
-            connection = connections.pop()
-            if connection.usable(now, self.keepalive_expiry):
-                return connection
-            connection.close()
-        return None
 
     async def _exchange(
         self,
@@ -365,12 +441,13 @@ class Http11Transport(httpx.AsyncBaseTransport):
         request: httpx.Request,
         head: bytes,
         body: bytes,
+        closing: bool,
         timer: RequestTimer | None,
     ) -> httpx.Response:
         read_timeout = _timeout(request, "read")
         try:
             connection.begin(head_only=request.method == "HEAD")
-            connection.closing = _asks_to_close(request)
+            connection.closing = closing
             sent = time.monotonic()
             await connection.write(head + body if len(body) < 65536 else head, None)
             if len(body) >= 65536:
@@ -410,9 +487,9 @@ class Http11Transport(httpx.AsyncBaseTransport):
             and connection.keep_alive
             and not connection.closed
             and connection.error is None
-            and not self.closed
+            and connection.pool is not None
         )
-        if not reusable:
+        if not reusable or connection.pool is None:
             connection.close()
             return
         connection.parser = None
@@ -421,12 +498,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         if connection.reading_paused and connection.transport is not None:
             connection.reading_paused = False
             connection.transport.resume_reading()
-        connections = self.idle.setdefault(connection.origin, deque())
-        if len(connections) >= self.max_keepalive:
-            connection.close()
-            return
-        connection.idle_since = time.monotonic()
-        connections.append(connection)
+        connection.pool.put(connection)
 
     async def _connect(
         self, origin: Origin, request: httpx.Request, timer: RequestTimer | None
@@ -512,33 +584,25 @@ class Http11Transport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         """Close every idle connection; connections in use close when released."""
-        self.closed = True
-        for connections in self.idle.values():
-            while connections:
-                connections.pop().close()
+        self.pool.close()
 
 
-async def _serialize(request: httpx.Request) -> tuple[bytes, bytes]:
-    """Return the request's head and (framed) body."""
-    chunked = False
+async def _serialize(request: httpx.Request) -> tuple[bytes, bytes, bool]:
+    """Return the request's head and (framed) body, and whether it asks to close."""
+    chunked = closing = False
     lines = [b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), request.url.raw_path)]
     for name, value in request.headers.raw:
-        if name.lower() == b"transfer-encoding" and value.lower() == b"chunked":
+        lower = name.lower()
+        if lower == b"transfer-encoding" and value.lower() == b"chunked":
             chunked = True
+        elif lower == b"connection":
+            closing = closing or b"close" in {t.strip().lower() for t in value.split(b",")}
         lines.append(b"%s: %s\r\n" % (name, value))
     lines.append(b"\r\n")
     body = await _read_body(request.stream)
     if chunked:
         body = (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
-    return b"".join(lines), body
-
-
-def _asks_to_close(request: httpx.Request) -> bool:
-    return any(
-        token.strip().lower() == "close"
-        for value in request.headers.get_list("connection")
-        for token in value.split(",")
-    )
+    return b"".join(lines), body, closing
 
 
 async def _read_body(stream: Any) -> bytes:

@@ -21,6 +21,9 @@ async def test_clients_carry_marker_headers_and_bearer_secret(settings_for: Sett
                 bearer_secret="api_key",
             ),
             "cdn": TargetSettings(base_url="https://cdn.example.com", fresh_connections=True),
+            "h2": TargetSettings(
+                base_url="https://h2.example.com", fresh_connections=True, http2=True
+            ),
         },
     )
     targets = Targets(settings)
@@ -33,8 +36,12 @@ async def test_clients_carry_marker_headers_and_bearer_secret(settings_for: Sett
         assert api.headers["x-tenant"] == "t1"
         async with targets.for_run() as first, targets.for_run() as second:
             assert first["api"] is second["api"] is api  # pooled across runs
-            assert first["cdn"] is not second["cdn"]  # a fresh client for every run
-            assert first["cdn"] is not targets.shared["cdn"]
-        assert first["cdn"].is_closed
+            # HTTP/1.1: one client; its transport keeps connections per run (test_transport).
+            assert first["cdn"] is second["cdn"] is targets.shared["cdn"]
+            # HTTP/2 runs on httpx's transport: a fresh client for every run.
+            assert first["h2"] is not second["h2"]
+            assert first["h2"] is not targets.shared["h2"]
+        assert first["h2"].is_closed
+        assert not first["cdn"].is_closed
     finally:
         await targets.aclose()

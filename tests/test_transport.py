@@ -1376,3 +1376,28 @@ async def test_aclose_closes_pooled_connections(make_client: ClientFactory) -> N
 
     assert server.accepted == 1
     assert idle == 0
+
+
+# --------------------------------------------------------------------------- per-run pools
+
+
+async def test_per_run_pool_keeps_connections_for_one_run_only() -> None:
+    """``per_run``: requests within one ``run_connections`` block share a connection, which the
+    block's end closes; the next block connects anew; outside a block nothing is kept."""
+    from synthetic_exporter.transport import Http11Transport, run_connections
+
+    async with (
+        RawServer(echo_target) as server,
+        httpx.AsyncClient(transport=Http11Transport(per_run=True)) as client,
+    ):
+        for run in range(2):
+            with run_connections():
+                for i in range(3):
+                    await client.get(server.url(f"/{run}/{i}"))
+            await wait_client_gone(server.connections[run])
+        outside = [await client.get(server.url(f"/outside/{i}")) for i in range(2)]
+
+    assert [response.content for response in outside] == [b"/outside/0", b"/outside/1"]
+    numbers = [request.connection.number for request in server.requests]
+    assert numbers == [1, 1, 1, 2, 2, 2, 3, 4]
+    assert server.accepted == 4
