@@ -60,6 +60,9 @@ def build_client(
         headers=headers,
         timeout=target.timeout,
         transport=InstrumentedTransport(name, inner, redact),
+        # No proxies from the environment: they would add their own latency to every figure
+        # and route requests past the instrumented transport.
+        trust_env=False,
     )
 
 

@@ -3,17 +3,19 @@
 :class:`Metrics` is a runner :class:`~synthetic_exporter.runner.Listener`: it turns immutable
 results into series and never calls the runner.
 
-The exposition is cached per suite: each suite's series live in a registry of their own, whose
+The exposition is cached per suite: each suite's series are plain values
+(:mod:`synthetic_exporter.series`, written byte for byte as prometheus_client would), whose
 rendered text is kept and re-rendered only after that suite's series change. A scrape renders
-the agent's own few series, re-renders the suites that changed since the last scrape, and joins
-the cached blocks family by family, in a worker thread (:meth:`Metrics.render_off_loop`), so
-that a scrape costs little and never runs on the event loop while tests are timed. The injected
-registry still holds everything (merged on demand), for tests and for any other consumer.
+the agent's own few series (prometheus_client), re-renders the suites that changed since the
+last scrape, and joins the cached blocks family by family, in a worker thread
+(:meth:`Metrics.render_off_loop`), so that a scrape costs little and never runs on the event
+loop while tests are timed. The injected registry still presents everything (merged on
+demand), for tests and for any other consumer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -33,6 +35,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from synthetic_exporter.results import Outcome, SuiteResult, TestResult
+from synthetic_exporter.series import Family, Key
 from synthetic_exporter.suite import Suite
 
 __all__ = [
@@ -56,9 +59,8 @@ OPENMETRICS = "application/openmetrics-text"
 EOF_LINE = b"# EOF\n"
 
 M = TypeVar("M", bound=MetricWrapperBase)
-Encoder = Callable[[CollectorRegistry], bytes]
-# One family of a rendered block: (name, HELP/TYPE/UNIT lines, sample lines).
-Family = tuple[str, bytes, bytes]
+# One family of a suite's rendered block: (name, HELP/TYPE lines, sample lines).
+Block = tuple[str, bytes, bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,183 +83,179 @@ class _Definer:
         return Histogram(name, documentation, names, registry=self.registry, buckets=buckets)
 
 
-class _Children:
-    """Label children looked up once: ``metric.labels(...)`` costs microseconds per call."""
-
-    __slots__ = ("found",)
-
-    def __init__(self) -> None:
-        self.found: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
-
-    def of(self, metric: M, values: Mapping[str, str]) -> M:
-        """Return ``metric``'s child for the label ``values`` (the metric itself if none)."""
-        key = (id(metric), tuple(values.values()))
-        child = self.found.get(key)
-        if child is None:
-            child = metric.labels(**values) if values else metric
-            self.found[key] = child
-        return child  # type: ignore[return-value]
-
-
 @dataclass(frozen=True, slots=True)
 class _ResultSeries:
-    """The series one kind of result (test or suite) sets; labels include the constant ones."""
+    """The series one kind of result (test or suite) sets; keys hold every label's value."""
 
-    success: Gauge
-    result: Gauge
-    duration: Histogram
-    last_duration: Gauge
-    last_run: Gauge
-    last_success: Gauge
-    runs: Counter
-    children: _Children
+    success: Family
+    result: Family
+    duration: Family
+    last_duration: Family
+    last_run: Family
+    last_success: Family
+    runs: Family
 
     @classmethod
     def define(
-        cls, on: _Definer, kind: str, buckets: tuple[float, ...], *labels: str
+        cls, constant: tuple[str, ...], kind: str, buckets: tuple[float, ...], *labels: str
     ) -> _ResultSeries:
         """Define the result series of ``kind`` ("test" or "suite")."""
         name = f"synthetic_{kind}"
+        own = (*constant, *labels)
         return cls(
-            success=on.gauge(
-                f"{name}_success", f"1 if the last {kind} run passed or was flaky", *labels
+            success=Family(
+                f"{name}_success", "gauge", f"1 if the last {kind} run passed or was flaky", own
             ),
-            result=on.gauge(
-                f"{name}_result", f"1 for the last {kind} result, else 0", *labels, "result"
+            result=Family(
+                f"{name}_result", "gauge", f"1 for the last {kind} result, else 0", (*own, "result")
             ),
-            duration=on.histogram(
+            duration=Family(
                 f"{name}_duration_seconds",
+                "histogram",
                 f"Duration of {kind} runs, skips excluded",
+                own,
                 buckets,
-                *labels,
             ),
-            last_duration=on.gauge(
+            last_duration=Family(
                 f"{name}_last_duration_seconds",
+                "gauge",
                 f"Duration of the last {kind} run, skips excluded",
-                *labels,
+                own,
             ),
-            last_run=on.gauge(
+            last_run=Family(
                 f"{name}_last_run_timestamp_seconds",
+                "gauge",
                 f"When the last {kind} run ended, skips included",
-                *labels,
+                own,
             ),
-            last_success=on.gauge(
+            last_success=Family(
                 f"{name}_last_success_timestamp_seconds",
+                "gauge",
                 f"When the last passed or flaky {kind} run ended",
-                *labels,
+                own,
             ),
-            runs=on.counter(
-                f"{name}_runs_total", f"Finished {kind} runs by result", *labels, "result"
+            runs=Family(
+                f"{name}_runs_total", "counter", f"Finished {kind} runs by result", (*own, "result")
             ),
-            children=_Children(),
         )
 
-    def record(
-        self, labels: Mapping[str, str], outcome: Outcome, duration: float, ended_at: float
-    ) -> None:
-        """Update every series from one result."""
-        child = self.children.of
-        child(self.success, labels).set(1 if outcome.ok else 0)
-        self._set_one_hot(labels, outcome)
-        child(self.runs, {**labels, "result": outcome.value}).inc()
-        child(self.last_run, labels).set(ended_at)
-        if outcome.ok:
-            child(self.last_success, labels).set(ended_at)
-        if outcome is not Outcome.SKIPPED:
-            child(self.duration, labels).observe(duration)
-            child(self.last_duration, labels).set(duration)
+    def families(self) -> list[Family]:
+        """Return the families in exposition order."""
+        return [
+            self.success,
+            self.result,
+            self.duration,
+            self.last_duration,
+            self.last_run,
+            self.last_success,
+            self.runs,
+        ]
 
-    def precreate(self, labels: Mapping[str, str]) -> None:
+    def record(self, key: Key, outcome: Outcome, duration: float, ended_at: float) -> None:
+        """Update every series from one result."""
+        self.success.set(key, 1 if outcome.ok else 0)
+        self._set_one_hot(key, outcome)
+        self.runs.inc((*key, outcome.value))
+        self.last_run.set(key, ended_at)
+        if outcome.ok:
+            self.last_success.set(key, ended_at)
+        if outcome is not Outcome.SKIPPED:
+            self.duration.observe(key, duration)
+            self.last_duration.set(key, duration)
+
+    def precreate(self, key: Key) -> None:
         """Create the run counters at 0 for every result, so rates work from the first run."""
         for value in Outcome:
-            self.runs.labels(**labels, result=value.value)
+            self.runs.touch((*key, value.value))
 
-    def _set_one_hot(self, labels: Mapping[str, str], outcome: Outcome) -> None:
+    def _set_one_hot(self, key: Key, outcome: Outcome) -> None:
         """Set ``result`` to 1 for ``outcome`` and 0 for the others."""
         # Zero the others first: a concurrent scrape may see no 1, never two.
         for value in Outcome:
             if value is not outcome:
-                self.children.of(self.result, {**labels, "result": value.value}).set(0)
-        self.children.of(self.result, {**labels, "result": outcome.value}).set(1)
+                self.result.set((*key, value.value), 0)
+        self.result.set((*key, outcome.value), 1)
 
 
 class _SuiteSeries:
-    """Every series of one suite, on a registry of its own, with its rendered blocks cached."""
+    """Every series of one suite, as plain values, with its rendered blocks cached."""
 
     def __init__(self, constant: tuple[str, ...]) -> None:
-        self.registry = CollectorRegistry(auto_describe=False)
-        on = _Definer(self.registry, constant)
-        self.test = _ResultSeries.define(on, "test", TEST_BUCKETS, "suite", "test")
-        self.suite = _ResultSeries.define(on, "suite", SUITE_BUCKETS, "suite")
-        self.overruns = on.counter(
-            "synthetic_suite_overruns_total", "Run slots dropped: previous run still going", "suite"
+        self.test = _ResultSeries.define(constant, "test", TEST_BUCKETS, "suite", "test")
+        self.suite = _ResultSeries.define(constant, "suite", SUITE_BUCKETS, "suite")
+        own = (*constant, "suite")
+        self.overruns = Family(
+            "synthetic_suite_overruns_total",
+            "counter",
+            "Run slots dropped: previous run still going",
+            own,
         )
-        self.interval = on.gauge(
-            "synthetic_suite_interval_seconds", "Expected seconds between runs", "suite"
+        self.interval = Family(
+            "synthetic_suite_interval_seconds", "gauge", "Expected seconds between runs", own
         )
-        self.cleanup_failures = on.counter(
-            "synthetic_cleanup_failures_total", "Cleanup and janitor calls that failed", "suite"
+        self.cleanup_failures = Family(
+            "synthetic_cleanup_failures_total",
+            "counter",
+            "Cleanup and janitor calls that failed",
+            own,
         )
-        self.pending = on.gauge(
-            "synthetic_cleanup_pending", "Leftover resources awaiting a retried clean-up", "suite"
+        self.pending = Family(
+            "synthetic_cleanup_pending",
+            "gauge",
+            "Leftover resources awaiting a retried clean-up",
+            own,
         )
-        self.http_phase = on.histogram(
+        self.http_phase = Family(
             "synthetic_http_request_duration_seconds",
+            "histogram",
             "Time of each phase of checks' HTTP requests (resolve, connect, tls, processing,"
             " transfer); a phase that did not happen is not observed",
+            (*constant, "suite", "test", "target", "phase"),
             HTTP_BUCKETS,
-            "suite",
-            "test",
-            "target",
-            "phase",
         )
-        self.http_responses = on.counter(
+        self.http_responses = Family(
             "synthetic_http_responses_total",
+            "counter",
             "Checks' HTTP responses by status code (error: no response) and CDN cache status",
-            "suite",
-            "test",
-            "target",
-            "code",
-            "cache",
+            (*constant, "suite", "test", "target", "code", "cache"),
         )
-        self.storage_versions = on.gauge(
+        self.storage_versions = Family(
             "synthetic_storage_object_versions",
+            "gauge",
             "Object versions under a storage check's prefix, as last counted",
-            "suite",
-            "target",
+            (*constant, "suite", "target"),
         )
-        self.storage_markers = on.gauge(
+        self.storage_markers = Family(
             "synthetic_storage_delete_markers",
+            "gauge",
             "Delete markers under a storage check's prefix, as last counted",
-            "suite",
-            "target",
+            (*constant, "suite", "target"),
         )
-        self.children = _Children()
+        self.families = [
+            *self.test.families(),
+            *self.suite.families(),
+            self.overruns,
+            self.interval,
+            self.cleanup_failures,
+            self.pending,
+            self.http_phase,
+            self.http_responses,
+            self.storage_versions,
+            self.storage_markers,
+        ]
         self.version = 0  # bumped after every change; the cache keeps the version it rendered
-        self.cache: dict[str, tuple[int, list[Family]]] = {}
+        self.cache: dict[bool, tuple[int, list[Block]]] = {}
         self.pending_count: int | None = None
 
-    def blocks(self, content_type: str, encoder: Encoder) -> list[Family]:
+    def blocks(self, openmetrics: bool) -> list[Block]:
         """Return this suite's rendered families, re-rendering only after a change."""
         version = self.version  # read first: a change while rendering bumps it past the cache
-        cached = self.cache.get(content_type)
+        cached = self.cache.get(openmetrics)
         if cached is None or cached[0] != version:
-            cached = (version, split_families(encoder(self.registry)))
-            self.cache[content_type] = cached
+            rendered = [(f.name, f.header(openmetrics), f.samples()) for f in self.families]
+            cached = (version, rendered)
+            self.cache[openmetrics] = cached
         return cached[1]
-
-
-def split_families(text: bytes) -> list[Family]:
-    """Split an exposition into its families: name, header lines, sample lines."""
-    families: list[Family] = []
-    for part in text.removesuffix(EOF_LINE).split(b"# HELP ")[1:]:
-        lines = (b"# HELP " + part).splitlines(keepends=True)
-        header = 0
-        while header < len(lines) and lines[header].startswith(b"#"):
-            header += 1
-        name = lines[0].split(b" ", 3)[2].decode()
-        families.append((name, b"".join(lines[:header]), b"".join(lines[header:])))
-    return families
 
 
 class _MergedSuites(Collector):
@@ -269,7 +267,7 @@ class _MergedSuites(Collector):
     def collect(self) -> Iterator[Metric]:
         merged: dict[str, Metric] = {}
         for series in list(self.suites.values()):
-            for family in series.registry.collect():
+            for family in (f.metric() for f in series.families):
                 into = merged.get(family.name)
                 if into is None:
                     into = Metric(family.name, family.documentation, family.type, family.unit)
@@ -307,6 +305,7 @@ class Metrics:
         if clash:
             raise ValueError(f"constant label names clash with metric labels: {sorted(clash)}")
         self._constant = dict(constant_labels)
+        self._constant_values = tuple(self._constant.values())
         self._suites: dict[str, _SuiteSeries] = {}
         self._agent = CollectorRegistry(auto_describe=False)
         on = _Definer(self._agent, tuple(self._constant))
@@ -357,37 +356,36 @@ class Metrics:
         """Update every test and suite series from one suite result."""
         series = self._series(result.suite)
         for test in result.tests:
-            labels = self._labels(suite=test.suite, test=test.name)
-            series.test.record(labels, test.outcome, test.duration_seconds, test.ended_at)
+            key = (*self._constant_values, test.suite, test.name)
+            series.test.record(key, test.outcome, test.duration_seconds, test.ended_at)
             self._record_http(series, test)
-        labels = self._labels(suite=result.suite)
-        series.suite.record(labels, result.outcome, result.duration_seconds, result.ended_at)
-        series.children.of(series.cleanup_failures, labels).inc(result.cleanup_failure_count)
+        key = (*self._constant_values, result.suite)
+        series.suite.record(key, result.outcome, result.duration_seconds, result.ended_at)
+        series.cleanup_failures.inc(key, result.cleanup_failure_count)
         series.version += 1
 
     def _record_http(self, series: _SuiteSeries, test: TestResult) -> None:
         """Count a test's requests, their phases, edges and certificates, and storage reports."""
-        child = series.children.of
         for request in test.requests:
-            where = self._labels(suite=test.suite, test=test.name, target=request.target)
+            where = (*self._constant_values, test.suite, test.name, request.target)
             for phase, seconds in request.phases.items():
-                child(series.http_phase, {**where, "phase": phase}).observe(seconds)
+                series.http_phase.observe((*where, phase), seconds)
             code = str(request.status) if request.status is not None else "error"
-            child(series.http_responses, {**where, "code": code, "cache": request.cache}).inc()
+            series.http_responses.inc((*where, code, request.cache))
             if request.pop != "none":
                 edge = {"target": request.target, "pop": request.pop, "cache": request.cache}
                 self._child(self._http_edge, **edge).inc()
             if request.cert_not_after is not None:
                 self._child(self._tls_expiry, target=request.target).set(request.cert_not_after)
         for report in test.storage:
-            where = {"suite": test.suite, "target": report.target}
-            self._child(series.storage_versions, **where).set(report.object_versions)
-            self._child(series.storage_markers, **where).set(report.delete_markers)
+            where = (*self._constant_values, test.suite, report.target)
+            series.storage_versions.set(where, report.object_versions)
+            series.storage_markers.set(where, report.delete_markers)
 
     def overrun(self, suite: str) -> None:
         """Count a run slot dropped because the suite's previous run was still going."""
         series = self._series(suite)
-        series.overruns.labels(**self._labels(suite=suite)).inc()
+        series.overruns.inc((*self._constant_values, suite))
         series.version += 1
 
     def schedule_lag(self, seconds: float) -> None:
@@ -403,23 +401,24 @@ class Metrics:
         """Set one suite's leftover resources (a change only re-renders when it changed)."""
         series = self._series(suite)
         if series.pending_count != count:
-            series.pending.labels(**self._labels(suite=suite)).set(count)
+            series.pending.set((*self._constant_values, suite), count)
             series.pending_count = count
             series.version += 1
 
     def render(self, accept: str | None) -> tuple[bytes, str]:
         """Return the exposition in the format ``accept`` asks for, and its content type."""
         encoder, content_type = choose_encoder(accept or "")
+        openmetrics = content_type.startswith(OPENMETRICS)
         agent = encoder(self._agent).removesuffix(EOF_LINE)
         families: dict[str, tuple[bytes, list[bytes]]] = {}
         for series in list(self._suites.values()):
-            for name, header, samples in series.blocks(content_type, encoder):
+            for name, header, samples in series.blocks(openmetrics):
                 families.setdefault(name, (header, []))[1].append(samples)
         parts = [agent]
         for header, blocks in families.values():
             parts.append(header)
             parts.extend(blocks)
-        if content_type.startswith(OPENMETRICS):
+        if openmetrics:
             parts.append(EOF_LINE)
         return b"".join(parts), content_type
 
@@ -430,14 +429,14 @@ class Metrics:
     def _suite_loaded(self, suite: Suite, default_interval: float) -> None:
         """Set one suite's interval and create its counters at 0."""
         series = self._series(suite.name)
-        labels = self._labels(suite=suite.name)
+        key = (*self._constant_values, suite.name)
         interval = default_interval if suite.interval is None else suite.interval
-        series.interval.labels(**labels).set(interval)
-        series.suite.precreate(labels)
-        series.overruns.labels(**labels)
-        series.cleanup_failures.labels(**labels)
+        series.interval.set(key, interval)
+        series.suite.precreate(key)
+        series.overruns.touch(key)
+        series.cleanup_failures.touch(key)
         for test in suite.tests:
-            series.test.precreate(self._labels(suite=suite.name, test=test.name))
+            series.test.precreate((*key, test.name))
         series.version += 1
 
     def _series(self, suite: str) -> _SuiteSeries:

@@ -20,6 +20,8 @@ from benchmarks.report import BEGIN, END, SECTIONS
 from tests.conftest import ROOT
 
 QUICK_LIMIT_SECONDS = 60
+# What-ifs that measured prototypes of what the agent now does; gone from the report.
+REMOVED = ("whatif-raw-transport", "whatif-client-per-worker", "raw_transport", "prototype")
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
@@ -78,6 +80,19 @@ def test_quick_benchmark_reports_every_section_with_figures(tmp_path: Path) -> N
         assert "n/a" not in measured, goal
         assert met in ("**yes**", "**no**"), goal
         assert change, goal
+    accuracy_systems = {row[1] for row in _table_rows(sections["## Accuracy"]) if len(row) > 1}
+    assert {"agent-fresh", "agent-pooled", "whatif-httpcore-pooled"} <= accuracy_systems
+    assert "reference-raw-asyncio" in accuracy_systems
+    throughput = _table_rows(sections["## Throughput"])
+    top = max(int(row[0]) for row in throughput)
+    top_systems = {row[1] for row in throughput if int(row[0]) == top}
+    assert {"agent-pooled-2-shards", "whatif-httpcore", "whatif-engine-only"} <= top_systems
+    assert not {row[1] for row in throughput if int(row[0]) != top and row[1] != "blackbox"} - {
+        "agent-pooled",
+        "agent-fresh",
+    }, "deployment and what-if rows: top concurrency only"
+    for removed in REMOVED:
+        assert removed not in text, removed
     machine = dict(row[:2] for row in _table_rows(sections["## Machine"]))
     assert machine["cores"].isdigit()
     assert re.match(r"\d+\.\d+", machine["blackbox_exporter"])

@@ -253,3 +253,23 @@ async def test_pending_cleanups_gauge_follows_failed_janitors(tmp_path: Path) ->
         await engine.sweeper.clean(engine.ledger.due(now=float("inf")))  # the retry, now
         pending.refresh()
         assert registry.get_sample_value("synthetic_cleanup_pending", labels) == 0
+
+
+def test_tune_process_freezes_settles_the_collector_and_switch_interval() -> None:
+    """``tune_process`` freezes what is loaded, raises the collector's young threshold and
+    shortens the GIL switch interval (restored afterwards: this is the test process)."""
+    import gc
+    import sys
+
+    from synthetic_exporter.serve import GC_THRESHOLD, SWITCH_INTERVAL_SECONDS, tune_process
+
+    threshold, interval = gc.get_threshold(), sys.getswitchinterval()
+    try:
+        tune_process()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == GC_THRESHOLD != threshold
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_SECONDS)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+        sys.setswitchinterval(interval)
