@@ -4,26 +4,21 @@ One check at a time (no contention), interleaved in chunks with the systems' ord
 every chunk. For every request the target records how long it held it; added latency is
 ``measured - held``. Blackbox: ``probe_duration_seconds`` (fresh connection, always) and the
 sum of ``probe_http_duration_seconds`` phases. Agent: the test's ``duration_seconds`` and the
-sum of its request's ``phases``, as recorded in the result.
+sum of its request's ``phases``, as recorded in the result. ``whatif-httpcore-pooled`` is the
+agent's engine with one shared client on httpx's default transport (what the agent measured
+before its own transport); ``reference-raw-asyncio`` a bare asyncio GET on a fresh connection.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from benchmarks.agent_worker import AGENT_FRESH, AGENT_POOLED, HTTPCORE_POOLED, REFERENCE
 from benchmarks.lab import Lab
 from benchmarks.stats import Dist
 
 BLACKBOX = "blackbox"
-AGENT_FRESH = "agent-fresh"
-AGENT_POOLED = "agent-pooled"
-SYSTEMS = (
-    BLACKBOX,
-    AGENT_FRESH,
-    AGENT_POOLED,
-    "whatif-raw-transport-fresh",
-    "reference-raw-asyncio",
-)
+SYSTEMS = (BLACKBOX, AGENT_FRESH, AGENT_POOLED, HTTPCORE_POOLED, REFERENCE)
 TIMEOUT_PER_SAMPLE = 2.0
 
 

@@ -24,7 +24,10 @@ class AgentDriver:
     child: procs.Child
 
     @classmethod
-    async def start(cls, target: str, workdir: Path, env: dict[str, str]) -> AgentDriver:
+    async def start(
+        cls, target: str, workdir: Path, env: dict[str, str], name: str = "agent"
+    ) -> AgentDriver:
+        """Start a worker; its state is in ``workdir/<name>-state``, its log ``<name>.log``."""
         args = [
             sys.executable,
             "-m",
@@ -32,10 +35,10 @@ class AgentDriver:
             "--target",
             target,
             "--state-dir",
-            str(workdir / "agent-state"),
+            str(workdir / f"{name}-state"),
         ]
         child = await procs.start(
-            "agent", args, workdir / "agent.log", marker=READY, env=env, stdin=True
+            name, args, workdir / f"{name}.log", marker=READY, env=env, stdin=True
         )
         return cls(child)
 

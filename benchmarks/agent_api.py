@@ -61,6 +61,12 @@ def serve_switch_interval() -> float:
     return float(getattr(serve_module, "SWITCH_INTERVAL_SECONDS", 0.005))
 
 
+def serve_gc_threshold() -> tuple[int, int, int]:
+    """Return the collector thresholds ``serve`` sets (Python's defaults when it sets none)."""
+    threshold: tuple[int, int, int] = getattr(serve_module, "GC_THRESHOLD", (700, 10, 10))
+    return threshold
+
+
 def serve_backend_options() -> dict[str, Any]:
     """Return the ``anyio.run`` backend options the CLI runs ``serve`` with (uvloop or not)."""
     try:
@@ -75,7 +81,8 @@ def code_under_test() -> str:
 
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        return done.stdout.strip() if done.returncode == 0 else ""
+        # Only trailing whitespace: porcelain lines start with a status column that may be " ".
+        return done.stdout.rstrip() if done.returncode == 0 else ""
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
     changed = git("status", "--porcelain", "--", "synthetic_exporter").splitlines()

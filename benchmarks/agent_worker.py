@@ -8,11 +8,11 @@ and memory are its own. Commands come as JSON lines on stdin; each answer is one
 ``RESULT <json>`` line on stdout. Client kinds:
 
 - ``agent-pooled``: the target's shared client (what every check uses by default);
-- ``agent-fresh``: a target with ``fresh_connections=True`` (a new client per suite run);
-- ``whatif-client-per-worker``: a client of the agent's own make per concurrent check (not a
-  setting of the agent: measures that design change);
-- ``whatif-raw-transport`` / ``-fresh``: ``httpx.AsyncClient`` on the raw-asyncio prototype
-  transport (:mod:`benchmarks.raw_transport`);
+- ``agent-fresh``: a target with ``fresh_connections=True`` (the shared client, whose
+  transport keeps a connection pool per suite run);
+- ``whatif-httpcore`` / ``whatif-httpcore-pooled``: the agent's engine with one shared client
+  on httpx's default transport (httpcore), instrumented as ``build_client`` does: what the agent
+  measured before its own transport (not a setting of the agent);
 - ``whatif-engine-only``: suites whose test makes no request: what the engine and the
   listeners cost per check, the ceiling whatever the HTTP client;
 - ``reference-raw-asyncio``: no engine, no httpx: one timed GET on a fresh raw-asyncio
@@ -46,11 +46,11 @@ from benchmarks.agent_api import (
     renderer,
     serve_backend_options,
     serve_freezes_gc,
+    serve_gc_threshold,
     serve_switch_interval,
 )
 from benchmarks.baseline import baseline_registry
 from benchmarks.procs import cpu_seconds, rss_bytes
-from benchmarks.raw_transport import RawTransport
 from benchmarks.stats import Dist
 from benchmarks.suites import (
     AgentListeners,
@@ -64,8 +64,9 @@ from benchmarks.suites import (
     synthetic_result,
 )
 from synthetic_exporter.agent import open_engine
-from synthetic_exporter.clients import build_client
+from synthetic_exporter.clients import MARKER_HEADER, USER_AGENT
 from synthetic_exporter.coordinator import Coordinator
+from synthetic_exporter.http import InstrumentedTransport
 from synthetic_exporter.results import Outcome, TestResult
 from synthetic_exporter.runner import Engine
 from synthetic_exporter.scheduler import Scheduler
@@ -74,6 +75,10 @@ from synthetic_exporter.settings import Settings, TargetSettings
 from synthetic_exporter.suite import Suite
 from synthetic_exporter.web import bind_socket, config_for, run_server
 
+AGENT_POOLED = "agent-pooled"
+AGENT_FRESH = "agent-fresh"
+HTTPCORE = "whatif-httpcore"
+HTTPCORE_POOLED = "whatif-httpcore-pooled"
 REFERENCE = "reference-raw-asyncio"
 ENGINE_ONLY = "whatif-engine-only"
 STEADY_CHANGED_PERCENT = 5
@@ -113,9 +118,7 @@ class Worker:
     fresh_engine: Engine
     target: str
     group: anyio.abc.TaskGroup
-    raw_pooled: httpx.AsyncClient = field(init=False)
-    raw_fresh: httpx.AsyncClient = field(init=False)
-    per_worker: dict[int, httpx.AsyncClient] = field(default_factory=dict)
+    httpcore: httpx.AsyncClient = field(init=False)
     accuracy_setups: dict[str, tuple[Coordinator, str, Path]] = field(default_factory=dict)
     served: AgentListeners | None = None
     served_suites: dict[str, Suite] = field(default_factory=dict)
@@ -123,47 +126,26 @@ class Worker:
     server_scope: anyio.CancelScope | None = None
 
     def __post_init__(self) -> None:
-        self.raw_pooled = httpx.AsyncClient(base_url=self.target, transport=RawTransport())
-        self.raw_fresh = httpx.AsyncClient(
-            base_url=self.target, transport=RawTransport(keep_alive=False)
-        )
+        self.httpcore = httpcore_client(self.engine, "default")
 
     async def aclose(self) -> None:
-        for client in [self.raw_pooled, self.raw_fresh, *self.per_worker.values()]:
-            await client.aclose()
+        await self.httpcore.aclose()
 
     # Clients
 
     def engine_for(self, kind: str) -> Engine:
         """Return the engine whose ``default`` target has ``fresh_connections`` for agent-fresh.
 
-        Two engines, because ``Targets.for_run`` builds the clients of every fresh-connection
-        target for every suite run, whether the suite uses that target or not.
+        The setting is the target's, so agent-fresh gets an engine (and a target) of its own.
         """
-        return self.fresh_engine if kind == "agent-fresh" else self.engine
+        return self.fresh_engine if kind == AGENT_FRESH else self.engine
 
-    def client_for(self, kind: str, index: int) -> ClientFor:
-        """Return how a check of ``kind`` (the ``index``-th running at once) gets its client."""
-        if kind == "agent-pooled":
+    def client_for(self, kind: str) -> ClientFor:
+        """Return how a check of ``kind`` gets its client."""
+        if kind in (AGENT_POOLED, AGENT_FRESH):  # agent-fresh: on the engine of fresh ones
             return lambda t: t.client("default")
-        if kind == "agent-fresh":
-            return lambda t: t.client("default")  # on the engine of fresh connections
-        if kind == "whatif-raw-transport":
-            return lambda t: self.raw_pooled
-        if kind == "whatif-raw-transport-fresh":
-            return lambda t: self.raw_fresh
-        if kind == "whatif-client-per-worker":
-            if index not in self.per_worker:
-                settings = self.engine.settings
-                self.per_worker[index] = build_client(
-                    "default",
-                    settings.targets["default"],
-                    settings.environment,
-                    self.engine.targets.contexts["default"],
-                    self.engine.redact,
-                )
-            client = self.per_worker[index]
-            return lambda t: client
+        if kind in (HTTPCORE, HTTPCORE_POOLED):
+            return lambda t: self.httpcore
         raise ValueError(f"unknown client kind {kind!r}")
 
     def loops(self, kind: str, prefix: str, count: int) -> tuple[dict[str, Suite], list[Loop]]:
@@ -176,7 +158,7 @@ class Worker:
             if kind == ENGINE_ONLY:
                 suites[name] = noop_suite(name, 3600.0)
             else:
-                suites[name] = http_suite(name, self.client_for(kind, i), path)
+                suites[name] = http_suite(name, self.client_for(kind), path)
             loops.append(Loop(name, path))
         return suites, loops
 
@@ -199,7 +181,7 @@ class Worker:
         if kind not in self.accuracy_setups:
             path = Path()
             name = f"acc-{kind}"
-            suites = {name: http_suite(name, self.client_for(kind, 0), path)}
+            suites = {name: http_suite(name, self.client_for(kind), path)}
             engine = self.engine_for(kind)
             listeners = agent_listeners(engine, suites)
             self.accuracy_setups[kind] = (
@@ -519,6 +501,21 @@ def with_cached_metrics(app: ASGIApp, body: bytes) -> ASGIApp:
     return wrapped
 
 
+def httpcore_client(engine: Engine, name: str) -> httpx.AsyncClient:
+    """Return a client of target ``name`` as ``build_client`` makes it, but on httpx's default
+    transport (httpcore) instead of the agent's own: what the agent used before it."""
+    settings = engine.settings
+    target = settings.targets[name]
+    headers = {"User-Agent": USER_AGENT, MARKER_HEADER: settings.environment, **target.headers}
+    inner = httpx.AsyncHTTPTransport(verify=engine.targets.contexts[name])
+    return httpx.AsyncClient(
+        base_url=target.base_url,
+        headers=headers,
+        timeout=target.timeout,
+        transport=InstrumentedTransport(name, inner, engine.redact),
+    )
+
+
 def sample(key: str, test: TestResult) -> dict[str, Any]:
     """Return what one check's result recorded: test duration, phase sum, request duration."""
     request = test.requests[0] if test.requests else None
@@ -599,6 +596,7 @@ def main() -> None:
     logger.add(sys.stderr, level="WARNING")
     gc.callbacks.append(_gc_callback)
     sys.setswitchinterval(serve_switch_interval())  # as serve runs
+    gc.set_threshold(*serve_gc_threshold())
     anyio.run(amain, args.target, args.state_dir, backend_options=serve_backend_options())
 
 

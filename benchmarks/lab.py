@@ -75,6 +75,16 @@ class Lab:
     agent: AgentDriver
     blackbox_idle_rss: int
 
+    @asynccontextmanager
+    async def another_agent(self, name: str) -> AsyncIterator[AgentDriver]:
+        """Start a second agent worker (own state dir and log under ``workdir``); stop it by PID
+        on the way out."""
+        agent = await AgentDriver.start(self.target.url, self.workdir, child_env(), name)
+        try:
+            yield agent
+        finally:
+            await agent.stop()
+
     async def held(self, ids: list[str]) -> dict[str, float]:
         """Return how long the target held each of these requests (seconds)."""
         found: dict[str, float] = {}

@@ -4,9 +4,10 @@ S one-test no-op suites are scheduled (lag from the ``on_lag`` callback), idle a
 HTTP checks are kept in flight in the same process, with the listeners ``serve`` attaches.
 With an interval longer than the window every suite wakes once per round, at its first-run
 offset (spread over 2 s by the scheduler; the same offsets recur every interval, so the first
-cycle is the steady state). What-if scenarios drop the per-result pending-cleanup refresh
-and/or swap the load's HTTP client, to show which change removes the lag. Also: what each of
-``serve``'s listeners costs per suite result as the number of loaded suites grows.
+cycle is the steady state). What-if scenarios drop the per-result pending-cleanup refresh,
+force ``gc.freeze()`` on or off, or load with checks that make no request, to show what the lag
+comes from. Also: what each of ``serve``'s listeners costs per suite result as the number of
+loaded suites grows.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmarks.agent_worker import AGENT_POOLED, ENGINE_ONLY
 from benchmarks.lab import Lab
 from benchmarks.stats import Dist
 
@@ -57,15 +59,14 @@ def scenarios(small: int, large: int) -> list[Scenario]:
     lean = {"pending_refresh": False, "gc_freeze": True}
     return [
         Scenario(small, None),
-        Scenario(small, "agent-pooled"),
+        Scenario(small, AGENT_POOLED),
         Scenario(large, None),
-        Scenario(large, "agent-pooled"),
+        Scenario(large, AGENT_POOLED),
         Scenario(small, None, pending_refresh=False, gc_freeze=False),
         Scenario(small, None, **lean),
-        Scenario(small, "agent-pooled", **lean),
-        Scenario(small, "whatif-engine-only", **lean),
-        Scenario(small, "agent-pooled", 100, **lean),
-        Scenario(small, "whatif-raw-transport", 100, **lean),
+        Scenario(small, AGENT_POOLED, **lean),
+        Scenario(small, ENGINE_ONLY, **lean),
+        Scenario(small, AGENT_POOLED, 100, **lean),
         Scenario(large, None, **lean),
     ]
 

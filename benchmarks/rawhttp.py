@@ -2,8 +2,8 @@
 
 The harness drives the blackbox exporter and scrapes ``/metrics`` with it, so that its own cost
 stays small next to what it measures; the agent worker also uses it as the raw-asyncio
-reference and inside the prototype transport (:mod:`benchmarks.raw_transport`). It speaks just
-enough HTTP/1.1 for that: ``Content-Length``, chunked and close-delimited bodies, keep-alive.
+reference (the floor for Python here). It speaks just enough HTTP/1.1 for that:
+``Content-Length``, chunked and close-delimited bodies, keep-alive.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 Closed loops against ``/delay/0``, the systems interleaved round by round (order rotated).
 Blackbox: N concurrent ``/probe`` requests from the harness (the harness's own CPU is not
 counted; Prometheus would be doing that work). Agent: N concurrent one-test suites, each run
-through ``Coordinator.run_batch`` with every listener ``serve`` attaches. CPU is read from
-``/proc/<pid>/stat`` over the measured window only (after a warm-up).
+through ``Coordinator.run_batch`` with every listener ``serve`` attaches. At the highest
+concurrency only: ``agent-pooled-2-shards``, two agent processes (what ``SYNTHETIC_SHARD=0/2``
+and ``1/2`` run) each keeping half the checks in flight, commanded at once; and the what-ifs.
+CPU is read from ``/proc/<pid>/stat`` over the measured window only (after a warm-up).
 """
 
 from __future__ import annotations
@@ -13,15 +15,22 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+from benchmarks.agent import AgentDriver
+from benchmarks.agent_worker import AGENT_FRESH, AGENT_POOLED, ENGINE_ONLY, HTTPCORE
 from benchmarks.lab import Lab
 from benchmarks.procs import cpu_seconds
 from benchmarks.stats import ratio
 
 BLACKBOX = "blackbox"
-SYSTEMS = (BLACKBOX, "agent-pooled", "agent-fresh")
-# Measured at the highest concurrency only: evidence for design changes, not the agent.
-WHATIFS = ("whatif-client-per-worker", "whatif-raw-transport", "whatif-engine-only")
+SYSTEMS = (BLACKBOX, AGENT_POOLED, AGENT_FRESH)
+# Measured at the highest concurrency only: a deployment of two processes, and what-ifs
+# (evidence for design changes, not the agent).
+SHARDED = "agent-pooled-2-shards"
+WHATIFS = (HTTPCORE, ENGINE_ONLY)
+TOP_ONLY = (SHARDED, *WHATIFS)
+SHARD_AGENT = "agent-shard2"
 STOP_GRACE_SECONDS = 30.0
 
 
@@ -100,25 +109,57 @@ async def _blackbox_round(lab: Lab, inflight: int, cell: Cell) -> None:
     cell.failed += failed[0]
 
 
-async def _agent_round(lab: Lab, system: str, inflight: int, cell: Cell) -> None:
+async def _agent_round(
+    lab: Lab, shards: list[tuple[AgentDriver, int]], kind: str, cell: Cell
+) -> None:
+    """Command every (worker, in flight) of ``shards`` at once to run ``kind``; add up.
+
+    Checks, CPU and failures are summed over the workers; the window is their mean.
+    """
     plan = lab.plan
+
+    async def one(agent: AgentDriver, inflight: int) -> dict[str, Any]:
+        return await agent.call(
+            "throughput",
+            limit=plan.throughput_warmup + plan.throughput_seconds + STOP_GRACE_SECONDS + 30,
+            kind=kind,
+            inflight=inflight,
+            seconds=plan.throughput_seconds,
+            warmup=plan.throughput_warmup,
+        )
+
     c0 = lab.target.cpu()
     t0 = time.monotonic()
-    answer = await lab.agent.call(
-        "throughput",
-        limit=plan.throughput_warmup + plan.throughput_seconds + STOP_GRACE_SECONDS + 30,
-        kind=system,
-        inflight=inflight,
-        seconds=plan.throughput_seconds,
-        warmup=plan.throughput_warmup,
-    )
+    answers = await asyncio.gather(*(one(agent, inflight) for agent, inflight in shards))
     elapsed = time.monotonic() - t0
-    cell.checks += int(answer["checks"])
-    cell.seconds += float(answer["seconds"])
-    cell.cpu_seconds += float(answer["cpu_seconds"])
+    seconds = sum(float(a["seconds"]) for a in answers) / len(answers)
+    cell.checks += sum(int(a["checks"]) for a in answers)
+    cell.seconds += seconds
+    cell.cpu_seconds += sum(float(a["cpu_seconds"]) for a in answers)
     # The target's CPU over the whole command, scaled to the measured window.
-    cell.target_cpu_seconds += (lab.target.cpu() - c0) * float(answer["seconds"]) / elapsed
-    cell.failed += int(answer["failed"])
+    cell.target_cpu_seconds += (lab.target.cpu() - c0) * seconds / elapsed
+    cell.failed += sum(int(a["failed"]) for a in answers)
+
+
+async def _rounds(
+    lab: Lab, inflight: int, systems: tuple[str, ...], second: AgentDriver | None
+) -> dict[str, Cell]:
+    """Measure ``systems`` at ``inflight``, round by round, the order rotated every round."""
+    cells: dict[str, Cell] = {}
+    half = inflight // 2
+    for round_ in range(lab.plan.throughput_rounds):
+        shift = round_ % len(systems)
+        for system in systems[shift:] + systems[:shift]:
+            cell = cells.setdefault(system, Cell())
+            if system == BLACKBOX:
+                await _blackbox_round(lab, inflight, cell)
+            elif system == SHARDED:
+                assert second is not None
+                shards = [(lab.agent, inflight - half), (second, half)]
+                await _agent_round(lab, shards, AGENT_POOLED, cell)
+            else:
+                await _agent_round(lab, [(lab.agent, inflight)], system, cell)
+    return cells
 
 
 async def measure_throughput(lab: Lab) -> Throughput:
@@ -127,14 +168,11 @@ async def measure_throughput(lab: Lab) -> Throughput:
     result = Throughput()
     top = max(plan.inflight)
     for inflight in plan.inflight:
-        systems = SYSTEMS + (WHATIFS if inflight == top else ())
-        for round_ in range(plan.throughput_rounds):
-            shift = round_ % len(systems)
-            for system in systems[shift:] + systems[:shift]:
-                cell = result.cells.setdefault((inflight, system), Cell())
-                if system == BLACKBOX:
-                    await _blackbox_round(lab, inflight, cell)
-                else:
-                    await _agent_round(lab, system, inflight, cell)
+        if inflight == top:
+            async with lab.another_agent(SHARD_AGENT) as second:
+                cells = await _rounds(lab, inflight, SYSTEMS + TOP_ONLY, second)
+        else:
+            cells = await _rounds(lab, inflight, SYSTEMS, None)
+        result.cells.update({(inflight, system): cell for system, cell in cells.items()})
     result.blackbox_rss_after = lab.blackbox.child.rss()
     return result
