@@ -14,6 +14,7 @@ import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import httpx
@@ -25,6 +26,37 @@ from synthetic_exporter.transport import Http11Transport, run_connections
 
 MARKER_HEADER = "X-Synthetic-Test"
 USER_AGENT = f"synthetic-exporter/{__version__}"
+
+
+class _Cookies(httpx.Cookies):
+    """A cookie jar that skips its work for responses setting no cookie.
+
+    httpx hands every response to ``http.cookiejar`` through urllib request and response
+    wrappers: about 50 µs per request, inside the check's clock, for nothing when no
+    ``Set-Cookie`` came. Responses that set cookies are handled exactly as before.
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Store the response's cookies, if it set any."""
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
+
+
+class TargetClient(httpx.AsyncClient):
+    """``httpx.AsyncClient`` with the cheaper cookie jar (the only difference)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._cookies = _Cookies(self._cookies)
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """The client's cookies (the same jar httpx keeps, of the cheaper kind)."""
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        self._cookies = _Cookies(cookies)
 
 
 def tls_context(target: TargetSettings) -> ssl.SSLContext:
@@ -55,7 +87,7 @@ def build_client(
         inner = httpx.AsyncHTTPTransport(verify=context, http2=True)
     else:
         inner = Http11Transport(ssl_context=context, per_run=target.fresh_connections)
-    return httpx.AsyncClient(
+    return TargetClient(
         base_url=target.base_url,
         headers=headers,
         timeout=target.timeout,

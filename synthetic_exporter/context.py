@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import httpx
 
-from synthetic_exporter.results import LogLine, RequestRecord, StepResult, StorageReport
+from synthetic_exporter.http import RequestTimer
+from synthetic_exporter.results import LogLine, StepResult, StorageReport
 
 if TYPE_CHECKING:
     from synthetic_exporter.settings import Settings
@@ -85,7 +86,7 @@ class T:
     logs: list[LogLine] = field(default_factory=list)
     steps: list[StepResult] = field(default_factory=list)
     cleanups: list[tuple[str, Cleanup]] = field(default_factory=list)
-    requests: list[RequestRecord] = field(default_factory=list)
+    requests: list[RequestTimer] = field(default_factory=list)  # recorded after the test
     storage: list[StorageReport] = field(default_factory=list)
 
     @property

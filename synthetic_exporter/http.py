@@ -33,7 +33,7 @@ import httpx
 from synthetic_exporter.cdn import cdn_headers, classify
 from synthetic_exporter.results import PHASES, RequestRecord
 
-Sink = Callable[[RequestRecord], None]
+Sink = Callable[["RequestTimer"], None]
 
 # The running test's request sink; the runner sets it around each test function.
 CURRENT_SINK: contextvars.ContextVar[Sink | None] = contextvars.ContextVar(
@@ -63,17 +63,22 @@ EVENTS = {
 
 @dataclass(slots=True)
 class RequestTimer:
-    """Collects one request's phase clocks, TLS details and response attribution."""
+    """Collects one request's phase clocks, TLS details and response headers.
+
+    Only clocks are read while the request runs (inside the check's own clock); redacting the
+    path and the error and reading the CDN headers wait for :meth:`record`, which the runner
+    calls after the test.
+    """
 
     target: str
     method: str
-    path: str
+    raw_path: str
+    redact: Callable[[str], str]
     started: float = field(default_factory=time.monotonic)
     marks: dict[str, float] = field(default_factory=dict)
     resolve_seconds: float | None = None
     status: int | None = None
-    cache: str = "none"
-    pop: str = "none"
+    headers: httpx.Headers | None = None
     tls_version: str = ""
     cert_not_after: float | None = None
     error: str = ""
@@ -112,18 +117,19 @@ class RequestTimer:
     def record(self) -> RequestRecord:
         """Return the finished request's record."""
         end = self.ended if self.ended is not None else time.monotonic()
+        cache, pop = classify(cdn_headers(self.headers.raw if self.headers is not None else []))
         return RequestRecord(
             target=self.target,
             method=self.method,
-            path=self.path,
+            path=self.redact(self.raw_path),
             status=self.status,
             duration_seconds=round(end - self.started, 6),
             phases=self.phases(),
-            cache=self.cache,
-            pop=self.pop,
+            cache=cache,
+            pop=pop,
             tls_version=self.tls_version,
             cert_not_after=self.cert_not_after,
-            error=self.error,
+            error=self.redact(self.error),
         )
 
 
@@ -236,24 +242,25 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         sink = CURRENT_SINK.get()
         if sink is None:
             return await self.inner.handle_async_request(request)
-        timer = RequestTimer(self.target, request.method, self.redact(request.url.path))
+        timer = RequestTimer(self.target, request.method, request.url.path, self.redact)
         if self.traced:
             request.extensions = {**request.extensions, "trace": timer.trace}
         token = ACTIVE_REQUEST.set(timer)
         try:
             response = await self.inner.handle_async_request(request)
         except Exception as exc:
-            timer.error = self.redact(f"{type(exc).__name__}: {exc}")
-            sink(timer.record())
+            timer.ended = time.monotonic()
+            timer.error = f"{type(exc).__name__}: {exc}"
+            sink(timer)
             raise
         finally:
             ACTIVE_REQUEST.reset(token)
         timer.status = response.status_code
-        timer.cache, timer.pop = classify(cdn_headers(response.headers.raw))
+        timer.headers = response.headers
 
         def finish() -> None:
             timer.ended = time.monotonic()
-            sink(timer.record())
+            sink(timer)
 
         assert isinstance(response.stream, httpx.AsyncByteStream)
         response.stream = _ClosingStream(response.stream, finish)

@@ -371,7 +371,7 @@ class SuiteRun:
             steps=tuple(context.steps),
             cleanup_failures=tuple(attempt.cleanup_failures),
             cleanup_seconds=attempt.cleanup_seconds,
-            requests=tuple(context.requests),
+            requests=tuple(timer.record() for timer in context.requests),
             storage=tuple(context.storage),
         )
 

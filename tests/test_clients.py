@@ -45,3 +45,36 @@ async def test_clients_carry_marker_headers_and_bearer_secret(settings_for: Sett
         assert not first["cdn"].is_closed
     finally:
         await targets.aclose()
+
+
+async def test_target_clients_keep_cookies_the_server_sets(settings_for: SettingsFor) -> None:
+    """The cheaper cookie jar still stores Set-Cookie and sends it back on later requests."""
+    import asyncio
+
+    seen: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while head := await reader.readuntil(b"\r\n\r\n"):
+            cookie = [line for line in head.split(b"\r\n") if line.lower().startswith(b"cookie:")]
+            seen.append(cookie[0] if cookie else b"")
+            extra = b"Set-Cookie: session=abc; Path=/\r\n" if b"GET /login " in head else b""
+            writer.write(b"HTTP/1.1 200 OK\r\n" + extra + b"Content-Length: 2\r\n\r\nok")
+            await writer.drain()
+            if len(seen) == 3:
+                break
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = settings_for(targets={"api": TargetSettings(base_url=f"http://127.0.0.1:{port}")})
+    targets = Targets(settings)
+    try:
+        client = targets.shared["api"]
+        for path in ("/before", "/login", "/after"):
+            assert (await client.get(path)).status_code == 200
+        assert client.cookies["session"] == "abc"
+    finally:
+        await targets.aclose()
+        server.close()
+        await server.wait_closed()
+    assert seen == [b"", b"", b"Cookie: session=abc"]

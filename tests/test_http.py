@@ -199,3 +199,13 @@ async def test_expired_certificate_fails_with_a_clear_message(
         expired.server.server_close()
     assert result.outcome is Outcome.ERROR
     assert "not accepted: certificate has expired" in result.message
+
+
+async def test_secrets_in_paths_and_errors_are_masked_in_request_records(
+    plain: Site, settings_for: SettingsFor, tmp_path: Path
+) -> None:
+    settings = settings_for(targets=target(plain, tmp_path), secrets={"token": "tok-5ecret-value"})
+    result = await run_fetch(settings, "/delay/0/tok-5ecret-value")
+    (request,) = result.requests
+    assert request.path == "/delay/0/***"
+    assert "tok-5ecret-value" not in repr(result)
