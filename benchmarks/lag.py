@@ -59,14 +59,14 @@ def scenarios(small: int, large: int) -> list[Scenario]:
     lean = {"pending_refresh": False, "gc_freeze": True}
     return [
         Scenario(small, None),
+        Scenario(small, AGENT_POOLED, 100),
         Scenario(small, AGENT_POOLED),
         Scenario(large, None),
-        Scenario(large, AGENT_POOLED),
+        Scenario(large, AGENT_POOLED, 100),
         Scenario(small, None, pending_refresh=False, gc_freeze=False),
         Scenario(small, None, **lean),
         Scenario(small, AGENT_POOLED, **lean),
         Scenario(small, ENGINE_ONLY, **lean),
-        Scenario(small, AGENT_POOLED, 100, **lean),
         Scenario(large, None, **lean),
     ]
 
