@@ -36,8 +36,8 @@ class Plan:
     render_sizes: tuple[int, ...] = (1000, 10000, 50000)
     render_reps: tuple[int, ...] = (60, 30, 10)
     scrape_series: int = 10000
-    interference_rounds: int = 12
-    interference_seconds: float = 1.5
+    interference_rounds: int = 16
+    interference_seconds: float = 2.0
     memory_suites: int = 1000
 
     @classmethod

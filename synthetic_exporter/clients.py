@@ -42,12 +42,37 @@ class _Cookies(httpx.Cookies):
             super().extract_cookies(response)
 
 
+# Distinct URL strings whose merge with the base URL a client remembers.
+MERGED_URLS_KEPT = 1024
+
+
 class TargetClient(httpx.AsyncClient):
-    """``httpx.AsyncClient`` with the cheaper cookie jar (the only difference)."""
+    """``httpx.AsyncClient`` that does less work per request inside the check's clock.
+
+    Two differences, both invisible to check code: the cheaper cookie jar above, and merging a
+    request's URL with the base URL once per distinct URL string (parsing and merging take
+    about 60 µs a request; ``httpx.URL`` objects are immutable, so sharing one is safe). The
+    memory is bounded (``MERGED_URLS_KEPT``) and forgotten when ``base_url`` changes.
+    """
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._cookies = _Cookies(self._cookies)
+        self._merged: dict[str, httpx.URL] = {}
+        self._merged_base = self._base_url
+
+    def _merge_url(self, url: httpx.URL | str) -> httpx.URL:
+        if not isinstance(url, str):
+            return super()._merge_url(url)
+        if self._merged_base is not self._base_url:
+            self._merged.clear()
+            self._merged_base = self._base_url
+        merged = self._merged.get(url)
+        if merged is None:
+            if len(self._merged) >= MERGED_URLS_KEPT:
+                self._merged.clear()
+            merged = self._merged[url] = super()._merge_url(url)
+        return merged
 
     @property
     def cookies(self) -> httpx.Cookies:

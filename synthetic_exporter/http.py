@@ -1,33 +1,30 @@
 """Instrumented HTTP: where each request's time went, recorded into the running test's result.
 
-Phases (seconds, each only when it happened):
+Phases (seconds, each only when it happened), marked by the transport
+(:mod:`synthetic_exporter.transport`; for HTTP/2 targets, httpcore's trace hook and
+:mod:`synthetic_exporter.timed_backend`):
 
-- ``resolve``: name resolution (``getaddrinfo``), timed by our own network backend, which
-  resolves before it connects (httpcore would otherwise hide it inside ``connect_tcp``);
+- ``resolve``: name resolution (``getaddrinfo``; none for an IP address);
 - ``connect``: the TCP handshake;
 - ``tls``: the TLS handshake;
-- ``processing``: from the first byte of the request sent to the response headers received
-  (upload, server time and the first byte back);
-- ``transfer``: reading the response body.
+- ``processing``: from the request sent to the response head received (upload, server time
+  and the first byte back);
+- ``transfer``: from the response head to the body's last byte received.
 
 A request on a pooled connection has only ``processing`` and ``transfer``. The request's
 ``duration_seconds`` runs from the transport being called to the response being closed; the
-phases add up to it but for waiting on the pool and httpx's own work (see the docs).
+phases add up to it but for the transport's and httpx's own work (see the docs).
 """
 
 from __future__ import annotations
 
 import contextvars
-import ipaddress
-import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
-import httpcore
 import httpx
 
 from synthetic_exporter.cdn import cdn_headers, classify
@@ -133,70 +130,6 @@ class RequestTimer:
         )
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-class TimedBackend(httpcore.AsyncNetworkBackend):
-    """A network backend that resolves names itself (timed), then connects to the addresses."""
-
-    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
-        self.inner = inner
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore interface
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        """Resolve ``host`` (timed), then connect to its addresses in order."""
-        if _is_ip(host):
-            addresses = [host]
-        else:
-            start = time.monotonic()
-            try:
-                with anyio.fail_after(timeout):
-                    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except TimeoutError:
-                raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
-            except OSError as exc:
-                raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-            timer = ACTIVE_REQUEST.get()
-            if timer is not None:
-                resolved = time.monotonic()
-                timer.resolve_seconds = resolved - start
-                timer.marks["connect.start"] = resolved  # httpcore's mark included resolving
-            addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        error: Exception | None = None
-        for address in addresses:
-            try:
-                return await self.inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                error = exc
-        raise error or httpcore.ConnectError(f"no address for {host}")
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore interface
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        """Connect to a Unix socket (untimed)."""
-        return await self.inner.connect_unix_socket(path, timeout, socket_options)
-
-    async def sleep(self, seconds: float) -> None:
-        """Sleep."""
-        await self.inner.sleep(seconds)
-
-
 class _ClosingStream(httpx.AsyncByteStream):
     """Wraps a response body to finish the request's record when the response is closed."""
 
@@ -231,6 +164,9 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         # and resolves through TimedBackend; ours (synthetic_exporter.transport) marks them itself.
         self.traced = isinstance(inner, httpx.AsyncHTTPTransport)
         if isinstance(inner, httpx.AsyncHTTPTransport):
+            # httpcore (with h2) loads only for HTTP/2 targets: about 5 MiB otherwise unused.
+            from synthetic_exporter.timed_backend import TimedBackend
+
             pool = inner._pool
             pool._network_backend = TimedBackend(pool._network_backend)
         self.target = target

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+
+import httpx
 
 from synthetic_exporter.clients import MARKER_HEADER, USER_AGENT, Targets
 from synthetic_exporter.settings import Settings, TargetSettings
@@ -78,3 +81,47 @@ async def test_target_clients_keep_cookies_the_server_sets(settings_for: Setting
         server.close()
         await server.wait_closed()
     assert seen == [b"", b"", b"Cookie: session=abc"]
+
+
+def test_target_client_merges_urls_like_httpx_and_forgets_them_on_a_new_base() -> None:
+    """Remembered merges give exactly httpx's URLs; a new base URL or many URLs reset them."""
+    from synthetic_exporter.clients import MERGED_URLS_KEPT, TargetClient
+
+    ours = TargetClient(base_url="https://api.example.com/v1")
+    plain = httpx.AsyncClient(base_url="https://api.example.com/v1")
+    for url in ("/orders", "orders?x=1", "/a%20b", "https://other.example.com/x", "/orders"):
+        assert ours.build_request("GET", url).url == plain.build_request("GET", url).url
+    assert ours.build_request("GET", "/o", params={"p": "1"}).url == httpx.URL(
+        "https://api.example.com/v1/o?p=1"
+    )
+    ours.base_url = "https://api.example.com/v2"
+    assert ours.build_request("GET", "/orders").url == httpx.URL(
+        "https://api.example.com/v2/orders"
+    )
+    for i in range(MERGED_URLS_KEPT + 5):
+        assert ours.build_request("GET", f"/c/{i}").url.path == f"/v2/c/{i}"
+    assert len(ours._merged) <= MERGED_URLS_KEPT
+
+
+def test_httpcore_loads_only_for_http2_targets(tmp_path: Path) -> None:
+    """Without an HTTP/2 target the agent never imports httpcore (nor h2): memory it saves."""
+    import subprocess
+    import sys
+
+    probe = """
+import sys
+from synthetic_exporter.clients import Targets
+from synthetic_exporter.settings import Settings, TargetSettings
+import synthetic_exporter.cli, synthetic_exporter.serve
+http2 = sys.argv[1] == "h2"
+Targets(Settings(targets={"api": TargetSettings(base_url="https://a.example", http2=http2)}))
+print("httpcore" in sys.modules, "h2" in sys.modules)
+"""
+    env = {"PATH": "/usr/bin:/bin", "SYNTHETIC_STATE_DIR": str(tmp_path)}
+    answers = [
+        subprocess.run(
+            [sys.executable, "-c", probe, kind], capture_output=True, text=True, check=True, env=env
+        ).stdout.split()
+        for kind in ("h1", "h2")
+    ]
+    assert answers == [["False", "False"], ["True", "True"]]
