@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import ipaddress
 import socket
 import ssl
@@ -44,6 +45,7 @@ class _Closed(Exception):
     """A pooled connection died before the response started (retryable)."""
 
 
+@functools.lru_cache(maxsize=256)
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
