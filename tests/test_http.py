@@ -142,10 +142,17 @@ async def test_server_delay_shows_in_processing_not_connect(
     check_sum(request)
 
 
+@pytest.mark.parametrize(
+    "http2",
+    # True: httpx's own transport (httpcore, trace hook, TimedBackend); the server speaks
+    # HTTP/1.1 only, so ALPN settles on it, but the instrumentation path is the HTTP/2 one.
+    [False, True],
+    ids=["own-transport", "httpcore-transport"],
+)
 async def test_https_records_tls_phase_version_and_certificate_expiry(
-    secure: Site, ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path
+    secure: Site, ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path, http2: bool
 ) -> None:
-    settings = settings_for(targets=target(secure, tmp_path, ca))
+    settings = settings_for(targets=target(secure, tmp_path, ca, http2=http2))
     result = await run_fetch(settings, "/delay/10?token=secret", count=2)
     assert result.outcome is Outcome.PASSED
     first, second = result.requests
