@@ -172,6 +172,9 @@ class Connection(asyncio.Protocol):
         self.received = True
         try:
             parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(httpx.RemoteProtocolError("the server switched protocols (unsupported)"))
+            return
         except httptools.HttpParserError as exc:
             self._fail(httpx.RemoteProtocolError(f"malformed response: {exc}"))
             return

@@ -1401,3 +1401,26 @@ async def test_per_run_pool_keeps_connections_for_one_run_only() -> None:
     numbers = [request.connection.number for request in server.requests]
     assert numbers == [1, 1, 1, 2, 2, 2, 3, 4]
     assert server.accepted == 4
+
+
+async def test_switching_protocols_is_refused_clearly() -> None:
+    """A 101 answer (an upgrade the transport does not do) fails the request with a clear
+    RemoteProtocolError instead of hanging. (httpcore hands over the raw stream instead.)"""
+    from synthetic_exporter.transport import Http11Transport
+
+    async def respond(request: ServerRequest) -> bool:
+        await request.connection.send(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+        )
+        await request.connection.wait_for_client_close()
+        return False
+
+    async with (
+        RawServer(respond) as server,
+        httpx.AsyncClient(transport=Http11Transport()) as client,
+    ):
+        with (
+            anyio.fail_after(PROMPTLY_SECONDS),
+            pytest.raises(httpx.RemoteProtocolError, match="switched protocols"),
+        ):
+            await client.get(server.url())
