@@ -18,6 +18,7 @@ import asyncio
 import contextvars
 import functools
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -39,6 +40,8 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 # Stop reading from the socket while this much of a body waits for the reader.
 READ_BUFFER_LIMIT = 256 * 1024
 NO_BODY_STATUSES = frozenset({204, 304})
+# Bytes that would let a header value start another header (or end the head).
+_UNSAFE = re.compile(rb"[\r\n\0]")
 
 
 class _Closed(Exception):
@@ -570,7 +573,9 @@ class Http11Transport(httpx.AsyncBaseTransport):
         timer: RequestTimer | None,
     ) -> None:
         assert connection.transport is not None
-        context = self.ssl_context or ssl.create_default_context()
+        if self.ssl_context is None:  # made once: a context costs milliseconds
+            self.ssl_context = ssl.create_default_context()
+        context = self.ssl_context
         start = time.monotonic()
         try:
             transport = await loop.start_tls(
@@ -597,6 +602,8 @@ async def _serialize(request: httpx.Request) -> tuple[bytes, bytes, bool]:
     chunked = closing = False
     lines = [b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), request.url.raw_path)]
     for name, value in request.headers.raw:
+        if _UNSAFE.search(name) or _UNSAFE.search(value):
+            raise httpx.LocalProtocolError(f"invalid header {name!r}: line breaks or NUL")
         lower = name.lower()
         if lower == b"transfer-encoding" and value.lower() == b"chunked":
             chunked = True

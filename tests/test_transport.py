@@ -879,6 +879,20 @@ async def test_request_bytes(make_client: ClientFactory) -> None:
     assert seen.body == b""
 
 
+@pytest.mark.parametrize("value", ["v\r\nInjected: 1", "v\nInjected: 1", "v\x00"])
+async def test_header_injection_is_refused(make_client: ClientFactory, value: str) -> None:
+    """A header value with a line break (or NUL) is refused, and nothing of it is sent."""
+    async with RawServer(echo_target) as server:
+        client = make_client()
+        with pytest.raises(httpx.LocalProtocolError):
+            await client.get(server.url("/h"), headers={"X-A": value})
+        after = await client.get(server.url("/after"))
+
+    assert after.content == b"/after"
+    assert all(("Injected", "1") not in seen.headers for seen in server.requests)
+    assert [seen.target for seen in server.requests] == ["/after"]
+
+
 async def test_post_json(make_client: ClientFactory) -> None:
     """A JSON POST body reaches the server byte for byte, with its Content-Length."""
     document = {"name": "café", "values": [1, 2, 3], "nested": {"ok": True}}
