@@ -85,3 +85,38 @@ async def test_run_now_checks_the_token_and_the_suite() -> None:
         ran = await http.post("/api/v1/run", headers=auth)
     assert ran.status_code == 200
     assert [s["suite"] for s in ran.json()["suites"]] == ["signup"]
+
+
+async def test_metrics_are_gzipped_when_the_scraper_asks() -> None:
+    """Prometheus sends ``Accept-Encoding: gzip``; the exposition comes back compressed."""
+    import gzip
+
+    from prometheus_client import Gauge
+
+    registry = CollectorRegistry()
+    Gauge("synthetic_probe_value", "A value", registry=registry).set(42)
+    agent = state()
+    agent.render_metrics = lambda accept: render_off_loop(registry, accept)
+    async with client(agent) as http:
+        # httpx would decode gzip itself: read the raw bytes of the response instead.
+        async with http.stream("GET", "/metrics", headers={"Accept-Encoding": "gzip"}) as zipped:
+            raw = b"".join([chunk async for chunk in zipped.aiter_raw()])
+        plain = await http.get("/metrics", headers={"Accept-Encoding": "identity"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.headers["vary"] == "Accept-Encoding"
+    assert gzip.decompress(raw) == plain.content
+    assert b"synthetic_probe_value 42.0" in plain.content
+    assert "content-encoding" not in plain.headers
+
+
+def test_accept_encoding_parsing() -> None:
+    from synthetic_exporter.server import accepts_gzip
+
+    assert accepts_gzip("gzip")
+    assert accepts_gzip("deflate, GZip;q=0.5")
+    assert accepts_gzip("*")
+    assert not accepts_gzip("")
+    assert not accepts_gzip("identity")
+    assert not accepts_gzip("gzip;q=0")
+    assert not accepts_gzip("gzip; q=0.0, br")
+    assert not accepts_gzip("gzip;q=bad")
