@@ -699,7 +699,8 @@ def _scrape(r: Results) -> list[str]:
         f"Interference: the agent's app serving {s.served_series:,} series "
         f"({s.scrape_bytes / 1024:,.0f} KiB) while {INTERFERENCE_INFLIGHT} checks "
         f"({INTERFERENCE_DELAY_MS} ms server delay) run in closed loops; rounds cycle through "
-        "the modes below. Added latency of the checks (measured minus held) and the scrapes' "
+        "the modes below; scrapes ask for gzip, as Prometheus does (the size is uncompressed). "
+        "Added latency of the checks (measured minus held) and the scrapes' "
         "own HTTP latency, ms. What-ifs: scraping pre-rendered bytes (a cached exposition; its "
         "per-suite re-render on each result is not included), and `sys.setswitchinterval` "
         "0.1 ms instead of the 0.5 ms `serve` sets (Python's default: 5 ms).",
