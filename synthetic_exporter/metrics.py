@@ -446,13 +446,9 @@ class Metrics:
             series = self._suites[suite] = _SuiteSeries(tuple(self._constant))
         return series
 
-    def _labels(self, **labels: str) -> dict[str, str]:
-        """Return the constant labels followed by ``labels``."""
-        return {**self._constant, **labels}
-
     def _child(self, metric: M, **labels: str) -> M:
         """Return the series of ``metric`` with the constant labels and ``labels``."""
-        values = self._labels(**labels)
+        values = {**self._constant, **labels}
         return metric.labels(**values) if values else metric
 
 

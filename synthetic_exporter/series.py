@@ -18,7 +18,6 @@ as prometheus_client's renders may too.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -173,8 +172,3 @@ class Family:
             metric.add_sample(f"{self.name}_count", labels, series.count)
             metric.add_sample(f"{self.name}_sum", labels, series.sum)
         return metric
-
-
-def render_families(families: Sequence[Family], openmetrics: bool) -> bytes:
-    """Render families on their own (headers and samples), without the OpenMetrics EOF."""
-    return b"".join(f.header(openmetrics) + f.samples() for f in families)

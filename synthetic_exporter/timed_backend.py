@@ -9,7 +9,6 @@ that httpcore and h2 stay out of the process otherwise.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import time
 from collections.abc import Iterable
@@ -19,14 +18,7 @@ import anyio
 import httpcore
 
 from synthetic_exporter.http import ACTIVE_REQUEST
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+from synthetic_exporter.transport import is_ip_address
 
 
 class TimedBackend(httpcore.AsyncNetworkBackend):
@@ -44,7 +36,7 @@ class TimedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         """Resolve ``host`` (timed), then connect to its addresses in order."""
-        if _is_ip(host):
+        if is_ip_address(host):
             addresses = [host]
         else:
             start = time.monotonic()

@@ -49,7 +49,8 @@ class _Closed(Exception):
 
 
 @functools.lru_cache(maxsize=256)
-def _is_ip(host: str) -> bool:
+def is_ip_address(host: str) -> bool:
+    """Tell whether ``host`` is an IP address (no name to resolve); remembered per host."""
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -530,7 +531,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
     async def _resolve(
         loop: asyncio.AbstractEventLoop, host: str, port: int, timer: RequestTimer | None
     ) -> list[str]:
-        if _is_ip(host):
+        if is_ip_address(host):
             return [host]
         start = time.monotonic()
         try:

@@ -10,11 +10,16 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.registry import Collector
 
-from synthetic_exporter.series import Family, render_families
+from synthetic_exporter.series import Family
 
 LABELS = ("environment", "suite", "test")
 ODD = ("prod", 'we"ird\\name\nnext', "zeta")
 BUCKETS = (0.005, 0.25, 1.0, 10.0)
+
+
+def render_families(families: list[Family], openmetrics: bool) -> bytes:
+    """Render families on their own (as a suite's block is), without the OpenMetrics EOF."""
+    return b"".join(f.header(openmetrics) + f.samples() for f in families)
 
 
 class _Families(Collector):
