@@ -507,7 +507,7 @@ def httpcore_client(engine: Engine, name: str) -> httpx.AsyncClient:
     settings = engine.settings
     target = settings.targets[name]
     headers = {"User-Agent": USER_AGENT, MARKER_HEADER: settings.environment, **target.headers}
-    inner = httpx.AsyncHTTPTransport(verify=engine.targets.contexts[name])
+    inner = httpx.AsyncHTTPTransport(verify=engine.targets.context(name))
     return httpx.AsyncClient(
         base_url=target.base_url,
         headers=headers,

@@ -391,11 +391,13 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self,
         *,
         ssl_context: ssl.SSLContext | None = None,
+        make_ssl_context: Callable[[], ssl.SSLContext] = ssl.create_default_context,
         max_keepalive_per_origin: int = 100,
         keepalive_expiry: float = 5.0,
         per_run: bool = False,
     ) -> None:
         self.ssl_context = ssl_context
+        self.make_ssl_context = make_ssl_context
         self.max_keepalive = max_keepalive_per_origin
         self.keepalive_expiry = keepalive_expiry
         self.per_run = per_run
@@ -574,8 +576,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
         timer: RequestTimer | None,
     ) -> None:
         assert connection.transport is not None
-        if self.ssl_context is None:  # made once: a context costs milliseconds
-            self.ssl_context = ssl.create_default_context()
+        if self.ssl_context is None:  # made once, at the first https connection
+            self.ssl_context = self.make_ssl_context()
         context = self.ssl_context
         start = time.monotonic()
         try:

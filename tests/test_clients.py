@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from synthetic_exporter.clients import MARKER_HEADER, USER_AGENT, Targets
 from synthetic_exporter.settings import Settings, TargetSettings
@@ -83,13 +84,53 @@ async def test_target_clients_keep_cookies_the_server_sets(settings_for: Setting
     assert seen == [b"", b"", b"Cookie: session=abc"]
 
 
-def test_target_client_merges_urls_like_httpx_and_forgets_them_on_a_new_base() -> None:
-    """Remembered merges give exactly httpx's URLs; a new base URL or many URLs reset them."""
-    from synthetic_exporter.clients import MERGED_URLS_KEPT, TargetClient
+async def test_tls_contexts_are_made_up_front_only_where_tls_is_configured(
+    settings_for: SettingsFor,
+) -> None:
+    """https, HTTP/2, CA and verify settings get their context at start-up (a bad CA bundle
+    fails there); a plain http target makes one, with the system's CAs, at its first https URL."""
+    import asyncio
+    import ssl
+
+    import trustme
+
+    settings = settings_for(
+        targets={
+            "web": TargetSettings(base_url="http://127.0.0.1:9"),
+            "api": TargetSettings(base_url="HTTPS://api.example.com"),
+            "insecure": TargetSettings(base_url="http://127.0.0.1:9", verify=False),
+        }
+    )
+    targets = Targets(settings)
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        assert set(targets.contexts) == {"api", "insecure"}
+        # The test CA is not among the system's: verification fails, as it must.
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await targets.shared["web"].get(f"https://127.0.0.1:{port}/")
+        assert targets.contexts["web"].verify_mode == ssl.CERT_REQUIRED
+        assert targets.context("web") is targets.contexts["web"]
+    finally:
+        await targets.aclose()
+        server.close()
+        await server.wait_closed()
+
+
+def test_target_client_merges_urls_like_httpx() -> None:
+    """Plain paths merged without parsing give exactly httpx's URLs; others go through httpx."""
+    from synthetic_exporter.clients import TargetClient
 
     ours = TargetClient(base_url="https://api.example.com/v1")
     plain = httpx.AsyncClient(base_url="https://api.example.com/v1")
-    for url in ("/orders", "orders?x=1", "/a%20b", "https://other.example.com/x", "/orders"):
+    for url in ("/orders", "orders?x=1", "/a%20b", "/a b", "/./x", "https://other.example.com/x"):
         assert ours.build_request("GET", url).url == plain.build_request("GET", url).url
     assert ours.build_request("GET", "/o", params={"p": "1"}).url == httpx.URL(
         "https://api.example.com/v1/o?p=1"
@@ -98,9 +139,43 @@ def test_target_client_merges_urls_like_httpx_and_forgets_them_on_a_new_base() -
     assert ours.build_request("GET", "/orders").url == httpx.URL(
         "https://api.example.com/v2/orders"
     )
-    for i in range(MERGED_URLS_KEPT + 5):
-        assert ours.build_request("GET", f"/c/{i}").url.path == f"/v2/c/{i}"
-    assert len(ours._merged) <= MERGED_URLS_KEPT
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "https://api.example.com/v1",
+        "http://127.0.0.1:8080",
+        "http://[::1]:9/x/y/",
+        "https://a.example/?q=1",
+        "https://a.example/#f",
+        "http://user:pw@h.example/p",
+        "https://a.example/%7Euser/",
+    ],
+)
+def test_plain_merge_agrees_with_httpx_on_random_paths(base: str) -> None:
+    """Wherever the unparsed merge applies, it builds the URL httpx builds, to the last field."""
+    import random
+
+    from synthetic_exporter.clients import plain_merge
+
+    rng = random.Random(base)
+    pieces = [*"abcXYZ019/._-~!$&'()*+,;=:@%?#[]^|{}`\"<> \t\\", "é", "%41", "%zz", "..", "//"]
+    client = httpx.AsyncClient(base_url=base)
+    applied = 0
+    for _ in range(5000):
+        url = "/" + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        merged = plain_merge(client.base_url, url)
+        if merged is None:
+            continue
+        applied += 1
+        expected = httpx.AsyncClient._merge_url(client, url)
+        assert merged._uri_reference == expected._uri_reference, url
+        assert str(merged) == str(expected)
+    plain_base = "?" not in base and "#" not in base
+    assert (applied > 500) == plain_base
+    if plain_base:
+        assert plain_merge(client.base_url, "/delay/0/m17?x=1") is not None
 
 
 def test_httpcore_loads_only_for_http2_targets(tmp_path: Path) -> None:
