@@ -273,3 +273,16 @@ def test_tune_process_freezes_settles_the_collector_and_switch_interval() -> Non
         gc.unfreeze()
         gc.set_threshold(*threshold)
         sys.setswitchinterval(interval)
+
+
+def test_serving_loads_no_junit_writer() -> None:
+    """The XML library behind ``run --junit`` stays out of the serving agent (0.5 MiB)."""
+    import sys
+
+    probe = """
+import sys
+import synthetic_exporter.cli, synthetic_exporter.serve, synthetic_exporter.loader
+print("xml.etree.ElementTree" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
