@@ -69,7 +69,7 @@ class RequestTimer:
 
     target: str
     method: str
-    raw_path: str
+    url: httpx.URL
     redact: Callable[[str], str]
     started: float = field(default_factory=time.monotonic)
     marks: dict[str, float] = field(default_factory=dict)
@@ -118,7 +118,7 @@ class RequestTimer:
         return RequestRecord(
             target=self.target,
             method=self.method,
-            path=self.redact(self.raw_path),
+            path=self.redact(self.url.path),
             status=self.status,
             duration_seconds=round(end - self.started, 6),
             phases=self.phases(),
@@ -128,6 +128,12 @@ class RequestTimer:
             cert_not_after=self.cert_not_after,
             error=self.redact(self.error),
         )
+
+
+class HookedStream(httpx.AsyncByteStream):
+    """A response body that calls ``after_close`` once it is closed (the agent's transport's)."""
+
+    after_close: Callable[[], None] | None = None
 
 
 class _ClosingStream(httpx.AsyncByteStream):
@@ -178,7 +184,7 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         sink = CURRENT_SINK.get()
         if sink is None:
             return await self.inner.handle_async_request(request)
-        timer = RequestTimer(self.target, request.method, request.url.path, self.redact)
+        timer = RequestTimer(self.target, request.method, request.url, self.redact)
         if self.traced:
             request.extensions = {**request.extensions, "trace": timer.trace}
         token = ACTIVE_REQUEST.set(timer)
@@ -198,8 +204,11 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
             timer.ended = time.monotonic()
             sink(timer)
 
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = _ClosingStream(response.stream, finish)
+        if isinstance(response.stream, HookedStream):  # one layer less inside the check's clock
+            response.stream.after_close = finish
+        else:
+            assert isinstance(response.stream, httpx.AsyncByteStream)
+            response.stream = _ClosingStream(response.stream, finish)
         return response
 
     async def aclose(self) -> None:

@@ -31,7 +31,7 @@ import anyio
 import httptools
 import httpx
 
-from synthetic_exporter.http import ACTIVE_REQUEST, RequestTimer
+from synthetic_exporter.http import ACTIVE_REQUEST, HookedStream, RequestTimer
 
 Origin = tuple[str, str, int]
 
@@ -351,7 +351,7 @@ def _expire(waiter: asyncio.Future[bool]) -> None:
         waiter.set_result(False)
 
 
-class ResponseBody(httpx.AsyncByteStream):
+class ResponseBody(HookedStream):
     """A response body read from its connection; closing it returns the connection to the pool."""
 
     def __init__(
@@ -377,7 +377,11 @@ class ResponseBody(httpx.AsyncByteStream):
         """Give the connection back (or close it if the body was not read to its end)."""
         if not self.closed:
             self.closed = True
-            self.release(self.connection)
+            try:
+                self.release(self.connection)
+            finally:
+                if self.after_close is not None:
+                    self.after_close()
 
 
 class Http11Transport(httpx.AsyncBaseTransport):
