@@ -67,6 +67,13 @@ def serve_gc_threshold() -> tuple[int, int, int]:
     return threshold
 
 
+def pin_mmap_threshold_as_serve() -> None:
+    """Pin glibc's mmap threshold if ``serve`` does (nothing where it does not)."""
+    fix = getattr(serve_module, "fix_mmap_threshold", None)
+    if fix is not None:
+        fix()
+
+
 def serve_backend_options() -> dict[str, Any]:
     """Return the ``anyio.run`` backend options the CLI runs ``serve`` with (uvloop or not)."""
     try:

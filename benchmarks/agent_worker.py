@@ -43,6 +43,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from benchmarks import rawhttp
 from benchmarks.agent_api import (
     agent_state,
+    pin_mmap_threshold_as_serve,
     renderer,
     serve_backend_options,
     serve_freezes_gc,
@@ -597,6 +598,7 @@ def main() -> None:
     gc.callbacks.append(_gc_callback)
     sys.setswitchinterval(serve_switch_interval())  # as serve runs
     gc.set_threshold(*serve_gc_threshold())
+    pin_mmap_threshold_as_serve()
     anyio.run(amain, args.target, args.state_dir, backend_options=serve_backend_options())
 
 

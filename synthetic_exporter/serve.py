@@ -50,17 +50,43 @@ SWITCH_INTERVAL_SECONDS = 0.0005
 GC_THRESHOLD = (2_000, 10, 10)
 
 
+# glibc serves blocks from this size up with mmap, and unmaps them when freed. Left alone it
+# raises the threshold to the largest block freed so far (up to 32 MiB): a scrape's exposition
+# and its gzip then come from the heap, and what they leave there stays resident (12 MiB at
+# 1,000 suites).
+MMAP_THRESHOLD_BYTES = 128 * 1024
+M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
+
+
+def fix_mmap_threshold() -> bool:
+    """Pin glibc's mmap threshold at ``MMAP_THRESHOLD_BYTES``; return whether it took.
+
+    Elsewhere (musl, macOS) there is nothing to pin, and this returns False.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes  # only here: 0.4 MiB
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+
+
 def tune_process() -> None:
     """Settle a long-running agent once its checks are loaded.
 
     ``gc.freeze()`` moves what exists now (checks, clients, settings: alive for the whole
     process) out of the collector's reach, so that full collections stop pausing the loop; a
     higher young-generation threshold runs the collector less often; the short GIL switch
-    interval lets the event loop preempt worker threads sooner.
+    interval lets the event loop preempt worker threads sooner; a fixed mmap threshold gives the
+    memory of large buffers back when they are freed.
     """
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+    fix_mmap_threshold()
 
 
 def intervals_of(settings: Settings, loaded: LoadResult) -> dict[str, float]:

@@ -255,17 +255,29 @@ async def test_pending_cleanups_gauge_follows_failed_janitors(tmp_path: Path) ->
         assert registry.get_sample_value("synthetic_cleanup_pending", labels) == 0
 
 
-def test_tune_process_freezes_settles_the_collector_and_switch_interval() -> None:
-    """``tune_process`` freezes what is loaded, raises the collector's young threshold and
-    shortens the GIL switch interval (restored afterwards: this is the test process)."""
+def test_tune_process_freezes_settles_the_collector_and_switch_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``tune_process`` freezes what is loaded, raises the collector's young threshold,
+    shortens the GIL switch interval (restored afterwards: this is the test process) and pins
+    the mmap threshold (not here: it cannot be undone; see the test below)."""
     import gc
     import sys
 
+    from synthetic_exporter import serve
     from synthetic_exporter.serve import GC_THRESHOLD, SWITCH_INTERVAL_SECONDS, tune_process
 
+    pinned: list[bool] = []
+
+    def pin() -> bool:
+        pinned.append(True)
+        return True
+
+    monkeypatch.setattr(serve, "fix_mmap_threshold", pin)
     threshold, interval = gc.get_threshold(), sys.getswitchinterval()
     try:
         tune_process()
+        assert pinned == [True]
         assert gc.get_freeze_count() > 0
         assert gc.get_threshold() == GC_THRESHOLD != threshold
         assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_SECONDS)
@@ -273,6 +285,36 @@ def test_tune_process_freezes_settles_the_collector_and_switch_interval() -> Non
         gc.unfreeze()
         gc.set_threshold(*threshold)
         sys.setswitchinterval(interval)
+
+
+def test_fixed_mmap_threshold_gives_freed_buffers_back() -> None:
+    """Under glibc's moving threshold a large buffer freed once (an exposition, its gzip) makes
+    later ones come from the heap, where their memory stays resident after they are freed; with
+    the threshold pinned it goes back to the system."""
+    import sys
+
+    probe = """
+import re, sys
+from synthetic_exporter.serve import fix_mmap_threshold
+pinned = fix_mmap_threshold() if sys.argv[1] == "pinned" else True
+def rss():
+    return int(re.search(r"VmRSS:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) // 1024
+large = bytearray(16 * 1024 * 1024)
+del large  # freed: glibc now serves blocks up to 16 MiB from its heap
+before = rss()
+buffer = bytearray(12 * 1024 * 1024)
+del buffer
+print(pinned, rss() - before)
+"""
+    grown = {}
+    for mode in ("pinned", "default"):
+        out = subprocess.run(
+            [sys.executable, "-c", probe, mode], capture_output=True, text=True, check=True
+        ).stdout.split()
+        if out[0] != "True":
+            pytest.skip("no glibc mallopt here")
+        grown[mode] = int(out[1])
+    assert grown["pinned"] < 2 < 10 < grown["default"], grown
 
 
 def test_serving_loads_no_junit_writer() -> None:
