@@ -26,6 +26,15 @@ ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 20
 
 
+def fresh_python(code: str, *args: str, env: dict[str, str] | None = None) -> list[str]:
+    """Run ``code`` in a new interpreter (what a fresh agent process imports and does); return
+    the words it printed."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True, env=env
+    )
+    return done.stdout.split()
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """Run async tests on asyncio (the agent's production backend)."""

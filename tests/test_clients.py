@@ -10,6 +10,7 @@ import pytest
 
 from synthetic_exporter.clients import MARKER_HEADER, USER_AGENT, Targets
 from synthetic_exporter.settings import Settings, TargetSettings
+from tests.conftest import fresh_python
 
 SettingsFor = Callable[..., Settings]
 
@@ -180,9 +181,6 @@ def test_plain_merge_agrees_with_httpx_on_random_paths(base: str) -> None:
 
 def test_httpcore_loads_only_for_http2_targets(tmp_path: Path) -> None:
     """Without an HTTP/2 target the agent never imports httpcore (nor h2): memory it saves."""
-    import subprocess
-    import sys
-
     probe = """
 import sys
 from synthetic_exporter.clients import Targets
@@ -193,10 +191,5 @@ Targets(Settings(targets={"api": TargetSettings(base_url="https://a.example", ht
 print("httpcore" in sys.modules, "h2" in sys.modules)
 """
     env = {"PATH": "/usr/bin:/bin", "SYNTHETIC_STATE_DIR": str(tmp_path)}
-    answers = [
-        subprocess.run(
-            [sys.executable, "-c", probe, kind], capture_output=True, text=True, check=True, env=env
-        ).stdout.split()
-        for kind in ("h1", "h2")
-    ]
+    answers = [fresh_python(probe, kind, env=env) for kind in ("h1", "h2")]
     assert answers == [["False", "False"], ["True", "True"]]

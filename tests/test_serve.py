@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import (
     ROOT,
+    fresh_python,
     start_agent,
     start_demo,
     stop_process,
@@ -291,8 +292,6 @@ def test_fixed_mmap_threshold_gives_freed_buffers_back() -> None:
     """Under glibc's moving threshold a large buffer freed once (an exposition, its gzip) makes
     later ones come from the heap, where their memory stays resident after they are freed; with
     the threshold pinned it goes back to the system."""
-    import sys
-
     probe = """
 import re, sys
 from synthetic_exporter.serve import fix_mmap_threshold
@@ -308,9 +307,7 @@ print(pinned, rss() - before)
 """
     grown = {}
     for mode in ("pinned", "default"):
-        out = subprocess.run(
-            [sys.executable, "-c", probe, mode], capture_output=True, text=True, check=True
-        ).stdout.split()
+        out = fresh_python(probe, mode)
         if out[0] != "True":
             pytest.skip("no glibc mallopt here")
         grown[mode] = int(out[1])
@@ -319,12 +316,9 @@ print(pinned, rss() - before)
 
 def test_serving_loads_no_junit_writer() -> None:
     """The XML library behind ``run --junit`` stays out of the serving agent (0.5 MiB)."""
-    import sys
-
     probe = """
 import sys
 import synthetic_exporter.cli, synthetic_exporter.serve, synthetic_exporter.loader
 print("xml.etree.ElementTree" in sys.modules)
 """
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False"]
+    assert fresh_python(probe) == ["False"]

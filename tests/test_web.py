@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from tests.conftest import fresh_python
 
 
 def test_server_loads_no_websocket_implementation() -> None:
@@ -19,7 +18,4 @@ config = config_for(app)
 config.load()
 print(config.ws, "websockets" in sys.modules, "wsproto" in sys.modules)
 """
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert out == ["none", "False", "False"]
+    assert fresh_python(probe) == ["none", "False", "False"]
