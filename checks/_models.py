@@ -47,6 +47,10 @@ class NewCustomer(Customer):
     confirmation_token: str = Field(min_length=16)
 
 
+class CustomerList(Expected):
+    items: list[Customer]
+
+
 class Session(Expected):
     token: str = Field(min_length=16)
     customer_id: str

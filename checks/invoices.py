@@ -10,9 +10,9 @@ from __future__ import annotations
 import uuid
 
 import httpx
-from _models import Invoice, InvoiceList, NewCustomer, Session, parse
+from _models import CustomerList, Invoice, InvoiceList, NewCustomer, Session, parse
 
-from synthetic_exporter import JanitorContext, Resource, Suite, T
+from synthetic_exporter import JanitorContext, Orphan, Resource, Suite, T
 
 suite = Suite("invoices", depends_on=["signup"], timeout="30s", tags=["billing"])
 
@@ -24,16 +24,25 @@ async def delete_customer(j: JanitorContext, customer: Resource) -> None:
     assert r.status_code in (204, 404), r.text
 
 
+@suite.orphans("customer")
+async def synthetic_customers(j: JanitorContext) -> list[Orphan]:
+    """Every synthetic customer, with its creation time and its name (which carries the key)."""
+    r = await j.http.get("/customers")
+    assert r.status_code == 200, r.text
+    return [Orphan(c.id, c.created_at, marker=c.name) for c in parse(CustomerList, r).items]
+
+
 async def _signed_in_customer(t: T) -> httpx.Headers:
     """Create, confirm and log in a customer; return the auth headers."""
+    key = t.intend("customer")
     email = f"synthetic+{uuid.uuid4().hex[:12]}@example.com"
     password = uuid.uuid4().hex
     r = await t.http.post(
-        "/customers", json={"email": email, "name": "Synthetic Billing", "password": password}
+        "/customers", json={"email": email, "name": f"Synthetic {key}", "password": password}
     )
     assert r.status_code == 201, r.text
     customer = parse(NewCustomer, r)
-    t.track("customer", customer.id)
+    t.track("customer", customer.id, key=key)
     r = await t.http.post(
         f"/customers/{customer.id}/confirm", json={"token": customer.confirmation_token}
     )

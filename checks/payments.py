@@ -15,7 +15,13 @@ from __future__ import annotations
 import uuid
 
 from _demo_api import customer_client, expect, public_client
-from _demo_client.api.customers import confirm_customer, create_customer, create_session
+from _demo_client import Client
+from _demo_client.api.customers import (
+    confirm_customer,
+    create_customer,
+    create_session,
+    list_synthetic_customers,
+)
 from _demo_client.api.invoices import create_invoice, get_invoice
 from _demo_client.api.payments import (
     answer_challenge,
@@ -30,6 +36,7 @@ from _demo_client.models import (
     Confirm,
     Currency,
     Customer,
+    CustomerList,
     Invoice,
     InvoiceStatus,
     Login,
@@ -41,7 +48,7 @@ from _demo_client.models import (
     SignUp,
 )
 
-from synthetic_exporter import JanitorContext, Resource, Suite, T
+from synthetic_exporter import JanitorContext, Orphan, Resource, Suite, T
 
 suite = Suite("payments", depends_on=["invoices"], timeout="30s", tags=["billing", "payments"])
 
@@ -57,6 +64,14 @@ async def delete_customer(j: JanitorContext, customer: Resource) -> None:
     assert r.status_code in (204, 404), r.text
 
 
+@suite.orphans("customer")
+async def synthetic_customers(j: JanitorContext) -> list[Orphan]:
+    """Every synthetic customer, with its creation time and its name (which carries the key)."""
+    api = Client(base_url=str(j.http.base_url)).set_async_httpx_client(j.http)
+    listed = expect(await list_synthetic_customers.asyncio_detailed(client=api), 200, CustomerList)
+    return [Orphan(c.id, c.created_at, marker=c.name) for c in listed.items]
+
+
 @suite.test
 async def pay_by_card(t: T) -> None:
     """Sign up, get an invoice for £19.99 and pay it by card: the bank asks for a challenge."""
@@ -64,11 +79,12 @@ async def pay_by_card(t: T) -> None:
     email = f"synthetic+{uuid.uuid4().hex[:12]}@example.com"
     password = uuid.uuid4().hex
     async with t.step("sign up"):
-        body = SignUp(email=email, name="Synthetic Payer", password=password)
+        key = t.intend("customer")
+        body = SignUp(email=email, name=f"Synthetic {key}", password=password)
         customer = expect(
             await create_customer.asyncio_detailed(client=api, body=body), 201, NewCustomer
         )
-        t.track("customer", customer.id)
+        t.track("customer", customer.id, key=key)
         confirm = Confirm(token=customer.confirmation_token)
         confirmed = await confirm_customer.asyncio_detailed(customer.id, client=api, body=confirm)
         assert expect(confirmed, 200, Customer).confirmed

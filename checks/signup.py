@@ -1,8 +1,9 @@
 """Sign-up: a new customer registers, confirms their e-mail and logs in.
 
 Runs against the target named ``default`` (SYNTHETIC_TARGETS__DEFAULT__BASE_URL). The customer
-is tracked in the cleanup ledger as soon as it exists, so it is deleted even if the agent
-crashes half way. Every answer is validated with the models in ``_models.py``: a missing or
+is recorded in the cleanup ledger *before* it is created (``t.intend``), with a key that its name
+carries: if the agent dies while the create is under way, the next sweep finds it by that key
+and deletes it. Every answer is validated with the models in ``_models.py``: a missing or
 malformed field fails the test and names the field.
 """
 
@@ -10,9 +11,9 @@ from __future__ import annotations
 
 import uuid
 
-from _models import Customer, NewCustomer, Session, parse
+from _models import Customer, CustomerList, NewCustomer, Session, parse
 
-from synthetic_exporter import JanitorContext, Resource, Suite, T
+from synthetic_exporter import JanitorContext, Orphan, Resource, Suite, T
 
 suite = Suite("signup", timeout="30s", tags=["customers"])
 
@@ -24,17 +25,26 @@ async def delete_customer(j: JanitorContext, customer: Resource) -> None:
     assert r.status_code in (204, 404), r.text
 
 
+@suite.orphans("customer")
+async def synthetic_customers(j: JanitorContext) -> list[Orphan]:
+    """Every synthetic customer, with its creation time and its name (which carries the key)."""
+    r = await j.http.get("/customers")
+    assert r.status_code == 200, r.text
+    return [Orphan(c.id, c.created_at, marker=c.name) for c in parse(CustomerList, r).items]
+
+
 @suite.test
 async def create_customer(t: T) -> None:
     """Register with a unique e-mail address."""
+    key = t.intend("customer")  # in the ledger before the request: nothing can leak
     email = f"synthetic+{uuid.uuid4().hex[:12]}@example.com"
     password = uuid.uuid4().hex
     r = await t.http.post(
-        "/customers", json={"email": email, "name": "Synthetic Check", "password": password}
+        "/customers", json={"email": email, "name": f"Synthetic {key}", "password": password}
     )
     assert r.status_code == 201, r.text
     customer = parse(NewCustomer, r)
-    t.track("customer", customer.id, email=email)
+    t.track("customer", customer.id, key=key, email=email)
     assert customer.email == email
     assert not customer.confirmed
     t.state.update(customer=customer, password=password)

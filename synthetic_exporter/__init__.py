@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 from synthetic_exporter.context import T
 from synthetic_exporter.janitor import JanitorContext, Resource
+from synthetic_exporter.orphans import Orphan
 from synthetic_exporter.suite import Suite
 
-__all__ = ["JanitorContext", "Resource", "Suite", "T", "__version__"]
+__all__ = ["JanitorContext", "Orphan", "Resource", "Suite", "T", "__version__"]

@@ -55,11 +55,21 @@ async def open_engine(settings: Settings, suites: Mapping[str, Suite]) -> AsyncI
 
 
 async def sweep_leftovers(engine: Engine) -> None:
-    """Adopt entries a dead process left open, and retry every due clean-up."""
+    """Adopt entries a dead process left open, retry every due clean-up, run orphan listings.
+
+    Adopted intents (creates whose answer never arrived) are looked up by their keys.
+    """
     adopted = engine.ledger.adopt_orphans()
     if adopted:
-        logger.bind(count=adopted).warning(f"found {adopted} leftover test resources; cleaning up")
-    await engine.sweeper.sweep()
+        intents = len(engine.ledger.unresolved())
+        logger.bind(count=adopted, intents=intents).warning(
+            f"found {adopted} leftover test resources; cleaning up"
+            + (f" ({intents} unfinished creates to look up by key)" if intents else "")
+        )
+    failures = await engine.sweeper.sweep()
+    logger.bind(failures=len(failures)).info(
+        f"start-up sweep done, {len(failures)} clean-up failures"
+    )
 
 
 @dataclass(slots=True)

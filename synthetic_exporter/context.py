@@ -57,8 +57,13 @@ class UnknownTargetError(LookupError):
 class Tracker(Protocol):
     """Records test resources in the durable cleanup ledger."""
 
-    def track(self, kind: str, resource_id: str, data: dict[str, Any]) -> None:
-        """Record a resource before it is used."""
+    def intend(self, kind: str) -> str:
+        """Record that a resource is about to be created; return the key it should carry."""
+
+    def track(
+        self, kind: str, resource_id: str, data: dict[str, Any], key: str | None = None
+    ) -> None:
+        """Record a resource before it is used (resolving the intent of ``key``, if given)."""
 
 
 class SubtestRunner(Protocol):
@@ -141,9 +146,26 @@ class T:
             self.steps.append(StepResult(name, round(duration, 6), ok))
             self.log(f"step {name!r} {'ok' if ok else 'failed'} in {duration:.3f}s")
 
-    def track(self, kind: str, resource_id: object, **data: Any) -> None:
-        """Record a resource in the durable ledger; the suite's janitor for ``kind`` deletes it."""
-        self.tracker.track(kind, str(resource_id), data)
+    def intend(self, kind: str) -> str:
+        """Record, before a create request, that a ``kind`` resource is about to exist.
+
+        Returns a unique key (``synthetic-<run id>-<n>``) to put in the new resource (its name,
+        a tag, an e-mail address): if the run never learns the resource's id (killed, timed
+        out), the suite's orphan listing finds it by that key and its janitor deletes it. Pass
+        the key to ``t.track`` with the id::
+
+            key = t.intend("customer")
+            r = await t.http.post("/customers", json={"name": f"Synthetic {key}", ...})
+            t.track("customer", r.json()["id"], key=key)
+        """
+        return self.tracker.intend(kind)
+
+    def track(self, kind: str, resource_id: object, *, key: str | None = None, **data: Any) -> None:
+        """Record a resource in the durable ledger; the suite's janitor for ``kind`` deletes it.
+
+        ``key`` is what ``t.intend(kind)`` returned before the create request, if it was called.
+        """
+        self.tracker.track(kind, str(resource_id), data, key)
 
     def client(self, target: str) -> httpx.AsyncClient:
         """Return the HTTP client of a configured target."""

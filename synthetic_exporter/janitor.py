@@ -10,12 +10,15 @@ A janitor is declared in a check file and receives a :class:`JanitorContext` and
 
 A janitor must treat "already gone" as success: it may run after a crash for a resource
 whose deletion had already started.
+
+Unresolved intents (``t.intend`` without its ``t.track``) and untracked synthetic data are
+found by the kind's orphan listing (:mod:`synthetic_exporter.orphans`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -23,6 +26,12 @@ from loguru import logger
 
 from synthetic_exporter.invoke import call_bounded
 from synthetic_exporter.ledger import Entry, Ledger
+from synthetic_exporter.orphans import (
+    INTENT_MAX_AGE_SECONDS,
+    ORPHAN_GRACE_SECONDS,
+    OrphanSweep,
+    SweepEvents,
+)
 from synthetic_exporter.results import CleanupFailure
 
 if TYPE_CHECKING:
@@ -69,18 +78,43 @@ class JanitorContext:
 
 @dataclass(slots=True)
 class Sweeper:
-    """Deletes ledger entries' resources through their suites' janitors."""
+    """Deletes ledger entries' resources through their suites' janitors, and sweeps for orphans.
+
+    ``events`` receives countable outcomes (replace its callbacks to count them).
+    """
 
     ledger: Ledger
     suites: Mapping[str, Suite]
     settings: Settings
     clients: Mapping[str, httpx.AsyncClient]
     redact: Callable[[str], str] = lambda s: s
+    orphan_grace: float = ORPHAN_GRACE_SECONDS
+    intent_max_age: float = INTENT_MAX_AGE_SECONDS
+    events: SweepEvents = field(default_factory=SweepEvents)
+    orphans: OrphanSweep = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.orphans = OrphanSweep(
+            self.ledger,
+            self.suites,
+            self,
+            self.settings.cleanup_timeout,
+            self.redact,
+            self.orphan_grace,
+            self.intent_max_age,
+            self.events,
+        )
 
     async def clean(self, entries: list[Entry]) -> list[CleanupFailure]:
-        """Run the janitor of every entry; forget the cleaned ones, back off the others."""
+        """Run the janitor of every resolved entry and look up the unresolved intents.
+
+        Cleaned entries are forgotten, failed ones backed off; intents not found yet are left
+        to the sweep.
+        """
         failures: list[CleanupFailure] = []
         for entry in entries:
+            if entry.unresolved:
+                continue
             error = await self._clean_one(entry)
             if error is None:
                 self.ledger.remove(entry.id)
@@ -89,20 +123,29 @@ class Sweeper:
             self.ledger.mark_failed(entry.id, error)
             name = f"janitor {entry.kind} {entry.resource_id}"
             failures.append(CleanupFailure(name, error))
+            self.events.cleanup_failed(entry.suite, entry.kind)
             logger.bind(suite=entry.suite, kind=entry.kind, attempts=entry.attempts + 1).warning(
                 f"clean-up of {entry.kind} {entry.resource_id} failed: {error}"
             )
+        intents = [entry for entry in entries if entry.unresolved]
+        if intents:
+            failures += await self.orphans.match_intents(intents)
         return failures
 
     async def sweep(self) -> list[CleanupFailure]:
-        """Retry every pending entry that is due (leftovers of crashes and failed clean-ups)."""
-        return await self.clean(self.ledger.due())
+        """Retry every pending entry that is due, then run the orphan listings."""
+        failures = await self.clean(self.ledger.due())
+        return failures + await self.orphans.sweep()
+
+    def context(self, suite: str) -> JanitorContext:
+        """Return what a suite's janitors and orphan listings receive."""
+        return JanitorContext(suite, self.settings, self.clients, self.redact)
 
     async def _clean_one(self, entry: Entry) -> str | None:
         suite = self.suites.get(entry.suite)
         janitor = suite.janitors.get(entry.kind) if suite else None
         if janitor is None:
             return f"no janitor for kind {entry.kind!r} in suite {entry.suite!r}"
-        context = JanitorContext(entry.suite, self.settings, self.clients, self.redact)
         resource = Resource(entry.kind, entry.resource_id, entry.data, entry.suite, entry.attempts)
-        return await call_bounded(janitor, context, resource, limit=self.settings.cleanup_timeout)
+        limit = self.settings.cleanup_timeout
+        return await call_bounded(janitor, self.context(entry.suite), resource, limit=limit)

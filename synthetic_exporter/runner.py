@@ -27,6 +27,7 @@ from synthetic_exporter.http import CURRENT_SINK
 from synthetic_exporter.invoke import call_bounded, describe_error
 from synthetic_exporter.janitor import Sweeper
 from synthetic_exporter.ledger import Ledger
+from synthetic_exporter.orphans import new_key
 from synthetic_exporter.results import (
     CleanupFailure,
     Outcome,
@@ -167,19 +168,41 @@ async def _timed_call(func: TestFunction, context: T) -> Clock:
 
 @dataclass(slots=True)
 class _RunTracker:
-    """Writes ``t.track`` calls of one suite run to the ledger."""
+    """Writes ``t.intend`` and ``t.track`` calls of one suite run to the ledger."""
 
     suite: Suite
     ledger: Ledger
     run_id: str
 
-    def track(self, kind: str, resource_id: str, data: dict[str, Any]) -> None:
+    def intend(self, kind: str) -> str:
+        self._require_janitor(kind)
+        if kind not in self.suite.orphan_finders:
+            raise LookupError(
+                f"suite {self.suite.name!r} has no orphan listing for {kind!r}, so nothing could"
+                f" find a {kind!r} by its key: register one with"
+                f" @<the Suite variable>.orphans({kind!r})"
+            )
+        key = new_key(self.run_id)
+        self.ledger.intend(self.suite.name, kind, key, self.run_id)
+        return key
+
+    def track(
+        self, kind: str, resource_id: str, data: dict[str, Any], key: str | None = None
+    ) -> None:
+        self._require_janitor(kind)
+        if not resource_id:
+            raise ValueError(f"t.track({kind!r}, ...) needs the resource's id, got an empty one")
+        if key is None:
+            self.ledger.add(self.suite.name, kind, resource_id, data, self.run_id)
+        else:
+            self.ledger.resolve(self.suite.name, kind, key, resource_id, data, self.run_id)
+
+    def _require_janitor(self, kind: str) -> None:
         if kind not in self.suite.janitors:
             raise LookupError(
                 f"suite {self.suite.name!r} has no janitor for {kind!r}: register one with"
                 f" @<the Suite variable>.janitor({kind!r})"
             )
-        self.ledger.add(self.suite.name, kind, resource_id, data, self.run_id)
 
 
 @dataclass(slots=True)

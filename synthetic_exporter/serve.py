@@ -126,7 +126,8 @@ class PendingCleanups:
 
 
 async def sweep_periodically(engine: Engine, pending: PendingCleanups) -> None:
-    """Sweep leftovers now, then retry pending clean-ups every ``sweep_interval``."""
+    """Sweep leftovers now, then every ``sweep_interval`` retry pending clean-ups and list
+    each kind's synthetic data for orphans (see :mod:`synthetic_exporter.orphans`)."""
     await sweep_leftovers(engine)
     pending.refresh()
     while True:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import re
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, overload
 
@@ -24,9 +24,11 @@ from synthetic_exporter.durations import parse_duration
 if TYPE_CHECKING:
     from synthetic_exporter.context import T
     from synthetic_exporter.janitor import JanitorContext, Resource
+    from synthetic_exporter.orphans import Orphan
 
 TestFunction = Callable[["T"], Awaitable[None]] | Callable[["T"], None]
 JanitorFunction = Callable[["JanitorContext", "Resource"], Awaitable[None] | None]
+OrphanFinder = Callable[["JanitorContext"], Awaitable[Sequence["Orphan"]] | Sequence["Orphan"]]
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
@@ -114,6 +116,7 @@ class Suite:
         self.stop_on_failure = stop_on_failure
         self.tests: list[TestDef] = []
         self.janitors: dict[str, JanitorFunction] = {}
+        self.orphan_finders: dict[str, OrphanFinder] = {}
         caller = sys._getframe(1)
         self.file: str = caller.f_code.co_filename
         self.line: int = caller.f_lineno
@@ -161,6 +164,27 @@ class Suite:
 
         def register(fn: JanitorFunction) -> JanitorFunction:
             self.janitors[kind] = fn
+            return fn
+
+        return register
+
+    def orphans(self, kind: str) -> Callable[[OrphanFinder], OrphanFinder]:
+        """Register the listing of ``kind``'s synthetic data (after the kind's janitor).
+
+        The function receives a ``JanitorContext`` and returns ``Orphan`` objects: every piece
+        of throwaway test data of this kind on the server, with its creation time and the text
+        that carries its ``t.intend`` key. The sweep deletes, through the janitor, what no run
+        holds. Required by ``t.intend(kind)``.
+        """
+        _check_name("resource kind", kind)
+        if kind not in self.janitors:
+            raise DefinitionError(
+                f"suite {self.name!r} has no janitor for {kind!r}: declare"
+                f" @suite.janitor({kind!r}) before @suite.orphans({kind!r})"
+            )
+
+        def register(fn: OrphanFinder) -> OrphanFinder:
+            self.orphan_finders[kind] = fn
             return fn
 
         return register

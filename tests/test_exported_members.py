@@ -8,6 +8,7 @@ import synthetic_exporter
 def test_exported_names() -> None:
     assert sorted(synthetic_exporter.__all__) == [
         "JanitorContext",
+        "Orphan",
         "Resource",
         "Suite",
         "T",

@@ -129,6 +129,7 @@ class Fault:
     method: str | None
     status: int | None
     delay_ms: int
+    delay_after_ms: int = 0
 
     def matches(self, method: str, path: str) -> bool:
         """Whether a request is affected: path prefix and, when set, the method."""
@@ -148,6 +149,7 @@ class DemoState:
     challenges: dict[str, str] = field(default_factory=dict)  # challenge id -> payment id
     sessions: dict[str, str] = field(default_factory=dict)  # token -> customer id
     faults: dict[str, Fault] = field(default_factory=dict)
+    synthetic_customers_created: int = 0
     edge: ObjectEdge = field(init=False)
     """The CDN edge and its S3-like origin (``/cdn``, ``/origin``)."""
 
@@ -171,6 +173,7 @@ class DemoState:
             "payments": len(self.payments),
             "synthetic_customers": sum(c.synthetic for c in self.customers.values()),
             "synthetic_invoices": sum(i.synthetic for i in self.invoices.values()),
+            "synthetic_customers_created": self.synthetic_customers_created,
         }
 
     def drop_invoice(self, invoice: Invoice) -> None:
@@ -255,8 +258,23 @@ async def sleep_while_connected(seconds: float, receive: Receive) -> tuple[bool,
 # --- fault injection ------------------------------------------------------------------------
 
 
+def _delayed(send: Send, seconds: float) -> Send:
+    """A ``send`` that waits ``seconds`` before the response starts."""
+
+    async def send_later(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await anyio.sleep(seconds)
+        await send(message)
+
+    return send_later
+
+
 class FaultInjector:
-    """ASGI middleware: delays or fails requests that match a fault; never ``/admin``."""
+    """ASGI middleware: delays or fails requests that match a fault; never ``/admin``.
+
+    ``delay_ms`` waits before the handler runs; ``delay_after_ms`` runs the handler, then holds
+    its answer back (a slow create: the customer exists while the client still waits).
+    """
 
     def __init__(self, app: ASGIApp, state: DemoState) -> None:
         self.app, self.state = app, state
@@ -271,7 +289,8 @@ class FaultInjector:
             if not connected:
                 return
         if fault is None or fault.status is None:
-            await self.app(scope, receive, send)
+            after = fault.delay_after_ms / 1000 if fault is not None else 0
+            await self.app(scope, receive, _delayed(send, after) if after else send)
             return
         response: Response = JSONResponse({"error": "injected fault"}, fault.status)
         if fault.status in (204, 304):
@@ -320,7 +339,14 @@ class DemoApi:
             synthetic=is_synthetic(request),
         )
         self.state.customers[customer.id] = customer
+        self.state.synthetic_customers_created += customer.synthetic
         return JSONResponse(customer.to_json(with_token=True), 201)
+
+    async def list_synthetic_customers(self, request: Request) -> Response:
+        if not is_synthetic(request):
+            raise ApiError(403, "only requests carrying X-Synthetic-Test may list customers")
+        mine = [c.to_json() for c in self.state.customers.values() if c.synthetic]
+        return JSONResponse({"items": mine})
 
     async def confirm_customer(self, request: Request) -> Response:
         customer = found(self.state.customers.get(request.path_params["id"]), "customer")
@@ -461,7 +487,13 @@ class DemoApi:
     async def add_fault(self, request: Request) -> Response:
         body = await parse(request, NewFault)
         method = body.method.upper() if body.method else None
-        fault = Fault(path=body.path, method=method, status=body.status, delay_ms=body.delay_ms)
+        fault = Fault(
+            path=body.path,
+            method=method,
+            status=body.status,
+            delay_ms=body.delay_ms,
+            delay_after_ms=body.delay_after_ms,
+        )
         self.state.faults[fault.id] = fault
         return JSONResponse(fault.to_json(), 201)
 
@@ -488,6 +520,7 @@ class DemoApi:
         r = Route
         return [
             r("/customers", self.create_customer, methods=["POST"]),
+            r("/customers", self.list_synthetic_customers, methods=["GET"]),
             r("/customers/{id}", self.get_customer, methods=["GET"]),
             r("/customers/{id}", self.delete_customer, methods=["DELETE"]),
             r("/customers/{id}/confirm", self.confirm_customer, methods=["POST"]),

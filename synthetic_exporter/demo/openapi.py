@@ -34,6 +34,7 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     s.Error,
     s.Customer,
     s.NewCustomer,
+    s.CustomerList,
     s.Session,
     s.Invoice,
     s.InvoiceList,
@@ -154,7 +155,15 @@ def _paths() -> dict[str, dict[Method, Json]]:
                 (201, _json(s.NewCustomer, "The new customer, with its confirmation token")),
                 errors=(409, 422),
                 body=s.SignUp,
-            )
+            ),
+            "get": op(
+                "list_synthetic_customers",
+                "Every synthetic customer, oldest first, for clean-up sweeps (needs"
+                " X-Synthetic-Test)",
+                "customers",
+                (200, _json(s.CustomerList, "The synthetic customers")),
+                errors=(403,),
+            ),
         },
         "/customers/{id}": {
             "get": op(

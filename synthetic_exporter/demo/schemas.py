@@ -104,7 +104,9 @@ class NewFault(_Body):
     status: int | None = Field(default=None, ge=200, le=599)
     """Answer with this status instead of calling the handler."""
     delay_ms: int = Field(default=0, ge=0, le=MAX_DELAY_MS)
-    """Delay before answering."""
+    """Delay before the request is handled (nothing has changed yet)."""
+    delay_after_ms: int = Field(default=0, ge=0, le=MAX_DELAY_MS)
+    """Delay the answer after the request was handled (a create has happened, the client waits)."""
 
 
 # --- responses ------------------------------------------------------------------------------
@@ -133,6 +135,12 @@ class NewCustomer(Customer):
     """A customer just signed up, with the token its confirmation e-mail carries."""
 
     confirmation_token: str
+
+
+class CustomerList(_Body):
+    """Synthetic customers, oldest first."""
+
+    items: list[Customer]
 
 
 class Session(_Body):

@@ -244,6 +244,7 @@ async def test_deleting_customers_needs_marker_and_synthetic_data(
         "payments": 0,
         "synthetic_customers": 0,
         "synthetic_invoices": 0,
+        "synthetic_customers_created": 1,
     }
 
 
@@ -273,7 +274,25 @@ async def test_stats_count_synthetic_data(client: httpx.AsyncClient) -> None:
         "payments": 1,
         "synthetic_customers": 1,
         "synthetic_invoices": 1,
+        "synthetic_customers_created": 1,
     }
+
+
+async def test_synthetic_customers_are_listed_to_marked_requests_only(
+    client: httpx.AsyncClient,
+) -> None:
+    first = await sign_up(client, "first@example.test")
+    await sign_up(client, "human@example.test", synthetic=False)
+    second = await sign_up(client, "second@example.test")
+    refused = await client.get("/customers")
+    assert (refused.status_code, refused.json()["error"]) == (
+        403,
+        "only requests carrying X-Synthetic-Test may list customers",
+    )
+    listed = (await client.get("/customers", headers=MARKER)).json()["items"]
+    assert [c["id"] for c in listed] == [first["id"], second["id"]]
+    assert all(c["synthetic"] and c["created_at"] for c in listed)
+    assert "confirmation_token" not in listed[0]
 
 
 # --- faults and latency --------------------------------------------------------------------
@@ -295,6 +314,7 @@ async def test_injected_status_and_clearing(client: httpx.AsyncClient) -> None:
         "method": None,
         "status": 503,
         "delay_ms": 0,
+        "delay_after_ms": 0,
     }
     failed = await client.get("/health")
     assert (failed.status_code, failed.json()) == (503, {"error": "injected fault"})
@@ -325,6 +345,27 @@ async def test_injected_delay_passes_through(client: httpx.AsyncClient) -> None:
     assert response.json() == {"status": "ok"}
     created = await sign_up(client, "slow@example.test")
     assert created["email"] == "slow@example.test"
+
+
+async def test_delay_after_holds_the_answer_of_a_create_that_already_happened(
+    client: httpx.AsyncClient,
+) -> None:
+    await add_fault(client, path="/customers", method="POST", delay_after_ms=300)
+    body = {"email": "held@example.test", "name": "Held", "password": PASSWORD}
+    async with anyio.create_task_group() as group:
+        started = time.monotonic()
+        answers: list[httpx.Response] = []
+
+        async def create() -> None:
+            answers.append(await client.post("/customers", json=body, headers=MARKER))
+
+        group.start_soon(create)
+        await anyio.sleep(0.15)
+        assert answers == []  # the client is still waiting
+        listed = (await client.get("/customers", headers=MARKER)).json()["items"]
+        assert [c["email"] for c in listed] == ["held@example.test"]  # yet it exists
+    assert answers[0].status_code == 201
+    assert time.monotonic() - started >= 0.3
 
 
 async def test_invalid_faults_are_rejected(client: httpx.AsyncClient) -> None:

@@ -7,6 +7,7 @@ from .challenge_link import ChallengeLink
 from .confirm import Confirm
 from .currency import Currency
 from .customer import Customer
+from .customer_list import CustomerList
 from .error import Error
 from .error_fields_type_0 import ErrorFieldsType0
 from .health import Health
@@ -30,6 +31,7 @@ __all__ = (
     "Confirm",
     "Currency",
     "Customer",
+    "CustomerList",
     "Error",
     "ErrorFieldsType0",
     "Health",

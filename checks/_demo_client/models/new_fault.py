@@ -19,13 +19,16 @@ class NewFault:
         path (str): Path prefix, e.g. /invoices or /cdn.
         method (None | str | Unset): Only this method; any when unset.
         status (int | None | Unset): Answer with this status instead of calling the handler.
-        delay_ms (int | Unset): Delay before answering. Default: 0.
+        delay_ms (int | Unset): Delay before the request is handled (nothing has changed yet). Default: 0.
+        delay_after_ms (int | Unset): Delay the answer after the request was handled (a create has happened, the client
+            waits). Default: 0.
     """
 
     path: str
     method: None | str | Unset = UNSET
     status: int | None | Unset = UNSET
     delay_ms: int | Unset = 0
+    delay_after_ms: int | Unset = 0
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -45,6 +48,8 @@ class NewFault:
 
         delay_ms = self.delay_ms
 
+        delay_after_ms = self.delay_after_ms
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -58,6 +63,8 @@ class NewFault:
             field_dict["status"] = status
         if delay_ms is not UNSET:
             field_dict["delay_ms"] = delay_ms
+        if delay_after_ms is not UNSET:
+            field_dict["delay_after_ms"] = delay_after_ms
 
         return field_dict
 
@@ -86,11 +93,14 @@ class NewFault:
 
         delay_ms = d.pop("delay_ms", UNSET)
 
+        delay_after_ms = d.pop("delay_after_ms", UNSET)
+
         new_fault = cls(
             path=path,
             method=method,
             status=status,
             delay_ms=delay_ms,
+            delay_after_ms=delay_after_ms,
         )
 
         new_fault.additional_properties = d
