@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from synthetic_exporter import Suite, T
+from synthetic_exporter import JanitorContext, Orphan, Resource, Suite, T
 from synthetic_exporter.suite import DefinitionError
 
 
@@ -58,3 +58,20 @@ def test_suite_remembers_where_it_was_defined() -> None:
     suite = Suite("here")
     assert suite.file == __file__
     assert suite.line > 0
+
+
+def test_an_orphan_listing_belongs_to_a_kind_with_a_janitor() -> None:
+    suite = Suite("listed")
+    with pytest.raises(DefinitionError, match=r"declare @suite\.janitor\('customer'\) before"):
+        suite.orphans("customer")
+
+    @suite.janitor("customer")
+    async def delete(j: JanitorContext, r: Resource) -> None: ...
+
+    @suite.orphans("customer")
+    async def customers(j: JanitorContext) -> list[Orphan]:
+        return []
+
+    assert suite.orphan_finders == {"customer": customers}
+    with pytest.raises(DefinitionError, match="invalid resource kind name"):
+        suite.orphans("bad kind")
