@@ -1,8 +1,9 @@
 """Serve an ASGI app with uvicorn inside the agent's own anyio task group.
 
 uvicorn is the ASGI server: the most used one, asyncio-native like the agent, with httptools
-for fast parsing. Embedded, it installs no signal handlers (the agent owns SIGTERM) and a
-cancellation of the surrounding task becomes a graceful shutdown.
+for fast parsing (always: its protocol carries the agent's connection limits, see
+:mod:`synthetic_exporter.http_limits`). Embedded, it installs no signal handlers (the agent
+owns SIGTERM) and a cancellation of the surrounding task becomes a graceful shutdown.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 import anyio
 import uvicorn
+
+from synthetic_exporter.http_limits import Limits, current_limits, uvicorn_options
 
 ReadyCallback = Callable[[int], None]
 GRACEFUL_SHUTDOWN_SECONDS = 5
@@ -48,21 +51,38 @@ def bind_socket(host: str, port: int) -> socket.socket:
     The protocol is named (IPPROTO_TCP) so that asyncio sets TCP_NODELAY on accepted
     connections: without it Nagle's algorithm and delayed ACKs hold back small responses on
     kept-alive connections by about 40 ms.
+
+    A name is resolved first (its IPv4 address if it has one). Whatever stops the bind (an
+    unknown name, an address in use or not of this machine, a privileged port) raises
+    :class:`~synthetic_exporter.startup_checks.ListenError`, whose message is one line.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    from synthetic_exporter.startup_checks import ListenError, listen_problem
+
+    try:
+        found = socket.getaddrinfo(
+            host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, socket.IPPROTO_TCP, socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise ListenError(host, port, f"cannot resolve {host!r}: {exc.strerror}") from None
+    family, _, _, _, address = next((a for a in found if a[0] == socket.AF_INET), found[0])
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise ListenError(host, port, listen_problem(host, port, exc)) from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        sock.bind(address)
         sock.listen(128)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise ListenError(host, port, listen_problem(host, port, exc)) from None
     return sock
 
 
-def config_for(app: Any, **options: Any) -> uvicorn.Config:
-    """Return quiet uvicorn settings for ``app``."""
+def config_for(app: Any, limits: Limits | None = None, **options: Any) -> uvicorn.Config:
+    """Return quiet uvicorn settings for ``app``, with ``limits`` (the current ones by default:
+    see :mod:`synthetic_exporter.http_limits`) on header size, time and connections."""
+    limited = uvicorn_options(current_limits() if limits is None else limits)
     return uvicorn.Config(
         app,
         log_level="warning",
@@ -70,7 +90,7 @@ def config_for(app: Any, **options: Any) -> uvicorn.Config:
         lifespan="off",
         ws="none",  # no WebSocket routes: importing an implementation would cost 0.6 MiB
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        **options,
+        **{**limited, **options},
     )
 
 
