@@ -25,7 +25,7 @@ async def delete_customer(j: JanitorContext, customer: Resource) -> None:
 
 
 @suite.orphans("customer")
-async def synthetic_customers(j: JanitorContext) -> list[Orphan]:
+async def find_synthetic_customers(j: JanitorContext) -> list[Orphan]:
     """Every synthetic customer, with its creation time and its name (which carries the key)."""
     r = await j.http.get("/customers")
     assert r.status_code == 200, r.text

@@ -65,7 +65,7 @@ async def delete_customer(j: JanitorContext, customer: Resource) -> None:
 
 
 @suite.orphans("customer")
-async def synthetic_customers(j: JanitorContext) -> list[Orphan]:
+async def find_synthetic_customers(j: JanitorContext) -> list[Orphan]:
     """Every synthetic customer, with its creation time and its name (which carries the key)."""
     api = Client(base_url=str(j.http.base_url)).set_async_httpx_client(j.http)
     listed = expect(await list_synthetic_customers.asyncio_detailed(client=api), 200, CustomerList)
