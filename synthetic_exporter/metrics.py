@@ -15,6 +15,7 @@ demand), for tests and for any other consumer.
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -34,6 +35,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from synthetic_exporter.exposition_cache import GZIP_LEVEL, ExpositionCache
 from synthetic_exporter.results import Outcome, SuiteResult, TestResult
 from synthetic_exporter.series import Family, Key
 from synthetic_exporter.suite import Suite
@@ -321,6 +323,11 @@ class Metrics:
             "How late runs started versus their schedule",
             LAG_BUCKETS,
         )
+        self._loop_blocked = on.counter(
+            "synthetic_exporter_event_loop_blocked_seconds",
+            "Time the event loop was held by blocking code for longer than the watchdog's"
+            " threshold (every check, scrape and probe waited)",
+        )
         self._http_edge = on.counter(
             "synthetic_http_edge_responses_total",
             "Responses served by a CDN, by edge location (3-letter code) and cache status",
@@ -334,11 +341,13 @@ class Metrics:
             "target",
         )
         self._child(self._build_info, version=version).set(1)
+        self._child(self._loop_blocked)  # present at 0 from the start
         ProcessCollector(registry=self._agent)
         PlatformCollector(registry=self._agent)
         GCCollector(registry=self._agent)
         registry.register(_Forward(self._agent))
         registry.register(_MergedSuites(self._suites))
+        self._exposition = ExpositionCache(self.render, self.changes)
 
     def suites_loaded(
         self, suites: Mapping[str, Suite], load_errors: int, default_interval: float
@@ -392,6 +401,16 @@ class Metrics:
         """Observe how late a run started versus its schedule."""
         self._child(self._schedule_lag).observe(seconds)
 
+    def loop_blocked(self, seconds: float) -> None:
+        """Count a block of the event loop that the watchdog reported."""
+        self._child(self._loop_blocked).inc(seconds)
+
+    def cleanup_failed(self, suite: str, count: int = 1) -> None:
+        """Count clean-ups that failed outside a suite run (the ledger's sweeps)."""
+        series = self._series(suite)
+        series.cleanup_failures.inc((*self._constant_values, suite), count)
+        series.version += 1
+
     def cleanup_pending(self, by_suite: Mapping[str, int], suites: Iterable[str]) -> None:
         """Set the leftover resources per suite; 0 for suites (seen before) with none."""
         for suite in {*self._suites, *suites, *by_suite}:
@@ -422,9 +441,19 @@ class Metrics:
             parts.append(EOF_LINE)
         return b"".join(parts), content_type
 
-    async def render_off_loop(self, accept: str | None) -> tuple[bytes, str]:
-        """Return :meth:`render`'s result, computed in a worker thread."""
-        return await anyio.to_thread.run_sync(self.render, accept)
+    async def render_off_loop(
+        self, accept: str | None, compress: bool = False
+    ) -> tuple[bytes, str]:
+        """Return :meth:`render`'s result (gzip-compressed if ``compress``), computed in a
+        worker thread, once for all the scrapes that ask at about the same time (see
+        :mod:`synthetic_exporter.exposition_cache`)."""
+        return await self._exposition.get(accept, compress)
+
+    def changes(self) -> int:
+        """Return a number that grows whenever a suite's series change (a result, an overrun,
+        a clean-up count) or a suite appears; agent-level series are not counted."""
+        suites = list(self._suites.values())
+        return len(suites) + sum(series.version for series in suites)
 
     def _suite_loaded(self, suite: Suite, default_interval: float) -> None:
         """Set one suite's interval and create its counters at 0."""
@@ -458,6 +487,14 @@ def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]
     return encoder(registry), content_type
 
 
-async def render_off_loop(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
-    """Return :func:`render`'s result, computed in a worker thread."""
-    return await anyio.to_thread.run_sync(render, registry, accept)
+async def render_off_loop(
+    registry: CollectorRegistry, accept: str | None, compress: bool = False
+) -> tuple[bytes, str]:
+    """Return :func:`render`'s result (gzip-compressed if ``compress``), computed in a worker
+    thread, uncached."""
+
+    def work() -> tuple[bytes, str]:
+        body, content_type = render(registry, accept)
+        return (gzip.compress(body, GZIP_LEVEL) if compress else body), content_type
+
+    return await anyio.to_thread.run_sync(work)

@@ -23,6 +23,7 @@ from synthetic_exporter.agent import (
 from synthetic_exporter.coordinator import Coordinator
 from synthetic_exporter.health import Health
 from synthetic_exporter.history import History
+from synthetic_exporter.http_limits import BodyLimit, raise_fd_limit
 from synthetic_exporter.ledger import Ledger
 from synthetic_exporter.loader import LoadResult
 from synthetic_exporter.metrics import Metrics
@@ -31,6 +32,8 @@ from synthetic_exporter.runner import Engine
 from synthetic_exporter.scheduler import Scheduler
 from synthetic_exporter.server import AgentState, create_app
 from synthetic_exporter.settings import Settings, listen_address
+from synthetic_exporter.supervision import Liveness, supervised
+from synthetic_exporter.watchdog import LoopWatchdog
 from synthetic_exporter.web import bind_socket, config_for, run_server
 from synthetic_exporter.webconfig import ASGIApp, BasicAuth, WebConfig, uvicorn_tls_options
 
@@ -81,12 +84,14 @@ def tune_process() -> None:
     process) out of the collector's reach, so that full collections stop pausing the loop; a
     higher young-generation threshold runs the collector less often; the short GIL switch
     interval lets the event loop preempt worker threads sooner; a fixed mmap threshold gives the
-    memory of large buffers back when they are freed.
+    memory of large buffers back when they are freed; the open-files limit goes up to the hard
+    limit (every connection, served or made by a check, holds a file descriptor).
     """
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     fix_mmap_threshold()
+    raise_fd_limit()
 
 
 def intervals_of(settings: Settings, loaded: LoadResult) -> dict[str, float]:
@@ -173,6 +178,7 @@ async def serve(
         app: ASGIApp = create_app(state)
         if web is not None and web.basic_auth_users:
             app = BasicAuth(app, web.basic_auth_users)
+        app = BodyLimit(app)  # outermost: no layer behind it sees a body above the limit
         scheme = "https" if tls else "http"
         sock = bind_socket(host, port)
         shown = f"[{host}]" if ":" in host else host
@@ -184,10 +190,27 @@ async def serve(
             if on_ready is not None:
                 on_ready(url)
 
+        async def drain() -> None:
+            scheduler.draining = True
+            await coordinator.idle()
+
+        liveness = Liveness()
+        watchdog = LoopWatchdog(on_blocked=metrics.loop_blocked)
         async with anyio.create_task_group() as group:
-            group.start_soon(cancel_on_signal, group.cancel_scope, settings.shutdown_grace, stopped)
-            group.start_soon(run_server, config_for(app, **tls), sock, announce)
-            group.start_soon(sweep_periodically, engine, pending)
-            await group.start(scheduler.run)
-            state.alive = scheduler.is_alive
+            group.start_soon(
+                cancel_on_signal, group.cancel_scope, settings.shutdown_grace, stopped, drain
+            )
+            group.start_soon(
+                supervised,
+                liveness,
+                "http server",
+                run_server,
+                config_for(app, **tls),
+                sock,
+                announce,
+            )
+            group.start_soon(supervised, liveness, "sweeper", sweep_periodically, engine, pending)
+            group.start_soon(supervised, liveness, "watchdog", watchdog.run)
+            await group.start(supervised, liveness, "scheduler", scheduler.run)
+            state.alive, state.why_not_alive = liveness.alive, liveness.problem
     return bool(stopped)

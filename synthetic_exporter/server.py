@@ -6,14 +6,12 @@ Routes only read what result consumers keep (registry, health, history); the one
 
 from __future__ import annotations
 
-import gzip
 import hmac
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -32,10 +30,11 @@ Trigger = Callable[[list[str]], Awaitable[list[SuiteResult]]]
 class AgentState:
     """What the routes read; ``ready`` and ``alive`` are set by the agent as it starts.
 
-    ``render_metrics`` turns an Accept header into the exposition and its content type.
+    ``render_metrics`` turns an Accept header (and whether to gzip) into the exposition and
+    its content type.
     """
 
-    render_metrics: Callable[[str | None], Awaitable[tuple[bytes, str]]]
+    render_metrics: Callable[[str | None, bool], Awaitable[tuple[bytes, str]]]
     health: Health
     history: History
     suites: list[str]
@@ -44,10 +43,7 @@ class AgentState:
     environment: str = "default"
     ready: bool = False
     alive: Callable[[], bool] = field(default=lambda: True)
-
-
-# Prometheus asks for gzip; level 1 shrinks an exposition about tenfold for little CPU.
-GZIP_LEVEL = 1
+    why_not_alive: Callable[[], str] = field(default=lambda: "scheduler stopped")
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -71,15 +67,52 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+class QueryError(Exception):
+    """A query parameter the route does not take, or a value it cannot use: a 400."""
+
+
+async def _bad_query(request: Request, exc: Exception) -> Response:
+    return _json({"error": str(exc)}, 400)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def takes(endpoint: Endpoint, *names: str, repeatable: Collection[str] = ()) -> Endpoint:
+    """Return ``endpoint`` taking only the query parameters ``names``, each once unless
+    ``repeatable``; any other raises :class:`QueryError`."""
+
+    async def checked(request: Request) -> Response:
+        seen: set[str] = set()
+        for name, _ in request.query_params.multi_items():
+            if name not in names:
+                raise QueryError(f"unknown query parameter {name[:100]!r}")
+            if name in seen and name not in repeatable:
+                raise QueryError(f"query parameter {name!r} given more than once")
+            seen.add(name)
+        return await endpoint(request)
+
+    return checked
+
+
+def whole_number(text: str | None, name: str, maximum: int) -> int | None:
+    """Return ``text`` as a whole number from 1 to ``maximum`` (``None`` if absent)."""
+    # Only ASCII digits: str.isdigit() also accepts '²' and other scripts' digits.
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 9 and 1 <= int(text) <= maximum):
+        raise QueryError(f"{name} must be a whole number from 1 to {maximum}")
+    return int(text)
+
+
 def create_app(state: AgentState) -> Starlette:
     """Return the agent's ASGI app."""
 
     async def metrics(request: Request) -> Response:
-        body, content_type = await state.render_metrics(request.headers.get("accept"))
+        compress = accepts_gzip(request.headers.get("accept-encoding", ""))
+        body, content_type = await state.render_metrics(request.headers.get("accept"), compress)
         headers = {"Vary": "Accept-Encoding"}
-        if accepts_gzip(request.headers.get("accept-encoding", "")):
-            # zlib releases the GIL: compressing in a worker thread leaves the loop alone.
-            body = await anyio.to_thread.run_sync(gzip.compress, body, GZIP_LEVEL)
+        if compress:
             headers["Content-Encoding"] = "gzip"
         return Response(body, media_type=content_type, headers=headers)
 
@@ -91,7 +124,7 @@ def create_app(state: AgentState) -> Starlette:
 
     async def healthy(request: Request) -> Response:
         alive = state.alive()
-        return _json({"status": "ok" if alive else "scheduler stopped"}, 200 if alive else 503)
+        return _json({"status": "ok" if alive else state.why_not_alive()}, 200 if alive else 503)
 
     async def ready(request: Request) -> Response:
         ok = state.ready
@@ -102,10 +135,9 @@ def create_app(state: AgentState) -> Starlette:
 
     async def runs(request: Request) -> Response:
         suite = request.query_params.get("suite")
-        limit_text = request.query_params.get("limit")
-        if limit_text is not None and not limit_text.isdigit():
-            return _json({"error": "limit must be a whole number"}, 400)
-        limit = int(limit_text) if limit_text is not None else None
+        if suite is not None and suite not in state.suites:
+            raise QueryError(f"unknown suite {suite[:100]!r}")
+        limit = whole_number(request.query_params.get("limit"), "limit", state.history.size)
         return _json(state.history.recent(suite, limit), headers=NO_STORE)
 
     async def run_now(request: Request) -> Response:
@@ -144,13 +176,14 @@ def create_app(state: AgentState) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/", index),
-            Route("/metrics", metrics),
-            Route("/healthz", healthz, methods=["GET", "HEAD"]),
-            Route("/-/healthy", healthy, methods=["GET", "HEAD"]),
-            Route("/-/ready", ready, methods=["GET", "HEAD"]),
-            Route("/api/v1/results", results),
-            Route("/api/v1/runs", runs),
-            Route("/api/v1/run", run_now, methods=["POST"]),
-        ]
+            Route("/", takes(index)),
+            Route("/metrics", takes(metrics)),
+            Route("/healthz", takes(healthz), methods=["GET", "HEAD"]),
+            Route("/-/healthy", takes(healthy), methods=["GET", "HEAD"]),
+            Route("/-/ready", takes(ready), methods=["GET", "HEAD"]),
+            Route("/api/v1/results", takes(results)),
+            Route("/api/v1/runs", takes(runs, "suite", "limit")),
+            Route("/api/v1/run", takes(run_now, "suite", repeatable={"suite"}), methods=["POST"]),
+        ],
+        exception_handlers={QueryError: _bad_query},
     )

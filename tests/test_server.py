@@ -23,7 +23,9 @@ def state(token: str | None = None) -> AgentState:
         return [make_suite(n, ("t", Outcome.PASSED), at=time.time()) for n in names]
 
     return AgentState(
-        render_metrics=lambda accept: render_off_loop(CollectorRegistry(), accept),
+        render_metrics=lambda accept, compress: render_off_loop(
+            CollectorRegistry(), accept, compress
+        ),
         health=Health({"signup": 60.0}, started_at=time.time()),
         history=History(10),
         suites=["signup"],
@@ -79,6 +81,7 @@ async def test_run_now_checks_the_token_and_the_suite() -> None:
         ).status_code == 401
         assert (await http.post("/api/v1/runs", headers=auth)).status_code == 405
         assert (await http.get("/api/v1/runs", params={"limit": "x"})).status_code == 400
+        assert (await http.get("/api/v1/runs", params={"limit": "²"})).status_code == 400
         # Behind basic auth, the token travels in X-Admin-Token.
         behind = {"Authorization": "Basic cHJvbTpwdw==", "X-Admin-Token": "s3cret-token"}
         assert (await http.post("/api/v1/run", headers=behind)).status_code == 200
@@ -96,7 +99,7 @@ async def test_metrics_are_gzipped_when_the_scraper_asks() -> None:
     registry = CollectorRegistry()
     Gauge("synthetic_probe_value", "A value", registry=registry).set(42)
     agent = state()
-    agent.render_metrics = lambda accept: render_off_loop(registry, accept)
+    agent.render_metrics = lambda accept, compress: render_off_loop(registry, accept, compress)
     async with client(agent) as http:
         # httpx would decode gzip itself: read the raw bytes of the response instead.
         async with http.stream("GET", "/metrics", headers={"Accept-Encoding": "gzip"}) as zipped:
@@ -107,6 +110,43 @@ async def test_metrics_are_gzipped_when_the_scraper_asks() -> None:
     assert gzip.decompress(raw) == plain.content
     assert b"synthetic_probe_value 42.0" in plain.content
     assert "content-encoding" not in plain.headers
+
+
+async def test_every_query_parameter_is_checked() -> None:
+    """Bad parameters answer 400 with a JSON message, never 500."""
+    agent = state(token="s3cret-token")
+    auth = {"Authorization": "Bearer s3cret-token"}
+    bad = {
+        "/api/v1/runs?limit=\u00b2": "limit must be a whole number from 1 to 10",
+        "/api/v1/runs?limit=\u0663": "limit must be a whole number from 1 to 10",
+        "/api/v1/runs?limit=-1": "limit must be a whole number from 1 to 10",
+        "/api/v1/runs?limit=0": "limit must be a whole number from 1 to 10",
+        "/api/v1/runs?limit=11": "limit must be a whole number from 1 to 10",
+        "/api/v1/runs?limit=" + "9" * 5000: "limit must be a whole number from 1 to 10",
+        "/api/v1/runs?limit=": "limit must be a whole number from 1 to 10",
+        "/api/v1/runs?limit=1&limit=2": "query parameter 'limit' given more than once",
+        "/api/v1/runs?suite=nope": "unknown suite 'nope'",
+        "/api/v1/runs?limt=3": "unknown query parameter 'limt'",
+        "/metrics?module=http": "unknown query parameter 'module'",
+        "/healthz?x": "unknown query parameter 'x'",
+        "/-/healthy?x=1": "unknown query parameter 'x'",
+        "/-/ready?x=1": "unknown query parameter 'x'",
+        "/api/v1/results?suite=signup": "unknown query parameter 'suite'",
+        "/?refresh=1": "unknown query parameter 'refresh'",
+    }
+    async with client(agent) as http:
+        for url, message in bad.items():
+            answer = await http.get(url)
+            assert (answer.status_code, answer.json()) == (400, {"error": message}), url
+        posted = await http.post("/api/v1/run?suite=signup&dry=1", headers=auth)
+        assert (posted.status_code, posted.json()) == (
+            400,
+            {"error": "unknown query parameter 'dry'"},
+        )
+        good = await http.get("/api/v1/runs", params={"suite": "signup", "limit": "010"})
+        assert (good.status_code, good.json()) == (200, {"runs": []})
+        twice = await http.post("/api/v1/run?suite=signup&suite=signup", headers=auth)
+        assert twice.status_code == 200
 
 
 def test_accept_encoding_parsing() -> None:
