@@ -1,7 +1,8 @@
 """The ``synthetic-exporter`` command line.
 
 Exit status: 0 ok; 1 a check failed (``run``) or a check file has errors (``validate``);
-2 usage, settings or load errors (``run``, ``list``, ``serve``).
+2 usage, settings or load errors (``run``, ``list``, ``serve``). A setting that cannot be used
+is reported before anything starts, on one line naming it, with no traceback.
 """
 
 from __future__ import annotations
@@ -24,15 +25,31 @@ from synthetic_exporter.logs import configure_logging
 from synthetic_exporter.report import ConsoleReporter, format_load_errors, write_json, write_junit
 from synthetic_exporter.results import RunResult
 from synthetic_exporter.serve import serve
-from synthetic_exporter.settings import Settings, SettingsError, load_settings
+from synthetic_exporter.settings import Settings, SettingsError, listen_address, load_settings
 from synthetic_exporter.shard import parse_shard, suites_for_shard
-from synthetic_exporter.statedir import StateDirInUse, hold_state_dir
+from synthetic_exporter.startup_checks import (
+    ListenError,
+    StartupError,
+    check_ca_bundles,
+    check_checks_path,
+    check_ledger,
+)
+from synthetic_exporter.statedir import StateDirError, hold_state_dir
+from synthetic_exporter.webconfig import WebConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+INVALID_SETTINGS = "synthetic-exporter: invalid settings:"
 
 
 class UsageError(Exception):
     """A command-line mistake: reported on one line, exit status 2."""
+
+
+def port_number(text: str) -> int:
+    """Parse a TCP port (0-65535) for argparse."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: use 0-65535 (0: a free one)")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="run the embedded demo API on 127.0.0.1 and the agent against it"
     )
-    demo.add_argument("--api-port", type=int, default=0, help="demo API port (0: a free one)")
+    demo.add_argument(
+        "--api-port", type=port_number, default=0, help="demo API port (0: a free one)"
+    )
     demo.add_argument(
         "--interval",
         default="15s",
@@ -152,19 +171,20 @@ def _announce(url: str) -> None:
     print(f"synthetic-exporter listening on {url}", flush=True)
 
 
-def cmd_serve(settings: Settings, loaded: LoadResult) -> int:
-    """Run the agent until SIGTERM or SIGINT."""
-    web = None
-    if settings.web_config_file is not None:
-        from synthetic_exporter.webconfig import WebConfigError, load_web_config
+def web_config(settings: Settings) -> WebConfig | None:
+    """Load and check ``SYNTHETIC_WEB_CONFIG_FILE`` (certificates, keys, hashes), if set."""
+    if settings.web_config_file is None:
+        return None
+    from synthetic_exporter.webconfig import WebConfigError, load_web_config
 
-        try:
-            web = load_web_config(settings.web_config_file)
-        except WebConfigError as exc:
-            sys.stderr.write(
-                f"synthetic-exporter: invalid settings:\nSYNTHETIC_WEB_CONFIG_FILE: {exc}\n"
-            )
-            return EXIT_USAGE
+    try:
+        return load_web_config(settings.web_config_file)
+    except WebConfigError as exc:
+        raise StartupError("SYNTHETIC_WEB_CONFIG_FILE", str(exc)) from None
+
+
+def cmd_serve(settings: Settings, loaded: LoadResult, web: WebConfig | None) -> int:
+    """Run the agent until SIGTERM or SIGINT."""
     sys.stderr.write(format_load_errors(loaded.errors))
     anyio.run(serve, settings, loaded, None, _announce, web, backend_options=backend_options())
     return EXIT_OK
@@ -179,10 +199,34 @@ def cmd_demo(settings: Settings, loaded: LoadResult, args: argparse.Namespace) -
     from synthetic_exporter.demo.run import run_demo  # the demo's servers load only for it
 
     sys.stderr.write(format_load_errors(loaded.errors))
-    anyio.run(
-        run_demo, settings, loaded, args.api_port, interval, backend_options=backend_options()
-    )
+    try:
+        anyio.run(
+            run_demo, settings, loaded, args.api_port, interval, backend_options=backend_options()
+        )
+    except (ListenError, BaseExceptionGroup) as exc:
+        error = listen_error(exc)
+        if error is None:
+            raise
+        _, agent_port = listen_address(settings)
+        if error.port == args.api_port != 0 and error.port != agent_port:
+            raise StartupError("--api-port", str(error)) from None
+        raise error from None
     return EXIT_OK
+
+
+def listen_error(exc: BaseException) -> ListenError | None:
+    """Return the ListenError that ``exc`` is, or is the only member of (a task group's)."""
+    if isinstance(exc, ListenError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        return listen_error(exc.exceptions[0])
+    return None
+
+
+def invalid_setting(variable: str, message: str) -> int:
+    """Report a setting that cannot be used, in the format of settings errors; return 2."""
+    sys.stderr.write(f"{INVALID_SETTINGS}\n{variable}: {message}\n")
+    return EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -191,36 +235,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings(args)
     except SettingsError as exc:
-        sys.stderr.write(f"synthetic-exporter: invalid settings:\n{exc}\n")
+        sys.stderr.write(f"{INVALID_SETTINGS}\n{exc}\n")
         return EXIT_USAGE
     configure_logging(settings.log_format, settings.log_level)
-    if settings.checks_path.is_dir() or settings.checks_path.is_file():
-        sys.path.insert(
-            0,
-            str(
-                settings.checks_path
-                if settings.checks_path.is_dir()
-                else settings.checks_path.parent
-            ),
-        )
-    loaded = select_shard(settings, load(settings.checks_path))
     try:
-        if args.command == "validate":
-            return cmd_validate(settings, loaded)
-        if args.command == "list":
-            return cmd_list(settings, loaded)
-        with hold_state_dir(settings.state_dir):
-            if args.command == "serve":
-                return cmd_serve(settings, loaded)
-            if args.command == "demo":
-                return cmd_demo(settings, loaded, args)
-            return cmd_run(settings, loaded, args)
+        return _run_command(args, settings)
     except UsageError as exc:
         sys.stderr.write(f"synthetic-exporter: error: {exc}\n")
         return EXIT_USAGE
-    except StateDirInUse as exc:
-        sys.stderr.write(f"synthetic-exporter: invalid settings:\nSYNTHETIC_STATE_DIR: {exc}\n")
-        return EXIT_USAGE
+    except StartupError as exc:
+        return invalid_setting(exc.variable, str(exc))
+    except StateDirError as exc:
+        return invalid_setting("SYNTHETIC_STATE_DIR", str(exc))
+    except ListenError as exc:
+        return invalid_setting("SYNTHETIC_LISTEN", str(exc))
+
+
+def _run_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Check what start-up needs, load the checks and run the command."""
+    checks_variable = "--checks" if args.checks is not None else "SYNTHETIC_CHECKS_PATH"
+    check_checks_path(settings.checks_path, checks_variable)
+    web = web_config(settings) if args.command == "serve" else None
+    if args.command in ("run", "serve", "demo"):
+        check_ca_bundles(settings)
+    path = settings.checks_path
+    sys.path.insert(0, str(path if path.is_dir() else path.parent))
+    loaded = select_shard(settings, load(settings.checks_path))
+    if args.command == "validate":
+        return cmd_validate(settings, loaded)
+    if args.command == "list":
+        return cmd_list(settings, loaded)
+    with hold_state_dir(settings.state_dir):
+        check_ledger(settings)
+        if args.command == "serve":
+            return cmd_serve(settings, loaded, web)
+        if args.command == "demo":
+            return cmd_demo(settings, loaded, args)
+        return cmd_run(settings, loaded, args)
 
 
 def entry_point() -> None:

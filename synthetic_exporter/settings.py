@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any, Literal, Union, get_args, get_origin
+from urllib.parse import SplitResult, urlsplit
 
 import pydantic_settings
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -21,8 +23,11 @@ __all__ = [
     "SettingsError",
     "TargetSettings",
     "env_var_name",
+    "header_problem",
     "listen_address",
     "load_settings",
+    "mask_url_password",
+    "url_passwords",
 ]
 
 ENV_PREFIX = "SYNTHETIC_"
@@ -44,11 +49,47 @@ RESERVED_LABELS = frozenset(
     }
 )
 SECRET_FIELDS = frozenset({"secrets", "admin_token"})
+# What h11 accepts in a request header (RFC 9110), limited to ASCII as httpx encodes values so.
+HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+HEADER_VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 
 
 class SettingsError(Exception):
     """Invalid settings; str() is one line per problem, each naming its environment variable."""
+
+
+def mask_url_password(url: str) -> str:
+    """Return ``url`` with the password of its userinfo (``user:password@``) shown as ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{slash}{path}"
+
+
+def _url_password(parts: SplitResult) -> str | None:
+    try:
+        return parts.password
+    except ValueError:
+        return None
+
+
+def header_problem(value: str) -> str | None:
+    """Return why ``value`` cannot be sent as a header value, or None (never quotes the value)."""
+    if HEADER_VALUE.fullmatch(value):
+        return None
+    if any(c in value for c in "\r\n"):
+        return "has a line break"
+    if not value.isascii():
+        return "has non-ASCII characters (httpx sends header values as ASCII)"
+    if value != value.strip(" \t"):
+        return "starts or ends with whitespace"
+    return "has a control character"
 
 
 class TargetSettings(BaseModel):
@@ -82,15 +123,34 @@ class TargetSettings(BaseModel):
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         url = value.strip()
+        shown = mask_url_password(value)
         try:
             parts = urlsplit(url)
-            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
             _ = parts.port
         except ValueError:
-            valid = False
-        if not valid:
-            raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an absolute http(s) URL, got {shown!r}")
+        if not url.isprintable():
+            raise ValueError(f"has control characters (tab, line break...), got {shown!r}")
+        if any(c.isspace() for c in parts.netloc):
+            raise ValueError(f"the host has spaces, got {shown!r}")
+        if parts.query or parts.fragment or url.endswith(("?", "#")):
+            raise ValueError(f"must not have a query or fragment, got {shown!r}")
         return url.rstrip("/")
+
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not HEADER_NAME.fullmatch(name):
+                raise ValueError(
+                    f"invalid header name {name!r}: letters, digits and !#$%&'*+-.^_`|~ only"
+                )
+            problem = header_problem(text)
+            if problem is not None:
+                raise ValueError(f"the value of header {name!r} {problem}")
+        return value
 
 
 def _lower_keys(value: Any, kind: str) -> Any:
@@ -189,6 +249,29 @@ class Settings(BaseSettings):
         index, total = parse_shard(value)
         return f"{index}/{total}"
 
+    @field_validator("environment")
+    @classmethod
+    def _check_environment(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must not be empty (it is a label value and a header value)")
+        problem = header_problem(value)
+        if problem is not None:
+            raise ValueError(f"is sent as the X-Synthetic-Test header value, and {problem}")
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _check_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        token = value.get_secret_value()
+        if not token:
+            raise ValueError("must not be empty (unset it to disable POST /api/v1/run)")
+        problem = header_problem(token)
+        if problem is not None:
+            raise ValueError(f"is compared with a header value, and {problem}")
+        return value
+
     @field_validator("targets", mode="before")
     @classmethod
     def _normalise_targets(cls, value: Any) -> Any:
@@ -261,22 +344,87 @@ def load_settings(**overrides: object) -> Settings:
     except pydantic_settings.SettingsError as exc:
         # Raised for unparsable JSON in a complex field, e.g. SYNTHETIC_TARGETS='{'.
         match = re.search(r'field "(\w+)"', str(exc))
-        name = env_var_name((match.group(1),)) if match else ENV_PREFIX + "*"
-        raise SettingsError(f"{name}: invalid value, expected JSON ({exc})") from None
-    problems = _missing_secrets(settings)
+        field = match.group(1) if match else None
+        name, reason = _unparsable_variable(field) if field else (ENV_PREFIX + "*", "")
+        raise SettingsError(f"{name}: invalid value, expected JSON{reason}") from None
+    problems = _bearer_problems(settings)
     if problems:
         raise SettingsError("\n".join(problems))
     return settings
 
 
-def _missing_secrets(settings: Settings) -> list[str]:
-    """Return a line for every target whose bearer secret is not configured."""
-    return [
-        f"{env_var_name(('targets', name, 'bearer_secret'))}: no secret named"
-        f" {target.bearer_secret!r} (set SYNTHETIC_SECRETS__{target.bearer_secret.upper()})"
-        for name, target in settings.targets.items()
-        if target.bearer_secret is not None and target.bearer_secret not in settings.secrets
-    ]
+def _strip_optional(annotation: Any) -> Any:
+    """Return ``X`` for ``X | None``, else the annotation itself."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, type(int | None)) and len(args) == 1:
+        return args[0]
+    return annotation
+
+
+def _is_complex(path: list[str]) -> bool:
+    """Tell whether the setting at ``path`` (lower case) is read from JSON (a mapping or model)."""
+    annotation: Any = Settings
+    for part in path:
+        annotation = _strip_optional(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(part)
+            if field is None:
+                return False
+            annotation = field.annotation
+        elif get_origin(annotation) is dict:
+            annotation = get_args(annotation)[1]
+        else:
+            return False
+    annotation = _strip_optional(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return get_origin(annotation) in (dict, list)
+
+
+def _unparsable_variable(field: str) -> tuple[str, str]:
+    """Return the variable of ``field`` (itself or nested) that is not JSON, and why (no value)."""
+    prefix = env_var_name((field,))
+    for key in sorted(os.environ):
+        name = key.upper()
+        if name != prefix and not name.startswith(prefix + "__"):
+            continue
+        path = [field, *filter(None, name[len(prefix) :].lower().split("__"))]
+        if not _is_complex(path):
+            continue
+        try:
+            json.loads(os.environ[key])
+        except json.JSONDecodeError as exc:
+            return name, f" ({exc.msg} at character {exc.pos})"
+    return prefix, ""
+
+
+def _bearer_problems(settings: Settings) -> list[str]:
+    """Return a line for every target whose bearer secret is not configured or not sendable."""
+    problems = []
+    for name, target in settings.targets.items():
+        secret_name = target.bearer_secret
+        if secret_name is None:
+            continue
+        secret = settings.secrets.get(secret_name)
+        if secret is None:
+            problems.append(
+                f"{env_var_name(('targets', name, 'bearer_secret'))}: no secret named"
+                f" {secret_name!r} (set SYNTHETIC_SECRETS__{secret_name.upper()})"
+            )
+            continue
+        problem = header_problem(secret.get_secret_value())
+        if problem is not None:
+            problems.append(
+                f"{env_var_name(('secrets', secret_name))}: is sent as a bearer token"
+                f" ({env_var_name(('targets', name, 'bearer_secret'))}), and {problem}"
+            )
+    return problems
+
+
+def url_passwords(settings: Settings) -> list[str]:
+    """Return the passwords written in target base URLs, for redaction."""
+    passwords = (_url_password(urlsplit(t.base_url)) for t in settings.targets.values())
+    return [p for p in passwords if p]
 
 
 def listen_address(settings: Settings) -> tuple[str, int]:

@@ -15,16 +15,35 @@ from pathlib import Path
 LOCK_FILE = "agent.lock"
 
 
-class StateDirInUse(RuntimeError):
+class StateDirError(RuntimeError):
+    """The state directory cannot be used; str() is one line naming the path."""
+
+
+class StateDirInUse(StateDirError):
     """Another agent process holds the state directory."""
+
+
+def _prepare(path: Path) -> None:
+    """Create ``path`` if needed and check that this process can write in it."""
+    if path.exists() and not path.is_dir():
+        raise StateDirError(f"{path} is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateDirError(f"cannot create {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise StateDirError(f"{path} is not writable by this process (uid {os.geteuid()})")
 
 
 @contextmanager
 def hold_state_dir(path: Path) -> Iterator[None]:
     """Lock ``path`` for this process until the block ends."""
-    path.mkdir(parents=True, exist_ok=True)
+    _prepare(path)
     lock = path / LOCK_FILE
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StateDirError(f"cannot write {lock}: {exc.strerror}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -34,8 +53,11 @@ def hold_state_dir(path: Path) -> Iterator[None]:
                 f"{path} is in use by another agent process (pid {holder}); give each agent"
                 " its own state directory"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError as exc:
+            raise StateDirError(f"cannot write {lock}: {exc.strerror}") from None
         yield
     finally:
         os.close(fd)  # closing releases the lock

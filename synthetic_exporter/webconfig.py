@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import ssl
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -55,15 +56,110 @@ class WebConfig(BaseModel):
     basic_auth_users: dict[str, str] = {}
 
 
-def load_web_config(path: Path) -> WebConfig:
-    """Read and check a web config file; relative paths are relative to the file."""
+BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
+EMPTY_HINT = "give tls_server_config and/or basic_auth_users, or unset SYNTHETIC_WEB_CONFIG_FILE"
+
+
+def _read_yaml(path: Path) -> Any:
+    """Return the parsed file; every problem is one line naming the file."""
     import yaml  # only agents with a web config need it
 
+    if path.is_dir():
+        raise WebConfigError(f"{path} is a directory, not a file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise WebConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise WebConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise WebConfigError(f"{path} is not valid YAML{where}: {problem}") from None
+
+
+def _file_problem(file: Path) -> str | None:
+    if file.is_dir():
+        return f"{file} is a directory"
+    if not file.is_file():
+        return f"no such file {file}"
+    return None
+
+
+def _check_tls(path: Path, tls: TLSServerConfig) -> None:
+    """Load the certificate, key and client CA as the server will, so that mistakes stop here."""
+    for key, file in (
+        ("cert_file", tls.cert_file),
+        ("key_file", tls.key_file),
+        ("client_ca_file", tls.client_ca_file),
+    ):
+        problem = _file_problem(file) if file is not None else None
+        if problem is not None:
+            raise WebConfigError(f"{path}: tls_server_config.{key}: {problem}")
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(tls.cert_file))
+    except (ssl.SSLError, OSError):
+        raise WebConfigError(
+            f"{path}: tls_server_config.cert_file: {tls.cert_file} holds no PEM certificate"
+        ) from None
+    asked: list[bool] = []
+
+    def no_password() -> bytes:
+        asked.append(True)
+        return b""
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(str(tls.cert_file), str(tls.key_file), password=no_password)
+    except (ssl.SSLError, OSError) as exc:
+        if getattr(exc, "reason", None) == "KEY_VALUES_MISMATCH":
+            problem = f"{tls.key_file} is not the key of the certificate in {tls.cert_file}"
+        elif asked:
+            problem = f"{tls.key_file} is encrypted (keys with a passphrase are not supported)"
+        else:
+            problem = f"{tls.key_file} holds no PEM private key"
+        raise WebConfigError(f"{path}: tls_server_config.key_file: {problem}") from None
+    if tls.client_ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(tls.client_ca_file))
+        except (ssl.SSLError, OSError):
+            raise WebConfigError(
+                f"{path}: tls_server_config.client_ca_file: {tls.client_ca_file} holds no PEM"
+                " CA certificate"
+            ) from None
+
+
+def _check_bcrypt(path: Path, user: str, hashed: str) -> None:
+    """Refuse anything bcrypt would refuse at the first request (where it would answer 500)."""
+    import bcrypt  # only agents with basic auth need it
+
+    problem = f"{path}: basic_auth_users.{user} is not a bcrypt hash (htpasswd -nBC 10 {user!r})"
+    if not BCRYPT_HASH.fullmatch(hashed):
+        raise WebConfigError(problem)
+    # The same hash at the lowest cost: bcrypt parses it fully, in about a millisecond.
+    cheap = "$2b$04$" + hashed[7:]
+    try:
+        bcrypt.checkpw(b"", cheap.encode())
+    except ValueError:
+        raise WebConfigError(problem) from None
+
+
+def load_web_config(path: Path) -> WebConfig:
+    """Read and check a web config file; relative paths are relative to the file.
+
+    Everything the server would trip on later is checked now: the certificate and key load and
+    match, the client CA holds certificates, every password hash is a valid bcrypt hash.
+    """
+    data = _read_yaml(path)
+    if data is None or data == {}:
+        raise WebConfigError(f"{path} is empty: {EMPTY_HINT}")
+    if not isinstance(data, dict):
+        raise WebConfigError(f"{path} must be a YAML mapping: {EMPTY_HINT}")
+    try:
         config = WebConfig.model_validate(data)
-    except (OSError, yaml.YAMLError) as exc:
-        raise WebConfigError(f"cannot read {path}: {exc}") from None
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
@@ -77,13 +173,10 @@ def load_web_config(path: Path) -> WebConfig:
             key_file=base / tls.key_file,
             client_ca_file=base / tls.client_ca_file if tls.client_ca_file else None,
         )
-        for file in (tls.cert_file, tls.key_file, tls.client_ca_file):
-            if file is not None and not file.is_file():
-                raise WebConfigError(f"{path}: no such file {file}")
+        _check_tls(path, tls)
         config = config.model_copy(update={"tls_server_config": tls})
     for user, hashed in config.basic_auth_users.items():
-        if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-            raise WebConfigError(f"{path}: basic_auth_users.{user} is not a bcrypt hash")
+        _check_bcrypt(path, user, hashed)
     return config
 
 

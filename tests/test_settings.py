@@ -14,6 +14,8 @@ from synthetic_exporter.settings import (
     env_var_name,
     listen_address,
     load_settings,
+    mask_url_password,
+    url_passwords,
 )
 
 
@@ -213,3 +215,118 @@ def test_bearer_secret_must_name_a_configured_secret(monkeypatch: pytest.MonkeyP
     )
     monkeypatch.setenv("SYNTHETIC_SECRETS__API_KEY", "sk-123456")
     assert load_settings().targets["api"].bearer_secret == "api_key"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"X": "a\nb"}, "the value of header 'X' has a line break"),
+        ({"X": "a\rb"}, "the value of header 'X' has a line break"),
+        ({"X": "a\x00b"}, "the value of header 'X' has a control character"),
+        ({"X": "é"}, "the value of header 'X' has non-ASCII characters"),
+        ({"X": " a"}, "the value of header 'X' starts or ends with whitespace"),
+        ({"X Y": "a"}, "invalid header name 'X Y'"),
+        ({"X:Y": "a"}, "invalid header name 'X:Y'"),
+        ({"": "a"}, "invalid header name ''"),
+    ],
+)
+def test_headers_are_checked_like_h11(headers: dict[str, str], expected: str) -> None:
+    message = _error(targets={"api": {"base_url": "http://x", "headers": headers}})
+    assert message.startswith(f"SYNTHETIC_TARGETS__API__HEADERS: {expected}")
+    assert "\n" not in message
+
+
+def test_header_values_that_h11_accepts_are_kept() -> None:
+    headers = {"X-Tenant": "t1", "Accept": "a/b; q=0.5,\tc/d", "X-Empty": "", "X-~!#": "%"}
+    settings = load_settings(targets={"api": {"base_url": "http://x", "headers": headers}})
+    assert settings.targets["api"].headers == headers
+
+
+def test_header_values_are_never_in_errors() -> None:
+    message = _error(
+        targets={"api": {"base_url": "http://x", "headers": {"Authorization": "Bearer sk-9\n"}}}
+    )
+    assert "sk-9" not in message
+    assert "'Authorization' has a line break" in message
+
+
+def test_bad_json_in_a_nested_variable_names_that_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__BASE_URL", "http://x")
+    monkeypatch.setenv("synthetic_targets__api__headers", "{'X-Key': 'sk-secret'}")
+    message = _error()
+    assert message == (
+        "SYNTHETIC_TARGETS__API__HEADERS: invalid value, expected JSON (Expecting property name"
+        " enclosed in double quotes at character 1)"
+    )
+    monkeypatch.delenv("synthetic_targets__api__headers")
+    monkeypatch.setenv("SYNTHETIC_SECRETS", '{"api_key": "sk-secret"')
+    message = _error()
+    assert message.startswith("SYNTHETIC_SECRETS: invalid value, expected JSON (Expecting ','")
+    assert "sk-secret" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("ftp://user:pa55word@host/x", "ftp://user:***@host/x"),
+        ("https://user:pa55word@host:99999", "https://user:***@host:99999"),
+        ("https://user:pa55word@exa mple.com", "https://user:***@exa mple.com"),
+        ("https://user:pa55word@host/x?q=1", "https://user:***@host/x?q=1"),
+    ],
+)
+def test_url_passwords_are_masked_in_errors(url: str, shown: str) -> None:
+    message = _error(targets={"api": {"base_url": url}})
+    assert "pa55word" not in message
+    assert f"got {shown!r}" in message
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("https://user:secret@host/x", "https://user:***@host/x"),
+        ("https://user@host/x", "https://user@host/x"),
+        ("https://host/x@y", "https://host/x@y"),
+        ("https://u:p@ss@host", "https://u:***@host"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_mask_url_password(url: str, masked: str) -> None:
+    assert mask_url_password(url) == masked
+
+
+def test_url_passwords_are_listed_for_redaction() -> None:
+    settings = load_settings(
+        targets={"a": {"base_url": "https://u:s3cret@host"}, "b": {"base_url": "https://host"}}
+    )
+    assert url_passwords(settings) == ["s3cret"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"environment": ""}, "SYNTHETIC_ENVIRONMENT: must not be empty"),
+        ({"environment": "prod\n"}, "SYNTHETIC_ENVIRONMENT: is sent as the X-Synthetic-Test"),
+        ({"admin_token": ""}, "SYNTHETIC_ADMIN_TOKEN: must not be empty"),
+        ({"admin_token": "t0ken\n"}, "SYNTHETIC_ADMIN_TOKEN: is compared with a header value"),
+        ({"targets": {"a": {"base_url": "http://h/#x"}}}, "SYNTHETIC_TARGETS__A__BASE_URL: must"),
+        ({"targets": {"a": {"base_url": "http://h\t/"}}}, "SYNTHETIC_TARGETS__A__BASE_URL: has"),
+        ({"targets": {"a": {"base_url": "http://h/a\nb"}}}, "SYNTHETIC_TARGETS__A__BASE_URL: has"),
+    ],
+)
+def test_values_sent_in_headers_are_checked(overrides: dict[str, object], expected: str) -> None:
+    message = _error(**overrides)
+    assert "\n" not in message
+    assert message.startswith(expected)
+    assert "t0ken" not in message
+
+
+def test_a_bearer_secret_must_be_a_header_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__BASE_URL", "https://api.example.com")
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__BEARER_SECRET", "api_key")
+    monkeypatch.setenv("SYNTHETIC_SECRETS__API_KEY", "sk-123456\n")
+    assert _error() == (
+        "SYNTHETIC_SECRETS__API_KEY: is sent as a bearer token"
+        " (SYNTHETIC_TARGETS__API__BEARER_SECRET), and has a line break"
+    )
