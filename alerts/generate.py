@@ -72,6 +72,10 @@ class Config:
     down_for: str
     absent_for: str
     load_errors_for: str
+    loop_blocked_window: str
+    loop_blocked_for: str
+    fds_ratio: float
+    fds_for: str
     latency_window: str
     latency_for: str
     latency_threshold_seconds: float
@@ -197,10 +201,12 @@ def _burn_rates(sections: list[_Section]) -> tuple[BurnRate, ...]:
     return tuple(pairs)
 
 
-def _objective(value: float, name: str) -> float:
-    """Return an SLO objective, a ratio strictly between 0 and 1."""
+def _ratio(value: float, name: str, example: str) -> float:
+    """Return a ratio strictly between 0 and 1 (an SLO objective, a share of a limit)."""
     if not 0 < value < 1:
-        raise ConfigError(f"{name}: expected a ratio between 0 and 1 (e.g. 0.99), got {value!r}")
+        raise ConfigError(
+            f"{name}: expected a ratio between 0 and 1 (e.g. {example}), got {value!r}"
+        )
     return value
 
 
@@ -223,6 +229,10 @@ def load_config(path: Path = CONFIG) -> Config:
         down_for=s["agent"].duration("down_for"),
         absent_for=s["agent"].duration("absent_for"),
         load_errors_for=s["agent"].duration("load_errors_for"),
+        loop_blocked_window=s["agent"].duration("event_loop_blocked_window"),
+        loop_blocked_for=s["agent"].duration("event_loop_blocked_for"),
+        fds_ratio=_ratio(s["agent"].number("fds_ratio"), "agent.fds_ratio", "0.8"),
+        fds_for=s["agent"].duration("fds_for"),
         latency_window=s["latency"].duration("window"),
         latency_for=s["latency"].duration("for"),
         latency_threshold_seconds=s["latency"].number("threshold_seconds"),
@@ -241,7 +251,7 @@ def load_config(path: Path = CONFIG) -> Config:
         tls_warning_for=s["tls"].duration("warning_for"),
         tls_critical_days=s["tls"].number("critical_days"),
         tls_critical_for=s["tls"].duration("critical_for"),
-        slo_objective=_objective(s["slo"].number("objective"), "slo.objective"),
+        slo_objective=_ratio(s["slo"].number("objective"), "slo.objective", "0.99"),
         slo_fast=_burn_rates(s["slo"].sections("fast")),
         slo_slow=_burn_rates(s["slo"].sections("slow")),
     )
@@ -542,8 +552,10 @@ def flaky_alerts(config: Config) -> list[Rule]:
 
 
 def agent_health_alerts(config: Config) -> list[Rule]:
-    """Return the alert on check files that failed to load."""
+    """Return the alerts on load errors, a blocked event loop and file descriptors running out."""
     errors = select(config, "synthetic_exporter_load_errors")
+    blocked = select(config, "synthetic_exporter_event_loop_blocked_seconds_total")
+    window = config.loop_blocked_window
     return [
         alert(
             config,
@@ -555,8 +567,51 @@ def agent_health_alerts(config: Config) -> list[Rule]:
             "The agent {{ $labels.instance }} in {{ $labels.environment }} failed to load some "
             "checks (syntax errors, unknown dependencies or cycles; errors: {{ $value }}): "
             "those checks do not run.",
-        )
+        ),
+        alert(
+            config,
+            "SyntheticExporterEventLoopBlocked",
+            f"increase({blocked}[{window}]) > 0",
+            config.loop_blocked_for,
+            "warning",
+            "Check code blocked a synthetic-exporter agent's event loop.",
+            "Check code held the event loop of the agent {{ $labels.instance }} in "
+            "{{ $labels.environment }} for {{ $value | humanizeDuration }} in the last "
+            f"{window} (each block over 1s): meanwhile every other check, scrape and probe "
+            "waited, so their latencies are inflated. The agent's ERROR log line names the "
+            "check's file:line (field location).",
+        ),
+        _fds_alert(config),
     ]
+
+
+def _fds_alert(config: Config) -> Rule:
+    """Return the alert on an agent using most of its open-files limit.
+
+    The process_ series carry only the target's labels (job, instance): they are selected by
+    ``selector`` alone, and joined on job and instance to ``synthetic_exporter_build_info``,
+    which applies ``extra_selector`` and brings the aggregation labels (``environment``).
+    """
+    labels = ", ".join(config.aggregation_labels)
+    open_fds = f"process_open_fds{{{config.selector}}}"
+    max_fds = f"process_max_fds{{{config.selector}}}"
+    info = select(config, "synthetic_exporter_build_info")
+    threshold = num(config.fds_ratio)
+    return alert(
+        config,
+        "SyntheticExporterFileDescriptorsHigh",
+        f"(\n  {open_fds}\n/\n  {max_fds}\n> {threshold}\n)\n"
+        f"* on (job, instance) group_left ({labels})\n"
+        f"  max by (job, instance, {labels}) ({info})",
+        config.fds_for,
+        "warning",
+        "A synthetic-exporter agent is running out of file descriptors.",
+        "The agent {{ $labels.instance }} in {{ $labels.environment }} has used "
+        "{{ $value | humanizePercentage }} of its open-files limit for "
+        f"{config.fds_for} (more than {percent(config.fds_ratio)}): when none are left, "
+        'checks that open new connections fail with "Too many open files" (false '
+        "failures) and the agent refuses scrapes and probes.",
+    )
 
 
 def cleanup_alerts(config: Config) -> list[Rule]:

@@ -165,6 +165,10 @@ def test_alertmanager_example_inhibitions() -> None:
     assert config["route"]["group_by"] == ["alertname", "environment", "suite"]
 
 
+# The agent section's knobs, for cases that replace one of them.
+AGENT_KNOBS = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["agent"]
+
+
 def _write_config(tmp_path: Path, edit: dict[str, Any]) -> Path:
     """Write a copy of config.yaml with top-level keys replaced by ``edit``."""
     raw = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
@@ -182,6 +186,10 @@ def _write_config(tmp_path: Path, edit: dict[str, Any]) -> Path:
         ({"stale": {"intervals": 2, "for": "5 minutes"}}, "stale.for: expected a duration"),
         ({"tls": {"warning_days": 14}, "tsl": {}}, "tls.warning_for: missing"),
         ({"tsl": {}}, "config: unknown keys ['tsl']"),
+        (
+            {"agent": {**AGENT_KNOBS, "fds_ratio": 80}},
+            "agent.fds_ratio: expected a ratio between 0 and 1 (e.g. 0.8), got 80.0",
+        ),
     ],
 )
 def test_config_errors_name_the_knob(tmp_path: Path, edit: dict[str, Any], message: str) -> None:
