@@ -24,6 +24,7 @@ from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import prometheus, stat, statetimeline, table, text, timeseries
 from grafana_foundation_sdk.builders.common import (
     ReduceDataOptions,
+    ScaleDistributionConfig,
     StackingConfig,
     TableSortByFieldState,
     VizLegendOptions,
@@ -700,6 +701,7 @@ def http_cdn() -> db.Dashboard:
 def agent() -> db.Dashboard:
     """Return the agent's own health: scrapes, schedule lag, overruns, clean-ups, process."""
     lag = "synthetic_exporter_schedule_lag_seconds"
+    blocked = "synthetic_exporter_event_loop_blocked_seconds_total"
     health = [
         single(
             "Up",
@@ -755,7 +757,15 @@ def agent() -> db.Dashboard:
             "s",
             query(p(0.5, "instance", lag, AGENT), "{{instance}} p50"),
             query(p(0.99, "instance", lag, AGENT), "{{instance}} p99", "B"),
-        ).span(8),
+        ).span(6),
+        series(
+            "Event loop blocked (s per 5m)",
+            "Seconds the event loop was held by blocking check code (blocks over 1s), per 5 "
+            "minutes: every check, scrape and probe waited meanwhile. The agent's ERROR log line "
+            "names the check (location).",
+            "s",
+            query(f"increase({blocked}{{{AGENT}}}[5m])", "{{instance}}"),
+        ).span(6),
         bars(
             "Overruns",
             "Run slots dropped because the suite's previous run was still going.",
@@ -765,13 +775,13 @@ def agent() -> db.Dashboard:
                 "[$__rate_interval]))",
                 "{{suite}}",
             ),
-        ).span(8),
+        ).span(6),
         series(
             "Scrape duration",
             "How long Prometheus takes to scrape the agent's /metrics.",
             "s",
             query(f"scrape_duration_seconds{{{PROCESS}}}", "{{instance}}"),
-        ).span(8),
+        ).span(6),
     ]
     cleanups = [
         series(
@@ -808,10 +818,22 @@ def agent() -> db.Dashboard:
         ).span(8),
         series(
             "Open file descriptors",
-            "File descriptors the agent process holds open (sockets included).",
+            "File descriptors the agent process holds open (sockets included), against its "
+            "limit (dashed; the hard nofile limit, which the agent raises its soft limit to). "
+            "Logarithmic scale. Near the limit, new connections fail: Too many open files.",
             "short",
-            query(f"process_open_fds{{{PROCESS}}}", "{{instance}}"),
-        ).span(8),
+            query(f"process_open_fds{{{PROCESS}}}", "{{instance}} open"),
+            query(f"process_max_fds{{{PROCESS}}}", "{{instance}} max", "B"),
+        )
+        .span(8)
+        .scale_distribution(ScaleDistributionConfig().type(common.ScaleDistribution.LOG).log(10))
+        .override_by_query(
+            "B",
+            [
+                model.DynamicConfigValue("custom.lineStyle", {"fill": "dash", "dash": [10, 10]}),
+                model.DynamicConfigValue("custom.fillOpacity", 0),
+            ],
+        ),
     ]
     # No allValue: "All" means the instances of $environment, not every scraped instance.
     instance = label_variable(
@@ -820,7 +842,8 @@ def agent() -> db.Dashboard:
     return build_dashboard(
         "synthetic-agent",
         "Synthetic monitoring: agent",
-        "The agent's own health: scrapes, schedule lag, overruns, clean-ups, CPU and memory.",
+        "The agent's own health: scrapes, schedule lag, event-loop blocks, overruns, clean-ups, "
+        "CPU, memory and file descriptors.",
         variables(instance),
         [
             Row("Agent", health),
