@@ -33,6 +33,7 @@ from synthetic_exporter.startup_checks import (
     check_ca_bundles,
     check_checks_path,
     check_ledger,
+    output_file_problem,
 )
 from synthetic_exporter.statedir import StateDirError, hold_state_dir
 from synthetic_exporter.webconfig import WebConfig
@@ -147,16 +148,37 @@ def cmd_run(settings: Settings, loaded: LoadResult, args: argparse.Namespace) ->
     )
     run = RunResult(new_run_id(), tuple(collector.suites), started, time.time(), loaded.errors)
     sys.stdout.write(reporter.summary(run))
-    if args.json:
-        write_json(run, args.json)
-    if args.junit_xml:
-        write_junit(run, args.junit_xml)
+    write_reports(run, args)
     if interrupted:
         print("interrupted: running tests were cancelled and their cleanups ran")
         return EXIT_OK
     if loaded.errors:
         return EXIT_USAGE
     return EXIT_OK if run.ok else EXIT_FAILED
+
+
+def report_paths(args: argparse.Namespace) -> dict[str, Path]:
+    """Return the report files ``run`` was asked to write, by option."""
+    paths = {"--json": args.json, "--junit-xml": args.junit_xml}
+    return {option: path for option, path in paths.items() if path is not None}
+
+
+def check_report_paths(args: argparse.Namespace) -> None:
+    """Refuse report paths that cannot be written, before the run rather than after it."""
+    for option, path in report_paths(args).items():
+        problem = output_file_problem(path)
+        if problem is not None:
+            raise UsageError(f"{option}: {problem}")
+
+
+def write_reports(run: RunResult, args: argparse.Namespace) -> None:
+    """Write the JSON and JUnit reports that were asked for."""
+    writers = {"--json": write_json, "--junit-xml": write_junit}
+    for option, path in report_paths(args).items():
+        try:
+            writers[option](run, path)
+        except OSError as exc:
+            raise UsageError(f"{option}: cannot write {path}: {exc.strerror}") from None
 
 
 def select_shard(settings: Settings, loaded: LoadResult) -> LoadResult:
@@ -253,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_command(args: argparse.Namespace, settings: Settings) -> int:
     """Check what start-up needs, load the checks and run the command."""
+    if args.command == "run":
+        check_report_paths(args)
     checks_variable = "--checks" if args.checks is not None else "SYNTHETIC_CHECKS_PATH"
     check_checks_path(settings.checks_path, checks_variable)
     web = web_config(settings) if args.command == "serve" else None

@@ -24,6 +24,7 @@ __all__ = [
     "check_checks_path",
     "check_ledger",
     "listen_problem",
+    "output_file_problem",
 ]
 
 
@@ -70,6 +71,20 @@ def check_checks_path(path: Path, variable: str) -> None:
         return
     if not path.is_file() or path.suffix != ".py":
         raise StartupError(variable, f"{path} is neither a directory nor a .py file")
+
+
+def output_file_problem(path: Path) -> str | None:
+    """Return why a report cannot be written at ``path``, or None."""
+    import os
+
+    if path.is_dir():
+        return f"{path} is a directory"
+    parent = path.parent
+    if not parent.is_dir():
+        return f"{path}: directory {parent} does not exist"
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return f"{path}: not writable by this process"
+    return None
 
 
 def check_ca_bundles(settings: Settings) -> None:

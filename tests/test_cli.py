@@ -398,3 +398,23 @@ def test_a_state_dir_serves_one_agent_at_a_time(tmp_path: Path, demo_api: str) -
         assert f"(pid {process.pid})" in second.stderr
     finally:
         finish(process)
+
+
+@pytest.mark.parametrize(
+    ("option", "path", "problem"),
+    [
+        ("--junit-xml", "no-dir/junit.xml", "no-dir/junit.xml: directory {tmp}/no-dir does not"),
+        ("--json", "checks", "{tmp}/checks is a directory"),
+    ],
+)
+def test_report_paths_are_checked_before_the_run(
+    tmp_path: Path, option: str, path: str, problem: str
+) -> None:
+    checks = write_checks(tmp_path / "checks", {"chain.py": CHAIN})
+    args = ["--checks", str(checks), "run", "--once", option, str(tmp_path / path)]
+    run = run_cli(args, cli_env(tmp_path / "state", None))
+    assert run.returncode == 2
+    assert run.stdout == ""  # nothing ran
+    (line,) = run.stderr.splitlines()
+    assert line.startswith(f"synthetic-exporter: error: {option}: ")
+    assert problem.format(tmp=tmp_path) in line
