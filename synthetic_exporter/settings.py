@@ -52,6 +52,9 @@ SECRET_FIELDS = frozenset({"secrets", "admin_token"})
 # What h11 accepts in a request header (RFC 9110), limited to ASCII as httpx encodes values so.
 HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 HEADER_VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
+# Beyond a day a grace is never meant (Kubernetes has killed the pod long before), and past
+# threading.TIMEOUT_MAX the timer that bounds the shutdown would fail.
+MAX_SHUTDOWN_GRACE_SECONDS = 86400.0
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -77,6 +80,16 @@ def _url_password(parts: SplitResult) -> str | None:
         return parts.password
     except ValueError:
         return None
+
+
+def _is_utf8(text: str) -> bool:
+    """Tell whether ``text`` encodes as UTF-8 (environment bytes that are not arrive as
+    surrogates, which the metrics exposition cannot encode)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def header_problem(value: str) -> str | None:
@@ -249,6 +262,20 @@ class Settings(BaseSettings):
         index, total = parse_shard(value)
         return f"{index}/{total}"
 
+    @field_validator("checks_path", "state_dir", "web_config_file", mode="before")
+    @classmethod
+    def _refuse_empty_path(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty (an empty path would mean the current directory)")
+        return value
+
+    @field_validator("shutdown_grace")
+    @classmethod
+    def _check_shutdown_grace(cls, value: float) -> float:
+        if value > MAX_SHUTDOWN_GRACE_SECONDS:
+            raise ValueError("must be at most 1d")
+        return value
+
     @field_validator("environment")
     @classmethod
     def _check_environment(cls, value: str) -> str:
@@ -309,6 +336,8 @@ class Settings(BaseSettings):
             if name in RESERVED_LABELS:
                 reserved = ", ".join(sorted(RESERVED_LABELS))
                 raise ValueError(f"label name {name!r} is reserved ({reserved})")
+            if not _is_utf8(value[name]):
+                raise ValueError(f"the value of label {name!r} is not valid UTF-8")
         return value
 
 

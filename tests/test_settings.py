@@ -330,3 +330,21 @@ def test_a_bearer_secret_must_be_a_header_value(monkeypatch: pytest.MonkeyPatch)
         "SYNTHETIC_SECRETS__API_KEY: is sent as a bearer token"
         " (SYNTHETIC_TARGETS__API__BEARER_SECRET), and has a line break"
     )
+
+
+@pytest.mark.parametrize("field", ["checks_path", "state_dir", "web_config_file"])
+def test_an_empty_path_is_not_the_current_directory(field: str) -> None:
+    assert _error(**{field: " "}) == (
+        f"{env_var_name((field,))}: must not be empty (an empty path would mean the current"
+        " directory)"
+    )
+
+
+def test_label_values_must_be_utf8(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNTHETIC_LABELS__REGION", os.fsdecode(b"eu-\xff"))
+    assert _error() == "SYNTHETIC_LABELS: the value of label 'region' is not valid UTF-8"
+
+
+def test_shutdown_grace_is_at_most_a_day() -> None:
+    assert load_settings(shutdown_grace="1d").shutdown_grace == 86400
+    assert _error(shutdown_grace="1d1s") == "SYNTHETIC_SHUTDOWN_GRACE: must be at most 1d"

@@ -81,6 +81,18 @@ CASES: dict[str, Case] = {
     "empty admin token": Case(
         "SYNTHETIC_ADMIN_TOKEN", "must not be empty", {"SYNTHETIC_ADMIN_TOKEN": ""}
     ),
+    "label not utf-8": Case(
+        "SYNTHETIC_LABELS",
+        "the value of label 'region' is not valid UTF-8",
+        {"SYNTHETIC_LABELS__REGION": os.fsdecode(b"eu-\xff")},
+        ("serve",),
+    ),
+    "shutdown grace": Case(
+        "SYNTHETIC_SHUTDOWN_GRACE", "must be at most 1d", {"SYNTHETIC_SHUTDOWN_GRACE": "400d"}
+    ),
+    "checks path empty": Case(
+        "SYNTHETIC_CHECKS_PATH", "must not be empty", {"SYNTHETIC_CHECKS_PATH": ""}, ("validate",)
+    ),
     "history size": Case("SYNTHETIC_HISTORY_SIZE", "greater than", {"SYNTHETIC_HISTORY_SIZE": "0"}),
     "base url password": Case(
         "SYNTHETIC_TARGETS__API__BASE_URL",
