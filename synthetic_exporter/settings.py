@@ -51,6 +51,8 @@ RESERVED_LABELS = frozenset(
 SECRET_FIELDS = frozenset({"secrets", "admin_token"})
 # What h11 accepts in a request header (RFC 9110), limited to ASCII as httpx encodes values so.
 HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+# Headers that frame a message: a default value would contradict each request's body.
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
 HEADER_VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
 # Beyond a day a grace is never meant (Kubernetes has killed the pod long before), and past
 # threading.TIMEOUT_MAX the timer that bounds the shutdown would fail.
@@ -160,6 +162,8 @@ class TargetSettings(BaseModel):
                 raise ValueError(
                     f"invalid header name {name!r}: letters, digits and !#$%&'*+-.^_`|~ only"
                 )
+            if name.lower() in FRAMING_HEADERS:
+                raise ValueError(f"header {name!r} is set per request, not as a default header")
             problem = header_problem(text)
             if problem is not None:
                 raise ValueError(f"the value of header {name!r} {problem}")

@@ -177,6 +177,8 @@ def load_web_config(path: Path) -> WebConfig:
         config = config.model_copy(update={"tls_server_config": tls})
     for user, hashed in config.basic_auth_users.items():
         _check_bcrypt(path, user, hashed)
+    if tls is None and not config.basic_auth_users:
+        raise WebConfigError(f"{path} configures neither TLS nor basic auth: {EMPTY_HINT}")
     return config
 
 

@@ -348,3 +348,12 @@ def test_label_values_must_be_utf8(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_shutdown_grace_is_at_most_a_day() -> None:
     assert load_settings(shutdown_grace="1d").shutdown_grace == 86400
     assert _error(shutdown_grace="1d1s") == "SYNTHETIC_SHUTDOWN_GRACE: must be at most 1d"
+
+
+@pytest.mark.parametrize("name", ["Content-Length", "transfer-encoding"])
+def test_framing_headers_cannot_be_defaults(name: str) -> None:
+    message = _error(targets={"api": {"base_url": "http://x", "headers": {name: "5"}}})
+    assert message == (
+        f"SYNTHETIC_TARGETS__API__HEADERS: header {name!r} is set per request, not as a default"
+        " header"
+    )

@@ -65,6 +65,8 @@ def a_hash(password: str = PASSWORD) -> str:
         ("tls_server_config: [\n", "is not valid YAML at line 2, column 1"),
         ("", "is empty: give tls_server_config and/or basic_auth_users"),
         ("{}\n", "is empty"),
+        ("basic_auth_users: {}\n", "configures neither TLS nor basic auth"),
+        ("tls_server_config:\n", "configures neither TLS nor basic auth"),
         ("- tls_server_config\n", "must be a YAML mapping"),
         ("just text\n", "must be a YAML mapping"),
     ],
