@@ -60,6 +60,26 @@ BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}
 EMPTY_HINT = "give tls_server_config and/or basic_auth_users, or unset SYNTHETIC_WEB_CONFIG_FILE"
 
 
+def _strict_loader() -> Any:
+    """Return a SafeLoader that refuses duplicate keys, as exporter-toolkit's strict parser does
+    (PyYAML would keep the last one silently: a second ``basic_auth_users`` replaces the first)."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
 def _read_yaml(path: Path) -> Any:
     """Return the parsed file; every problem is one line naming the file."""
     import yaml  # only agents with a web config need it
@@ -73,7 +93,7 @@ def _read_yaml(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise WebConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_strict_loader())  # a SafeLoader: plain data only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

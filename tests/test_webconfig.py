@@ -66,6 +66,10 @@ def a_hash(password: str = PASSWORD) -> str:
         ("", "is empty: give tls_server_config and/or basic_auth_users"),
         ("{}\n", "is empty"),
         ("basic_auth_users: {}\n", "configures neither TLS nor basic auth"),
+        (
+            "basic_auth_users:\n  a: x\nbasic_auth_users:\n  b: y\n",
+            "is not valid YAML at line 3, column 1: duplicate key 'basic_auth_users'",
+        ),
         ("tls_server_config:\n", "configures neither TLS nor basic auth"),
         ("- tls_server_config\n", "must be a YAML mapping"),
         ("just text\n", "must be a YAML mapping"),
