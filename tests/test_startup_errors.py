@@ -126,6 +126,14 @@ CASES: dict[str, Case] = {
             "SYNTHETIC_TARGETS__API__HEADERS": '{"X Key": "1"}',
         },
     ),
+    "framing header": Case(
+        "SYNTHETIC_TARGETS__API__HEADERS",
+        "header 'Content-Length' is set per request",
+        {
+            "SYNTHETIC_TARGETS__API__BASE_URL": "https://api.example.com",
+            "SYNTHETIC_TARGETS__API__HEADERS": '{"Content-Length": "0"}',
+        },
+    ),
     "headers json": Case(
         "SYNTHETIC_TARGETS__API__HEADERS",
         "expected JSON",
@@ -224,6 +232,18 @@ CASES: dict[str, Case] = {
         {"SYNTHETIC_WEB_CONFIG_FILE": "{tmp}/empty.yml"},
         ("serve",),
     ),
+    "web config without tls or users": Case(
+        "SYNTHETIC_WEB_CONFIG_FILE",
+        "configures neither TLS nor basic auth",
+        {"SYNTHETIC_WEB_CONFIG_FILE": "{tmp}/no-users.yml"},
+        ("serve",),
+    ),
+    "web config duplicate key": Case(
+        "SYNTHETIC_WEB_CONFIG_FILE",
+        "duplicate key 'basic_auth_users'",
+        {"SYNTHETIC_WEB_CONFIG_FILE": "{tmp}/duplicate.yml"},
+        ("serve",),
+    ),
     "web config list": Case(
         "SYNTHETIC_WEB_CONFIG_FILE",
         "must be a YAML mapping",
@@ -312,6 +332,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (tmp / "notes.txt").write_text("not a check, not a key\n")
     (tmp / "empty.yml").write_text("")
     (tmp / "list.yml").write_text("- tls_server_config\n")
+    (tmp / "no-users.yml").write_text("basic_auth_users: {}\n")
+    hashed = "$2b$04$" + "a" * 53
+    (tmp / "duplicate.yml").write_text(
+        f"basic_auth_users:\n  alice: '{hashed}'\nbasic_auth_users:\n  bob: '{hashed}'\n"
+    )
     (tmp / "binary.yml").write_bytes(b"\xff\xfe\x00tls")
     tls = "tls_server_config:\n  cert_file: {}\n  key_file: {}\n"
     (tmp / "key-only.yml").write_text(tls.format("server.key", "server.key"))
