@@ -2,8 +2,10 @@
 
 Runs the real CLI in a subprocess for each case (with the last command it is tried with, or
 ``serve``), prints a Markdown row per case (the setting, the commands, the line printed after
-the header) and, on stderr, how long a process with a bad setting took to exit, per command.
-docs/reliability.md records a run. Usage: ``.venv/bin/python scripts/startup_errors.py``.
+the header) and, on stderr, how long a process with a bad setting took to exit, per command,
+and what checking a web config at start-up costs (100 bcrypt hashes of cost 10; a TLS
+certificate, key and client CA). docs/reliability.md records a run.
+Usage: ``.venv/bin/python scripts/startup_errors.py``.
 """
 
 from __future__ import annotations
@@ -77,5 +79,41 @@ def main() -> None:
             )
 
 
+def web_config_costs() -> None:
+    """Print how long loading (and checking) two web configs takes."""
+    import bcrypt
+    import trustme
+
+    from synthetic_exporter.webconfig import load_web_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        hashed = bcrypt.hashpw(b"password", bcrypt.gensalt(rounds=10)).decode()
+        users = root / "users.yml"
+        users.write_text(
+            "basic_auth_users:\n" + "".join(f"  u{i}: '{hashed}'\n" for i in range(100))
+        )
+        ca = trustme.CA()
+        ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(root / "s.pem"))
+        ca.cert_pem.write_to_path(str(root / "ca.pem"))
+        tls = root / "tls.yml"
+        tls.write_text(
+            "tls_server_config:\n  cert_file: s.pem\n  key_file: s.pem\n  client_ca_file: ca.pem\n"
+        )
+        load_web_config(tls)  # imports YAML and bcrypt once, outside the clocks
+        for name, path in (("100 users, bcrypt cost 10", users), ("TLS with client CA", tls)):
+            started = time.perf_counter()
+            load_web_config(path)
+            elapsed = (time.perf_counter() - started) * 1000
+            print(f"web config, {name}: loaded and checked in {elapsed:.0f} ms", file=sys.stderr)
+        started = time.perf_counter()
+        bcrypt.checkpw(b"password", hashed.encode())
+        elapsed = (time.perf_counter() - started) * 1000
+        print(
+            f"one bcrypt check at cost 10 (as a request pays it): {elapsed:.0f} ms", file=sys.stderr
+        )
+
+
 if __name__ == "__main__":
     main()
+    web_config_costs()
