@@ -80,7 +80,7 @@ class JanitorContext:
 class Sweeper:
     """Deletes ledger entries' resources through their suites' janitors, and sweeps for orphans.
 
-    ``events`` receives countable outcomes (replace its callbacks to count them).
+    ``events`` receives countable outcomes (give it a :class:`SweepEvents` with callbacks).
     """
 
     ledger: Ledger
@@ -102,7 +102,6 @@ class Sweeper:
             self.redact,
             self.orphan_grace,
             self.intent_max_age,
-            self.events,
         )
 
     async def clean(self, entries: list[Entry]) -> list[CleanupFailure]:

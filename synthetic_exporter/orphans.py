@@ -119,6 +119,8 @@ class SweepEvents:
 class Cleaner(Protocol):
     """What the orphan sweep needs from the :class:`~synthetic_exporter.janitor.Sweeper`."""
 
+    events: SweepEvents
+
     async def clean(self, entries: list[Entry]) -> list[CleanupFailure]:
         """Run the janitors of resolved entries."""
 
@@ -143,7 +145,6 @@ class OrphanSweep:
     redact: Callable[[str], str] = lambda s: s
     grace: float = ORPHAN_GRACE_SECONDS
     intent_max_age: float = INTENT_MAX_AGE_SECONDS
-    events: SweepEvents = field(default_factory=SweepEvents)
     _backoff: dict[Kind, _Backoff] = field(default_factory=dict)
 
     async def match_intents(self, intents: list[Entry]) -> list[CleanupFailure]:
@@ -200,7 +201,7 @@ class OrphanSweep:
             logger.bind(suite=suite, kind=kind, age_seconds=age).warning(
                 f"deleting untracked synthetic {kind} {orphan.id} ({orphan.marker[:80]!r})"
             )
-            self.events.orphan_found(suite, kind)
+            self.cleaner.events.orphan_found(suite, kind)
             failures += await self._clean_entry(entry_id)
         return failures
 
@@ -233,7 +234,7 @@ class OrphanSweep:
             logger.bind(suite=entry.suite, kind=entry.kind, key=entry.key).warning(
                 f"found {entry.kind} {orphan.id} of an unfinished create by its key {entry.key}"
             )
-            self.events.intent_found(entry.suite, entry.kind)
+            self.cleaner.events.intent_found(entry.suite, entry.kind)
             failures += await self._clean_entry(entry.id)
         return found
 
@@ -250,7 +251,7 @@ class OrphanSweep:
             if when - entry.created_at < self.intent_max_age:
                 continue
             self.ledger.remove(entry.id)
-            self.events.intent_forgotten(entry.suite, entry.kind)
+            self.cleaner.events.intent_forgotten(entry.suite, entry.kind)
             logger.bind(suite=entry.suite, kind=entry.kind, key=entry.key).warning(
                 f"forgetting {entry.kind} intent {entry.key}: not found in"
                 f" {when - entry.created_at:.0f}s (the create probably failed)"
@@ -281,7 +282,7 @@ class OrphanSweep:
         state.failures += 1
         delay = min(BACKOFF_BASE_SECONDS * 2 ** (state.failures - 1), BACKOFF_MAX_SECONDS)
         state.next_at = time.time() + delay
-        self.events.listing_failed(suite, kind)
+        self.cleaner.events.listing_failed(suite, kind)
         logger.bind(suite=suite, kind=kind, attempts=state.failures).warning(
             f"orphan listing of {kind} failed (next try in {delay:g}s): {error}"
         )

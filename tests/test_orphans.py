@@ -80,7 +80,6 @@ class Counts(SweepEvents):
 def use_counts(engine_sweeper: Any) -> Counts:
     counts = Counts()
     engine_sweeper.events = counts
-    engine_sweeper.orphans.events = counts
     return counts
 
 
