@@ -148,11 +148,16 @@ class OrphanSweep:
     _backoff: dict[Kind, _Backoff] = field(default_factory=dict)
 
     async def match_intents(self, intents: list[Entry]) -> list[CleanupFailure]:
-        """Look up the unresolved intents of a finished run; release the ones not found yet."""
+        """Look up the unresolved intents of a finished run; release the ones not found yet.
+
+        A listing that is backing off after a failure is not called: the sweep looks later.
+        """
         failures: list[CleanupFailure] = []
         for suite, kind in dict.fromkeys((e.suite, e.kind) for e in intents):
             group = [e for e in intents if (e.suite, e.kind) == (suite, kind)]
-            orphans, error = await self._list(suite, kind)
+            orphans, error = None, None
+            if not self._backing_off(suite, kind):
+                orphans, error = await self._list(suite, kind)
             if error is not None:
                 failures.append(error)
             found = await self._resolve(kind, group, orphans or [], failures)
@@ -170,8 +175,7 @@ class OrphanSweep:
         listed: set[Kind] = set()
         for suite in self.suites.values():
             for kind in suite.orphan_finders:
-                state = self._backoff.get((suite.name, kind))
-                if state is not None and state.next_at > time.time():
+                if self._backing_off(suite.name, kind):
                     continue
                 orphans, error = await self._list(suite.name, kind)
                 if error is not None:
@@ -256,6 +260,10 @@ class OrphanSweep:
                 f"forgetting {entry.kind} intent {entry.key}: not found in"
                 f" {when - entry.created_at:.0f}s (the create probably failed)"
             )
+
+    def _backing_off(self, suite: str, kind: str) -> bool:
+        state = self._backoff.get((suite, kind))
+        return state is not None and state.next_at > time.time()
 
     async def _list(self, suite: str, kind: str) -> tuple[list[Orphan] | None, Failure]:
         """Call a kind's listing, bounded; back off after a failure."""

@@ -15,10 +15,11 @@ import pytest
 
 from synthetic_exporter import JanitorContext, Orphan, Resource, Suite, T
 from synthetic_exporter.agent import open_engine, sweep_leftovers
+from synthetic_exporter.coordinator import Coordinator
 from synthetic_exporter.ledger import Ledger
 from synthetic_exporter.orphans import KEY_PATTERN, SweepEvents, new_key
 from synthetic_exporter.settings import Settings
-from tests.engine_helpers import run_suites
+from tests.engine_helpers import Recorder, run_suites
 
 pytestmark = pytest.mark.slow
 
@@ -249,3 +250,32 @@ async def test_intents_never_found_are_forgotten_after_their_max_age(
             ("gone", "customer"),
             ("signup", "customer"),
         ]
+
+
+async def test_a_run_does_not_call_a_listing_that_is_backing_off(
+    settings_for: SettingsFor,
+) -> None:
+    calls = {"n": 0}
+    suite = Suite("flaky")
+
+    @suite.janitor("thing")
+    def delete_thing(j: JanitorContext, r: Resource) -> None: ...
+
+    @suite.orphans("thing")
+    def list_things(j: JanitorContext) -> list[Orphan]:
+        calls["n"] += 1
+        raise RuntimeError("listing down")
+
+    @suite.test
+    async def make(t: T) -> None:
+        t.intend("thing")
+        raise ConnectionError("the create's answer was lost")
+
+    async with open_engine(settings_for(), {"flaky": suite}) as engine:
+        (failed,) = await engine.sweeper.sweep()  # fails: backing off from now on
+        assert failed.message == "RuntimeError: listing down"
+        recorder = Recorder()
+        await Coordinator(engine, {"flaky": suite}, recorder, 1).run_batch(["flaky"])
+        assert recorder.suites[0].janitor_failures == ()
+        assert calls["n"] == 1
+        assert [e.key.startswith("synthetic-") for e in engine.ledger.unresolved()] == [True]
