@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -18,20 +18,29 @@ from synthetic_exporter.coordinator import Coordinator
 from synthetic_exporter.janitor import Sweeper
 from synthetic_exporter.ledger import Ledger
 from synthetic_exporter.logs import redact
+from synthetic_exporter.orphans import SweepEvents
 from synthetic_exporter.results import SuiteResult, TestResult
 from synthetic_exporter.runner import Engine, Listener
-from synthetic_exporter.settings import Settings
+from synthetic_exporter.settings import Settings, url_passwords
 from synthetic_exporter.suite import Suite
 
 LEDGER_FILE = "ledger.sqlite3"
 
 
-def secret_values(settings: Settings) -> list[str]:
-    """Return every secret value the agent knows, for redaction."""
-    values = [s.get_secret_value() for s in settings.secrets.values()]
+def secret_variables(settings: Settings) -> dict[str, str]:
+    """Return every secret value the agent knows, by the variable that set it."""
+    found = {
+        f"SYNTHETIC_SECRETS__{name.upper()}": value.get_secret_value()
+        for name, value in settings.secrets.items()
+    }
     if settings.admin_token is not None:
-        values.append(settings.admin_token.get_secret_value())
-    return values
+        found["SYNTHETIC_ADMIN_TOKEN"] = settings.admin_token.get_secret_value()
+    return found
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Return every secret value the agent knows (URL passwords too), for redaction."""
+    return [*secret_variables(settings).values(), *url_passwords(settings)]
 
 
 def redactor(settings: Settings) -> Callable[[str], str]:
@@ -41,12 +50,23 @@ def redactor(settings: Settings) -> Callable[[str], str]:
 
 
 @asynccontextmanager
-async def open_engine(settings: Settings, suites: Mapping[str, Suite]) -> AsyncIterator[Engine]:
-    """Build clients, ledger and sweeper; close them on the way out."""
+async def open_engine(
+    settings: Settings, suites: Mapping[str, Suite], events: SweepEvents | None = None
+) -> AsyncIterator[Engine]:
+    """Build clients, ledger and sweeper (reporting to ``events``); close them on the way out."""
     mask = redactor(settings)
     targets = Targets(settings, mask)
     ledger = Ledger(settings.state_dir / LEDGER_FILE, owner=uuid.uuid4().hex)
-    sweeper = Sweeper(ledger, suites, settings, targets.shared, mask)
+    sweeper = Sweeper(
+        ledger,
+        suites,
+        settings,
+        targets.shared,
+        mask,
+        orphan_grace=settings.orphan_grace,
+        intent_max_age=settings.intent_max_age,
+        events=events or SweepEvents(),
+    )
     try:
         yield Engine(settings, targets, ledger, sweeper, mask)
     finally:
@@ -80,11 +100,17 @@ class Fanout:
 
     def test_finished(self, result: TestResult) -> None:
         for listener in self.listeners:
-            listener.test_finished(result)
+            try:
+                listener.test_finished(result)
+            except Exception:  # one consumer's bug must not starve the others
+                logger.exception(f"{type(listener).__name__} failed on {result.full_name}")
 
     def suite_finished(self, result: SuiteResult) -> None:
         for listener in self.listeners:
-            listener.suite_finished(result)
+            try:
+                listener.suite_finished(result)
+            except Exception:
+                logger.exception(f"{type(listener).__name__} failed on suite {result.suite}")
 
 
 @dataclass(slots=True)
@@ -139,12 +165,48 @@ def exit_after(grace: float) -> threading.Timer:
     return timer
 
 
-async def cancel_on_signal(scope: anyio.CancelScope, grace: float, stopped: list[int]) -> None:
-    """On SIGTERM or SIGINT, cancel ``scope`` (cleanups still run) and bound the wait."""
+async def _drain(
+    drain: Callable[[], Awaitable[None]], wait: float, signum: int, signals: AsyncIterator[int]
+) -> None:
+    """Await ``drain`` for at most ``wait`` seconds, or until the next signal."""
+    logger.warning(
+        f"received {signal.Signals(signum).name}: no new runs; running tests get {wait:g}s to"
+        " finish before they are cancelled"
+    )
+    async with anyio.create_task_group() as draining:
+
+        async def drain_then_stop() -> None:
+            with anyio.move_on_after(wait):
+                await drain()
+            draining.cancel_scope.cancel()
+
+        draining.start_soon(drain_then_stop)
+        async for _ in signals:  # a second signal: no more waiting
+            draining.cancel_scope.cancel()
+
+
+# On SIGTERM, the share of the shutdown grace that running tests get to finish on their own
+# (their creates answered and recorded) before they are cancelled; cleanups get the rest.
+DRAIN_SHARE = 1 / 3
+
+
+async def cancel_on_signal(
+    scope: anyio.CancelScope,
+    grace: float,
+    stopped: list[int],
+    drain: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """On SIGTERM or SIGINT, let running tests finish (``drain``, bounded), then cancel ``scope``.
+
+    Cleanups still run after the cancellation; the whole shutdown is bounded by ``grace``. A
+    second signal cancels at once.
+    """
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
-            logger.warning(f"received {signal.Signals(signum).name}: cancelling running tests")
             stopped.append(signum)
             exit_after(grace)
+            if drain is not None:
+                await _drain(drain, grace * DRAIN_SHARE, signum, signals)
+            logger.warning(f"received {signal.Signals(signum).name}: cancelling running tests")
             scope.cancel()
             return

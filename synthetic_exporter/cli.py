@@ -16,11 +16,17 @@ from pathlib import Path
 import anyio
 
 from synthetic_exporter import __version__
-from synthetic_exporter.agent import Collector, FailureLogger, cancel_on_signal, run_once
+from synthetic_exporter.agent import (
+    Collector,
+    FailureLogger,
+    cancel_on_signal,
+    run_once,
+    secret_variables,
+)
 from synthetic_exporter.coordinator import new_run_id
 from synthetic_exporter.durations import parse_duration
 from synthetic_exporter.eventloop import backend_options
-from synthetic_exporter.loader import LoadResult, load
+from synthetic_exporter.loader import LoadResult, load, without_secret_names
 from synthetic_exporter.logs import configure_logging
 from synthetic_exporter.report import ConsoleReporter, format_load_errors, write_json, write_junit
 from synthetic_exporter.results import RunResult
@@ -284,7 +290,8 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
         check_ca_bundles(settings)
     path = settings.checks_path
     sys.path.insert(0, str(path if path.is_dir() else path.parent))
-    loaded = select_shard(settings, load(settings.checks_path))
+    loaded = without_secret_names(load(settings.checks_path), secret_variables(settings))
+    loaded = select_shard(settings, loaded)
     if args.command == "validate":
         return cmd_validate(settings, loaded)
     if args.command == "list":

@@ -136,6 +136,7 @@ class T:
     @asynccontextmanager
     async def step(self, name: str) -> AsyncIterator[None]:
         """Time a named step of the test: ``async with t.step("pay"): ...``."""
+        name = self.redact(name)  # an author-chosen name reaches labels, JSON and pages
         start = time.monotonic()
         ok = False
         try:

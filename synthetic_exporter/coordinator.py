@@ -13,10 +13,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import anyio
+from loguru import logger
 
 from synthetic_exporter.graph import with_dependencies
+from synthetic_exporter.invoke import describe_error, is_real_cancel
 from synthetic_exporter.results import Outcome, SuiteResult
-from synthetic_exporter.runner import Engine, Listener, SuiteRun, skipped_suite
+from synthetic_exporter.runner import Engine, Listener, SuiteRun, unrun_suite
 from synthetic_exporter.suite import Suite
 
 
@@ -71,19 +73,37 @@ class Coordinator:
             when = time.time() if scheduled_at is None else scheduled_at
             reason = dependency_problem(suite, self.latest)
             if reason:
-                result = skipped_suite(suite, run_id, reason, when)
+                result = unrun_suite(suite, run_id, reason, when)
                 for test in result.tests:
                     self.listener.test_finished(test)
             else:
                 async with self.limiter:
                     run = SuiteRun(self.engine, suite, run_id, self.listener, when, lag_seconds)
-                    result = await run.run()
+                    result = await self._contained(run)
             self.latest[name] = result
             self.listener.suite_finished(result)
             return result
         finally:
             del self.running[name]
             done.set()
+
+    async def _contained(self, run: SuiteRun) -> SuiteResult:
+        """Return the run's result; an error escaping the runner (a bug) errors the suite."""
+        try:
+            return await run.run()
+        except BaseException as exc:
+            if await is_real_cancel(exc):
+                raise
+            logger.opt(exception=exc).bind(suite=run.suite.name, run_id=run.run_id).error(
+                f"suite run {run.suite.name} crashed: {describe_error(exc)}"
+            )
+            reason = f"the agent failed to run the suite: {describe_error(exc)}"
+            return unrun_suite(run.suite, run.run_id, reason, run.scheduled_at, Outcome.ERROR)
+
+    async def idle(self) -> None:
+        """Return once no suite runs (or waits to run)."""
+        while self.running:
+            await next(iter(self.running.values())).wait()
 
     async def run_batch(self, names: Iterable[str]) -> list[SuiteResult]:
         """Run suites (and their dependencies) now, concurrently where the graph allows."""

@@ -11,10 +11,12 @@ import hashlib
 import sys
 import traceback
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from synthetic_exporter.assertions import compile_check_file
+from synthetic_exporter.logs import MIN_SECRET_LENGTH, redact
 from synthetic_exporter.results import LoadError
 from synthetic_exporter.suite import Suite
 
@@ -62,7 +64,7 @@ def load_file(path: Path) -> tuple[list[Suite], LoadError | None]:
     try:
         code = compile_check_file(path, path.read_bytes())
         exec(code, module.__dict__)
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit or KeyboardInterrupt in a check file is its error
         sys.modules.pop(name, None)
         message = f"{type(exc).__name__}: {exc}"
         return [], LoadError(str(path), _error_line(exc, path), message)
@@ -132,6 +134,42 @@ def resolve(candidates: list[Suite]) -> LoadResult:
                     )
                 )
     return LoadResult(suites, tuple(errors))
+
+
+def without_secret_names(loaded: LoadResult, secrets: Mapping[str, str]) -> LoadResult:
+    """Drop suites whose name, tags or test names contain a secret's value, with an error each.
+
+    Such names would reach metric labels, ``/healthz``, the status page and JUnit. ``secrets``
+    maps each secret's variable to its value; the error names the variable, never the value.
+    """
+    errors: list[LoadError] = []
+    kept: list[Suite] = []
+    for suite in loaded.suites.values():
+        names = (suite.name, *suite.tags, *(t.name for t in suite.tests))
+        leak = next(
+            (
+                variable
+                for variable, value in secrets.items()
+                if len(value) >= MIN_SECRET_LENGTH and any(value in name for name in names)
+            ),
+            None,
+        )
+        if leak is None:
+            kept.append(suite)
+            continue
+        errors.append(
+            LoadError(
+                suite.file,
+                suite.line,
+                f"suite {redact(suite.name, secrets.values())!r}: a suite, tag or test name"
+                f" contains the value of {leak}; names are published, secrets must not be",
+            )
+        )
+    resolved = resolve(kept)
+    masked = tuple(  # a dependent's error names the refused suite
+        LoadError(e.file, e.line, redact(e.message, secrets.values())) for e in resolved.errors
+    )
+    return LoadResult(resolved.suites, (*loaded.errors, *errors, *masked))
 
 
 def load(path: Path) -> LoadResult:

@@ -370,7 +370,9 @@ class Metrics:
             self._record_http(series, test)
         key = (*self._constant_values, result.suite)
         series.suite.record(key, result.outcome, result.duration_seconds, result.ended_at)
-        series.cleanup_failures.inc(key, result.cleanup_failure_count)
+        # Janitor and listing failures are counted as they happen (cleanup_failed), in runs
+        # and sweeps alike; a result adds its tests' own cleanups.
+        series.cleanup_failures.inc(key, sum(len(t.cleanup_failures) for t in result.tests))
         series.version += 1
 
     def _record_http(self, series: _SuiteSeries, test: TestResult) -> None:

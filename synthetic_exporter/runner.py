@@ -9,12 +9,10 @@ from __future__ import annotations
 import contextlib
 import inspect
 import ssl
-import sysconfig
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
@@ -23,8 +21,14 @@ import httpx
 
 from synthetic_exporter.clients import Targets
 from synthetic_exporter.context import FatalStop, SkipStop, T
+from synthetic_exporter.frames import check_frames
 from synthetic_exporter.http import CURRENT_SINK
-from synthetic_exporter.invoke import call_bounded, describe_error
+from synthetic_exporter.invoke import (
+    CLEANUP_DEADLINE,
+    call_bounded,
+    describe_error,
+    is_real_cancel,
+)
 from synthetic_exporter.janitor import Sweeper
 from synthetic_exporter.ledger import Ledger
 from synthetic_exporter.orphans import new_key
@@ -38,8 +42,6 @@ from synthetic_exporter.results import (
 from synthetic_exporter.settings import Settings
 from synthetic_exporter.suite import Suite, TestDef, TestFunction
 
-PACKAGE_DIR = str(Path(__file__).parent)
-LIBRARY_DIRS = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")})
 TRACEBACK_FRAMES = 5
 
 
@@ -79,13 +81,7 @@ class _Attempt:
 
 def short_traceback(exc: BaseException) -> str:
     """Return the frames of an exception that point into check code, innermost last."""
-    frames = [
-        f
-        for f in traceback.extract_tb(exc.__traceback__)
-        if not f.filename.startswith(PACKAGE_DIR)
-        and not f.filename.startswith(LIBRARY_DIRS)
-        and not f.filename.startswith("<")
-    ]
+    frames = check_frames(traceback.extract_tb(exc.__traceback__))
     return "".join(traceback.format_list(frames[-TRACEBACK_FRAMES:])).rstrip()
 
 
@@ -135,12 +131,6 @@ def classify(exc: BaseException, context: T) -> tuple[Outcome, str, str]:
 Clock = tuple[float, float, BaseException | None]
 
 
-def _is_cancellation(exc: BaseException) -> bool:
-    if isinstance(exc, BaseExceptionGroup):
-        return any(_is_cancellation(e) for e in exc.exceptions)
-    return isinstance(exc, anyio.get_cancelled_exc_class() | KeyboardInterrupt)
-
-
 def _timed_sync_call(func: TestFunction, context: T) -> Clock:
     start = context.started = time.monotonic()
     try:
@@ -159,10 +149,11 @@ async def _timed_call(func: TestFunction, context: T) -> Clock:
     start = context.started = time.monotonic()
     try:
         await func(context)
-    except BaseException as exc:
-        if _is_cancellation(exc):
+    except BaseException as exc:  # any of it is the test's error, but the agent's own cancel
+        end = time.monotonic()
+        if await is_real_cancel(exc):
             raise
-        return start, time.monotonic(), exc
+        return start, end, exc
     return start, time.monotonic(), None
 
 
@@ -225,6 +216,11 @@ class SuiteRun:
         """Return the time limit of the whole run."""
         return self.suite.timeout or self.engine.settings.suite_timeout
 
+    @property
+    def interval(self) -> float:
+        """Return the suite's interval: its cleanups and janitors must end within it."""
+        return self.suite.interval or self.engine.settings.interval
+
     def test_timeout(self, test: TestDef) -> float:
         """Return a test's time limit."""
         return test.timeout or self.suite.test_timeout or self.engine.settings.test_timeout
@@ -233,6 +229,8 @@ class SuiteRun:
         """Run every test in order, then the janitors; return the suite's result."""
         started_at, start = time.time(), time.monotonic()
         self._deadline = anyio.current_time() + self.suite_timeout
+        # Every cleanup and janitor of the run shares one budget: until the next slot.
+        budget = CLEANUP_DEADLINE.set(anyio.current_time() + self.interval)
         janitor_failures: list[CleanupFailure] = []
         try:
             async with self.engine.targets.for_run() as self.clients:
@@ -240,6 +238,7 @@ class SuiteRun:
         finally:
             entries = self.engine.ledger.for_run(self.run_id)
             janitor_failures = await self.engine.sweeper.clean(entries)
+            CLEANUP_DEADLINE.reset(budget)
         tests = tuple(self.results)
         return SuiteResult(
             suite=self.suite.name,
@@ -268,7 +267,7 @@ class SuiteRun:
 
     async def run_subtest(self, parent: T, name: str, func: TestFunction) -> bool:
         """Run ``func`` as ``parent/name`` within the parent's time limit."""
-        full_name, started = f"{parent.name}/{name}", time.time()
+        full_name, started = f"{parent.name}/{self.engine.redact(name)}", time.time()
         try:
             attempt = await self._attempt(full_name, func, parent.deadline)
         except anyio.get_cancelled_exc_class():
@@ -340,6 +339,13 @@ class SuiteRun:
                 outcome = Outcome.TIMEOUT
                 message = self._timeout_message(limit, deadline)
                 context.log(message, level="ERROR")
+            elif anyio.current_time() >= deadline:  # it kept the loop (or clock) from acting
+                outcome = Outcome.TIMEOUT
+                message = (
+                    f"{self._timeout_message(limit, deadline)} (it ran {end - start:.3f}s"
+                    " without yielding to the time limit: a blocking call?)"
+                )
+                context.log(message, level="ERROR")
             elif outcome is Outcome.PASSED and context.failed:
                 outcome, message = Outcome.FAILED, "; ".join(context.failures)
         finally:
@@ -373,7 +379,7 @@ class SuiteRun:
             label, func = context.cleanups.pop()
             error = await call_bounded(func, limit=limit)
             if error is not None:
-                error = context.redact(error)
+                error, label = context.redact(error), context.redact(label)
                 failures.append(CleanupFailure(label, error))
                 context.log(f"cleanup {label!r} failed: {error}", level="WARNING")
         return failures
@@ -407,21 +413,26 @@ class SuiteRun:
         self.listener.test_finished(result)
 
 
-def skipped_suite(suite: Suite, run_id: str, reason: str, scheduled_at: float) -> SuiteResult:
-    """Return the result of a suite that did not run, every test skipped with ``reason``."""
+def unrun_suite(
+    suite: Suite,
+    run_id: str,
+    reason: str,
+    scheduled_at: float,
+    outcome: Outcome = Outcome.SKIPPED,
+) -> SuiteResult:
+    """Return the result of a suite that did not run: every test ``outcome`` with ``reason``."""
     now = time.time()
     tests = tuple(
-        TestResult(suite.name, t.name, Outcome.SKIPPED, 0.0, now, now, 0, reason)
-        for t in suite.tests
+        TestResult(suite.name, t.name, outcome, 0.0, now, now, 0, reason) for t in suite.tests
     )
     return SuiteResult(
         suite=suite.name,
         run_id=run_id,
-        outcome=Outcome.SKIPPED,
+        outcome=outcome,
         tests=tests,
         started_at=now,
         ended_at=now,
         duration_seconds=0.0,
         scheduled_at=scheduled_at,
-        skip_reason=reason,
+        skip_reason=reason if outcome is Outcome.SKIPPED else "",
     )

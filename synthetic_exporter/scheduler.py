@@ -42,6 +42,8 @@ class Scheduler:
     on_overrun: Callable[[str], None] = lambda name: None
     on_lag: Callable[[float], None] = lambda lag: None
     running: bool = False
+    draining: bool = False
+    """Set on shutdown: no new run starts; running ones finish."""
 
     def is_alive(self) -> bool:
         """Return whether the scheduling loop is running."""
@@ -70,6 +72,8 @@ class Scheduler:
             while due:
                 slot = due[0][0]
                 await anyio.sleep_until(slot)
+                if self.draining:
+                    await anyio.sleep_forever()
                 now = anyio.current_time()
                 batch: list[tuple[str, float]] = []
                 while due and due[0][0] <= now + SAME_SLOT_SECONDS:

@@ -27,6 +27,7 @@ from synthetic_exporter.http_limits import BodyLimit, raise_fd_limit
 from synthetic_exporter.ledger import Ledger
 from synthetic_exporter.loader import LoadResult
 from synthetic_exporter.metrics import Metrics
+from synthetic_exporter.orphans import SweepEvents
 from synthetic_exporter.results import SuiteResult, TestResult
 from synthetic_exporter.runner import Engine
 from synthetic_exporter.scheduler import Scheduler
@@ -130,6 +131,15 @@ class PendingCleanups:
             self.metrics.cleanup_pending_of(result.suite, self.ledger.pending_count(result.suite))
 
 
+def counted_in(metrics: Metrics) -> SweepEvents:
+    """Return sweep events that count failed janitors and listings as clean-up failures."""
+
+    def count(suite: str, kind: str) -> None:
+        metrics.cleanup_failed(suite)
+
+    return SweepEvents(cleanup_failed=count, listing_failed=count)
+
+
 async def sweep_periodically(engine: Engine, pending: PendingCleanups) -> None:
     """Sweep leftovers now, then every ``sweep_interval`` retry pending clean-ups and list
     each kind's synthetic data for orphans (see :mod:`synthetic_exporter.orphans`)."""
@@ -160,7 +170,7 @@ async def serve(
     history = History(settings.history_size)
     host, port = listen_address(settings)
     stopped: list[int] = []
-    async with open_engine(settings, loaded.suites) as engine:
+    async with open_engine(settings, loaded.suites, counted_in(metrics)) as engine:
         pending = PendingCleanups(engine.ledger, metrics, list(loaded.suites))
         listener = Fanout([metrics, health, history, pending, FailureLogger()])
         coordinator = Coordinator(engine, loaded.suites, listener, settings.concurrency)

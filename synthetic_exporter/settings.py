@@ -255,6 +255,10 @@ class Settings(BaseSettings):
     """Number of runs kept for /api/v1/runs."""
     sweep_interval: PositiveDuration = 300.0
     """How often the cleanup ledger retries removing leftover test data."""
+    orphan_grace: PositiveDuration = 3600.0
+    """Age after which listed synthetic data that no run holds is deleted as an orphan."""
+    intent_max_age: PositiveDuration = 86400.0
+    """How long an intent (a create whose answer never came) is looked up before it is dropped."""
     shard: str | None = None
     """Run only shard i of N (``i/N``, 0-based): a replica's share of the suites."""
 

@@ -56,6 +56,15 @@ class Server:
 
     url: str
     process: subprocess.Popen[str]
+    output: queue.Queue[str] | None = None
+    """The lines the process printed after its 'listening on' line (stdout and stderr)."""
+
+    def lines_so_far(self) -> list[str]:
+        """Return the output lines printed so far (each line once)."""
+        lines = []
+        while self.output is not None and not self.output.empty():
+            lines.append(self.output.get_nowait())
+        return lines
 
 
 def start_process(args: list[str], marker: str, env: dict[str, str] | None = None) -> Server:
@@ -81,7 +90,7 @@ def start_process(args: list[str], marker: str, env: dict[str, str] | None = Non
         seen.append(line)
         if marker in line:
             url = line.split(marker, 1)[1].split()[0]
-            return Server(url, process)
+            return Server(url, process, lines)
     process.kill()
     process.wait()
     raise RuntimeError(f"server did not start: {''.join(seen)}")

@@ -418,3 +418,35 @@ def test_report_paths_are_checked_before_the_run(
     (line,) = run.stderr.splitlines()
     assert line.startswith(f"synthetic-exporter: error: {option}: ")
     assert problem.format(tmp=tmp_path) in line
+
+
+def test_secrets_never_reach_names_or_messages(tmp_path: Path, demo_api: str) -> None:
+    checks = write_checks(
+        tmp_path / "checks",
+        {
+            "leaky.py": """
+                from synthetic_exporter import Suite, T
+
+                named = Suite("tenant-hunter22")
+                plain = Suite("plain")
+
+                @plain.test
+                async def status_error(t: T) -> None:
+                    r = await t.http.get("/no-such-path")
+                    r.raise_for_status()
+            """,
+        },
+    )
+    base = demo_api.replace("http://", "http://user:pa55w0rd@")
+    env = cli_env(tmp_path / "state", base, SYNTHETIC_SECRETS__KEY="hunter22")
+
+    validate = run_cli(["--checks", str(checks), "validate"], env)
+    assert validate.returncode == 1
+    assert "contains the value of SYNTHETIC_SECRETS__KEY" in validate.stderr
+    assert "hunter22" not in validate.stderr + validate.stdout
+
+    run = run_cli(["--checks", str(checks), "run", "--once", "--suite", "plain"], env)
+    assert run.returncode == 2  # a load error, and the run itself
+    assert "404 Not Found" in run.stdout
+    assert "pa55w0rd" not in run.stdout + run.stderr
+    assert "hunter22" not in run.stdout + run.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from synthetic_exporter.loader import load
+from synthetic_exporter.loader import load, without_secret_names
 from tests.conftest import write_checks
 
 GOOD = """
@@ -114,3 +114,53 @@ def test_a_suite_is_loaded_once_from_the_file_that_defines_it(tmp_path: Path) ->
         sys.path.remove(str(checks))
     assert result.errors == ()
     assert sorted(result.suites) == ["good", "mine", "signup"]
+
+
+def test_a_check_file_that_exits_at_import_is_a_load_error(tmp_path: Path) -> None:
+    checks = write_checks(
+        tmp_path,
+        {
+            "exits.py": "raise SystemExit(3)\n",
+            "interrupts.py": "raise KeyboardInterrupt\n",
+            "fine.py": 'from synthetic_exporter import Suite\nsuite = Suite("fine")\n',
+        },
+    )
+    loaded = load(checks)
+    assert list(loaded.suites) == ["fine"]
+    assert sorted((Path(e.file).name, e.line, e.message) for e in loaded.errors) == [
+        ("exits.py", 1, "SystemExit: 3"),
+        ("interrupts.py", 1, "KeyboardInterrupt: "),
+    ]
+
+
+def test_suites_named_after_a_secret_are_refused_with_their_dependents(tmp_path: Path) -> None:
+    checks = write_checks(
+        tmp_path,
+        {
+            "named.py": """
+                from synthetic_exporter import Suite, T
+
+                leaky = Suite("tenant-hunter22")
+                tagged = Suite("tagged", tags=["hunter22"])
+                after = Suite("after", depends_on=["tenant-hunter22"])
+                clean = Suite("clean")
+
+                @clean.test
+                async def uses_hunter22_in_its_name(t: T) -> None:
+                    pass
+            """,
+        },
+    )
+    loaded = without_secret_names(load(checks), {"SYNTHETIC_SECRETS__KEY": "hunter22"})
+    assert list(loaded.suites) == []
+    messages = [e.message for e in loaded.errors]
+    assert messages[:3] == [
+        "suite 'tenant-***': a suite, tag or test name contains the value of"
+        " SYNTHETIC_SECRETS__KEY; names are published, secrets must not be",
+        "suite 'tagged': a suite, tag or test name contains the value of"
+        " SYNTHETIC_SECRETS__KEY; names are published, secrets must not be",
+        "suite 'clean': a suite, tag or test name contains the value of"
+        " SYNTHETIC_SECRETS__KEY; names are published, secrets must not be",
+    ]
+    assert messages[3] == "suite 'after' depends on unknown or unloadable suite 'tenant-***'"
+    assert not any("hunter22" in m for m in messages)

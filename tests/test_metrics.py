@@ -50,6 +50,7 @@ CONTRACT = {
     ("synthetic_exporter_suites_loaded", "gauge"),
     ("synthetic_exporter_load_errors", "gauge"),
     ("synthetic_exporter_schedule_lag_seconds", "histogram"),
+    ("synthetic_exporter_event_loop_blocked_seconds", "counter"),
     ("synthetic_http_request_duration_seconds", "histogram"),
     ("synthetic_http_responses", "counter"),
     ("synthetic_http_edge_responses", "counter"),
@@ -304,6 +305,8 @@ def test_subtests_are_series_of_their_own(registry: CollectorRegistry, metrics: 
 
 def test_cleanup_failures_are_counted(registry: CollectorRegistry, metrics: Metrics) -> None:
     tests = (make_test("login", cleanup_failures=2), make_test("pay", cleanup_failures=1))
+    # The janitor failure of the result was counted when it happened (cleanup_failed).
+    metrics.cleanup_failed(SUITE)
     metrics.suite_finished(make_suite(*tests, janitor_failures=1))
     metrics.suite_finished(make_suite(make_test()))
 
@@ -349,6 +352,19 @@ def test_overruns_schedule_lag_and_build_info(
     assert value(registry, "synthetic_exporter_schedule_lag_seconds_bucket", le="0.005") == 1
     assert value(registry, "synthetic_exporter_schedule_lag_seconds_bucket", le="0.5") == 2
     assert value(registry, "synthetic_exporter_build_info", version="1.2.3") == 1
+
+
+def test_loop_blocks_and_sweep_failures_are_counted(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    assert value(registry, "synthetic_exporter_event_loop_blocked_seconds_total") == 0
+    metrics.loop_blocked(1.5)
+    metrics.loop_blocked(2.0)
+    metrics.cleanup_failed(SUITE, 2)
+    metrics.cleanup_failed(SUITE)
+
+    assert value(registry, "synthetic_exporter_event_loop_blocked_seconds_total") == 3.5
+    assert of_suite(registry, "synthetic_cleanup_failures_total") == 3
 
 
 def test_cleanup_pending_sets_zero_for_suites_with_none(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -311,3 +312,124 @@ async def test_unknown_target_names_the_setting(settings_for: SettingsFor) -> No
     (result,) = recorder.tests
     assert result.outcome is Outcome.ERROR
     assert "SYNTHETIC_TARGETS__API__BASE_URL" in result.message
+
+
+ESCAPES: list[type[BaseException]] = [
+    KeyboardInterrupt,
+    SystemExit,
+    GeneratorExit,
+    asyncio.CancelledError,
+]
+
+
+@pytest.mark.parametrize("escape", ESCAPES, ids=lambda e: e.__name__)
+async def test_any_base_exception_from_check_code_is_that_tests_error(
+    settings_for: SettingsFor, escape: type[BaseException]
+) -> None:
+    suite = Suite("rogue", stop_on_failure=False)
+
+    @suite.test
+    async def in_async_test(t: T) -> None:
+        raise escape()
+
+    @suite.test
+    def in_sync_test(t: T) -> None:
+        raise escape()
+
+    @suite.test
+    async def in_subtest(t: T) -> None:
+        async def sub(t: T) -> None:
+            raise escape()
+
+        await t.run("sub", sub)
+
+    @suite.test
+    async def in_cleanup(t: T) -> None:
+        def bad() -> None:
+            raise escape()
+
+        t.cleanup(bad, name="bad cleanup")
+
+    @suite.test
+    async def still_runs(t: T) -> None:
+        t.log("after the rogue tests")
+
+    recorder = await run_suites(settings_for(), [suite])
+    results = by_name(recorder.tests)
+    name = escape.__name__
+    assert results["rogue/in_async_test"].outcome is Outcome.ERROR
+    assert results["rogue/in_async_test"].message == name
+    assert results["rogue/in_sync_test"].outcome is Outcome.ERROR
+    assert results["rogue/in_sync_test"].message == name
+    assert results["rogue/in_subtest/sub"].outcome is Outcome.ERROR
+    assert results["rogue/in_subtest"].outcome is Outcome.FAILED
+    failures = results["rogue/in_cleanup"].cleanup_failures
+    assert [(f.name, f.message) for f in failures] == [("bad cleanup", name)]
+    assert results["rogue/still_runs"].outcome is Outcome.PASSED
+
+
+async def test_a_test_that_blocks_past_its_timeout_is_a_timeout(settings_for: SettingsFor) -> None:
+    suite = Suite("blocking")
+
+    @suite.test(timeout=0.1)
+    async def holds_the_loop(t: T) -> None:
+        time.sleep(0.3)  # noqa: ASYNC251  # the point of the test
+
+    recorder = await run_suites(settings_for(), [suite])
+    (result,) = recorder.tests
+    assert result.outcome is Outcome.TIMEOUT
+    assert result.message.startswith("test timed out after 0.1s (it ran 0.3")
+    assert "blocking call" in result.message
+
+
+async def test_cleanups_and_janitors_share_a_budget_of_one_interval(
+    settings_for: SettingsFor,
+) -> None:
+    suite = Suite("slow-cleanups", interval=0.5)
+
+    @suite.test
+    async def registers(t: T) -> None:
+        for n in range(3):
+            t.cleanup(lambda: anyio.sleep(0.3), name=f"sleep {n}")
+
+    started = time.monotonic()
+    recorder = await run_suites(settings_for(cleanup_timeout=10), [suite])
+    took = time.monotonic() - started
+    (result,) = recorder.tests
+    errors = [f.message for f in result.cleanup_failures]
+    # LIFO: "sleep 2" finishes (0.3 s), "sleep 1" is cut at the budget, "sleep 0" never runs.
+    assert [f.name for f in result.cleanup_failures] == ["sleep 1", "sleep 0"]
+    assert errors[0].startswith("timed out after 0.")
+    assert errors[1] == "not run: the clean-up time budget was spent"
+    assert took < 1.0
+
+
+async def test_secrets_in_subtest_step_and_cleanup_names_are_masked(
+    settings_for: SettingsFor,
+) -> None:
+    suite = Suite("named")
+    secret = "hunter2-very-secret"
+
+    @suite.test
+    async def uses_names(t: T) -> None:
+        value = t.secret("token")
+
+        async def sub(t: T) -> None:
+            pass
+
+        await t.run(f"sub {value}", sub)
+        async with t.step(f"step {value}"):
+            pass
+
+        def fails() -> None:
+            raise RuntimeError("no")
+
+        t.cleanup(fails, name=f"cleanup {value}")
+
+    recorder = await run_suites(settings_for(secrets={"token": secret}), [suite])
+    names = [r.name for r in recorder.tests]
+    assert names == ["uses_names/sub ***", "uses_names"]
+    parent = recorder.tests[1]
+    assert [s.name for s in parent.steps] == ["step ***"]
+    assert [f.name for f in parent.cleanup_failures] == ["cleanup ***"]
+    assert secret not in repr(recorder.suites)

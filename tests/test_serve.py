@@ -226,7 +226,7 @@ async def test_pending_cleanups_gauge_follows_failed_janitors(tmp_path: Path) ->
     from synthetic_exporter.agent import Fanout, open_engine
     from synthetic_exporter.coordinator import Coordinator
     from synthetic_exporter.metrics import Metrics
-    from synthetic_exporter.serve import PendingCleanups
+    from synthetic_exporter.serve import PendingCleanups, counted_in
     from synthetic_exporter.settings import Settings
 
     suite = Suite("leaky")
@@ -243,17 +243,20 @@ async def test_pending_cleanups_gauge_follows_failed_janitors(tmp_path: Path) ->
     registry = CollectorRegistry()
     metrics = Metrics(registry, {"environment": "test"}, "0")
     settings = Settings(state_dir=tmp_path / "state")
-    async with open_engine(settings, {"leaky": suite}) as engine:
+    async with open_engine(settings, {"leaky": suite}, counted_in(metrics)) as engine:
         pending = PendingCleanups(engine.ledger, metrics, ["leaky"])
         coordinator = Coordinator(engine, {"leaky": suite}, Fanout([metrics, pending]), 1)
         await coordinator.run_batch(["leaky"])
         labels = {"environment": "test", "suite": "leaky"}
         assert registry.get_sample_value("synthetic_cleanup_pending", labels) == 1
         assert registry.get_sample_value("synthetic_cleanup_failures_total", labels) == 1
+        await engine.sweeper.clean(engine.ledger.due(now=float("inf")))  # a retry that fails
+        assert registry.get_sample_value("synthetic_cleanup_failures_total", labels) == 2
         gone["ok"] = True
         await engine.sweeper.clean(engine.ledger.due(now=float("inf")))  # the retry, now
         pending.refresh()
         assert registry.get_sample_value("synthetic_cleanup_pending", labels) == 0
+        assert registry.get_sample_value("synthetic_cleanup_failures_total", labels) == 2
 
 
 def test_tune_process_freezes_settles_the_collector_and_switch_interval(
