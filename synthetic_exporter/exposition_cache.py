@@ -3,7 +3,9 @@
 Fifty scrapers arriving together used to render (and gzip) fifty copies of the same bytes. The
 cache keeps one rendered body per format and encoding: a request joins a render in flight, or
 reuses a finished one while nothing it shows has changed (the ``version`` callable) and it is
-younger than ``max_age``. The age bound exists because some series change all the time
+younger than ``max_age``; a render that started after the request came is as good as one of
+its own, changed or not (requests may wait their turn, see
+:mod:`synthetic_exporter.http_limits`). The age bound exists because some series change all the time
 without a version (process CPU and memory, the schedule-lag histogram): at most ``max_age``
 old, they are as fresh as any scraper can tell. A body is dropped ``max_age`` after it was
 rendered, so that nothing large stays resident between scrapes.
@@ -12,9 +14,9 @@ rendered, so that nothing large stays resident between scrapes.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import anyio
@@ -26,7 +28,8 @@ MAX_AGE_SECONDS = 1.0
 # Prometheus asks for gzip; level 1 shrinks an exposition about tenfold for little CPU.
 GZIP_LEVEL = 1
 
-Render = Callable[[str | None], tuple[bytes, str]]
+# An Accept header -> the exposition's pieces (joined, they are the body) and its content type.
+Render = Callable[[str | None], tuple[list[bytes], str]]
 
 
 class RenderFailed(RuntimeError):
@@ -44,8 +47,8 @@ class _Entry:
 class ExpositionCache:
     """Single-flight, short-lived cache of ``render``'s output per content type and encoding.
 
-    ``render`` turns an Accept header into (body, content type) and runs in a worker thread,
-    as does gzip (zlib releases the GIL). ``renders`` counts the renders started.
+    ``render`` turns an Accept header into (the body's pieces, content type) and runs in a
+    worker thread, as does gzip (zlib releases the GIL). ``renders`` counts the renders started.
     """
 
     def __init__(
@@ -62,11 +65,17 @@ class ExpositionCache:
         self.renders = 0
         self.entries: dict[tuple[str, bool], _Entry] = {}
 
-    async def get(self, accept: str | None, compress: bool) -> tuple[bytes, str]:
-        """Return the body for ``accept`` (gzip-compressed if ``compress``) and its type."""
+    async def get(
+        self, accept: str | None, compress: bool, received_at: float | None = None
+    ) -> tuple[bytes, str]:
+        """Return the body for ``accept`` (gzip-compressed if ``compress``) and its type.
+
+        ``received_at`` (on ``clock``) is when the request came: a render that started since
+        is as fresh as one of its own, even if something changed meanwhile.
+        """
         key = (choose_encoder(accept or "")[1], compress)
         entry = self.entries.get(key)
-        if entry is not None and self._reusable(entry):
+        if entry is not None and self._reusable(entry, received_at):
             await entry.done.wait()
         else:
             entry = _Entry(self.version(), self.clock(), anyio.Event())
@@ -76,21 +85,24 @@ class ExpositionCache:
             raise RenderFailed("rendering the exposition failed")
         return entry.result
 
-    def _reusable(self, entry: _Entry) -> bool:
-        """A render in flight is joined; a finished one is reused while current and young."""
+    def _reusable(self, entry: _Entry, received_at: float | None) -> bool:
+        """A render in flight is joined; a finished one is reused while young and current
+        (nothing changed, or it started after the request came)."""
         if self.clock() - entry.started >= self.max_age:
             return False
         if not entry.done.is_set():
             return True
-        return entry.result is not None and entry.version == self.version()
+        if entry.result is None:
+            return False
+        started_since = received_at is not None and entry.started >= received_at
+        return started_since or entry.version == self.version()
 
     async def _fill(
         self, key: tuple[str, bool], entry: _Entry, accept: str | None, compress: bool
     ) -> None:
         def work() -> None:
-            body, content_type = self.render(accept)
-            if compress:
-                body = gzip.compress(body, GZIP_LEVEL)
+            parts, content_type = self.render(accept)
+            body = gzip_parts(parts) if compress else b"".join(parts)
             entry.result = (body, content_type)  # set here: a cancelled caller still fills it
 
         self.renders += 1
@@ -103,3 +115,9 @@ class ExpositionCache:
     def _expire(self, key: tuple[str, bool], entry: _Entry) -> None:
         if self.entries.get(key) is entry:
             del self.entries[key]
+
+
+def gzip_parts(parts: Iterable[bytes]) -> bytes:
+    """Return ``parts``, joined, as gzip: piece by piece, never holding the joined original."""
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # wbits 31: a gzip container
+    return b"".join([*(compressor.compress(part) for part in parts), compressor.flush()])

@@ -18,14 +18,17 @@ Two layers, both ahead of authentication:
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import resource
+import time
 from asyncio import TimerHandle, Transport
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from loguru import logger
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn._types import ASGI3Application
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from synthetic_exporter.webconfig import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,6 +45,13 @@ WRITE_STALL_SECONDS = 30.0
 MAX_CONNECTIONS = 512
 # Nothing the API takes has a body larger than this (POST /api/v1/run takes none).
 MAX_BODY_BYTES = 64 * 1024
+# Requests handled at once; the others wait their turn (in order, without reading more from
+# their connections). When a shared render finishes, the scrapes waiting for it resume in the
+# same turn of the event loop; a cap keeps such a burst short, so that the scheduler's timers
+# are not held up behind fifty responses.
+MAX_ACTIVE_REQUESTS = 8
+# When the request was read (before waiting for its turn), in the request's state.
+RECEIVED_AT = "received_at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +64,7 @@ class Limits:
     write_stall: float = WRITE_STALL_SECONDS
     connections: int = MAX_CONNECTIONS
     body_bytes: int = MAX_BODY_BYTES
+    active_requests: int = MAX_ACTIVE_REQUESTS
 
 
 def current_limits() -> Limits:
@@ -65,6 +76,7 @@ def current_limits() -> Limits:
         WRITE_STALL_SECONDS,
         MAX_CONNECTIONS,
         MAX_BODY_BYTES,
+        MAX_ACTIVE_REQUESTS,
     )
 
 
@@ -80,6 +92,7 @@ def protocol_for(limits: Limits) -> type[LimitedHttpProtocol]:
         pass
 
     Configured.limits = limits
+    Configured.turns = None
     return Configured
 
 
@@ -114,6 +127,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     """
 
     limits: ClassVar[Limits] = Limits()
+    turns: ClassVar[asyncio.Semaphore | None] = None  # one per server, made on first use
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -181,6 +195,20 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self.responses_done += 1
         super().on_response_complete()
         self._update_waiting()
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        """Start the request's task; it runs the app when its turn comes."""
+        cls = type(self)
+        if cls.turns is None:
+            cls.turns = asyncio.Semaphore(self.limits.active_requests)
+        turns = cls.turns
+
+        async def in_turn(scope: Scope, receive: Receive, send: Send) -> None:
+            scope["state"][RECEIVED_AT] = time.monotonic()  # request.state.received_at
+            async with turns:
+                await app(scope, receive, send)  # type: ignore[arg-type]
+
+        super()._start_asgi_task(cycle, in_turn)  # type: ignore[arg-type]
 
     def pause_writing(self) -> None:
         """The client stopped reading: give it ``write_stall`` seconds to resume."""

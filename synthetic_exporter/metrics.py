@@ -347,7 +347,7 @@ class Metrics:
         GCCollector(registry=self._agent)
         registry.register(_Forward(self._agent))
         registry.register(_MergedSuites(self._suites))
-        self._exposition = ExpositionCache(self.render, self.changes)
+        self._exposition = ExpositionCache(self.render_parts, self.changes)
 
     def suites_loaded(
         self, suites: Mapping[str, Suite], load_errors: int, default_interval: float
@@ -428,6 +428,12 @@ class Metrics:
 
     def render(self, accept: str | None) -> tuple[bytes, str]:
         """Return the exposition in the format ``accept`` asks for, and its content type."""
+        parts, content_type = self.render_parts(accept)
+        return b"".join(parts), content_type
+
+    def render_parts(self, accept: str | None) -> tuple[list[bytes], str]:
+        """Return :meth:`render`'s exposition in pieces (mostly the suites' cached blocks, so
+        that a compressor can take them without a joined copy), and its content type."""
         encoder, content_type = choose_encoder(accept or "")
         openmetrics = content_type.startswith(OPENMETRICS)
         agent = encoder(self._agent).removesuffix(EOF_LINE)
@@ -441,15 +447,16 @@ class Metrics:
             parts.extend(blocks)
         if openmetrics:
             parts.append(EOF_LINE)
-        return b"".join(parts), content_type
+        return parts, content_type
 
     async def render_off_loop(
-        self, accept: str | None, compress: bool = False
+        self, accept: str | None, compress: bool = False, received_at: float | None = None
     ) -> tuple[bytes, str]:
         """Return :meth:`render`'s result (gzip-compressed if ``compress``), computed in a
         worker thread, once for all the scrapes that ask at about the same time (see
-        :mod:`synthetic_exporter.exposition_cache`)."""
-        return await self._exposition.get(accept, compress)
+        :mod:`synthetic_exporter.exposition_cache`; ``received_at``: when the request came,
+        on ``time.monotonic``)."""
+        return await self._exposition.get(accept, compress, received_at)
 
     def changes(self) -> int:
         """Return a number that grows whenever a suite's series change (a result, an overrun,

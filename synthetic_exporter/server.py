@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from synthetic_exporter.health import Health
 from synthetic_exporter.history import History
+from synthetic_exporter.http_limits import RECEIVED_AT
 from synthetic_exporter.results import SuiteResult, to_jsonable
 from synthetic_exporter.status_page import render_status_page
 
@@ -30,11 +31,11 @@ Trigger = Callable[[list[str]], Awaitable[list[SuiteResult]]]
 class AgentState:
     """What the routes read; ``ready`` and ``alive`` are set by the agent as it starts.
 
-    ``render_metrics`` turns an Accept header (and whether to gzip) into the exposition and
-    its content type.
+    ``render_metrics`` turns an Accept header, whether to gzip and when the request came (see
+    :mod:`synthetic_exporter.exposition_cache`) into the exposition and its content type.
     """
 
-    render_metrics: Callable[[str | None, bool], Awaitable[tuple[bytes, str]]]
+    render_metrics: Callable[[str | None, bool, float | None], Awaitable[tuple[bytes, str]]]
     health: Health
     history: History
     suites: list[str]
@@ -110,7 +111,9 @@ def create_app(state: AgentState) -> Starlette:
 
     async def metrics(request: Request) -> Response:
         compress = accepts_gzip(request.headers.get("accept-encoding", ""))
-        body, content_type = await state.render_metrics(request.headers.get("accept"), compress)
+        received_at = getattr(request.state, RECEIVED_AT, None)
+        accept = request.headers.get("accept")
+        body, content_type = await state.render_metrics(accept, compress, received_at)
         headers = {"Vary": "Accept-Encoding"}
         if compress:
             headers["Content-Encoding"] = "gzip"

@@ -28,14 +28,14 @@ class SlowRender:
         self.lock = threading.Lock()
         self.fail = False
 
-    def __call__(self, accept: str | None) -> tuple[bytes, str]:
+    def __call__(self, accept: str | None) -> tuple[list[bytes], str]:
         with self.lock:
             self.calls += 1
             n = self.calls
         time.sleep(self.seconds)
         if self.fail:
             raise ValueError("broken collector")
-        return f"render {n}\n".encode() * 100, "text/plain; version=0.0.4; charset=utf-8"
+        return [f"render {n}\n".encode()] * 100, "text/plain; version=0.0.4; charset=utf-8"
 
 
 async def test_concurrent_requests_share_one_render() -> None:
@@ -80,6 +80,21 @@ async def test_a_change_or_age_makes_a_new_render() -> None:
     now[0] += 1.0  # nothing changed, but the process series have moved on
     assert await cache.get(None, False) != second
     assert render.calls == 3
+
+
+async def test_a_render_started_after_the_request_came_is_reused_despite_changes() -> None:
+    """A request that waited its turn takes a render that began after it came, changed or not."""
+    render = SlowRender()
+    version = [0]
+    now = [100.0]
+    cache = ExpositionCache(render, lambda: version[0], clock=lambda: now[0])
+    came = now[0]
+    now[0] += 0.1
+    first = await cache.get(None, False)  # rendered at 100.1
+    version[0] += 1
+    assert await cache.get(None, False, received_at=came) == first
+    assert await cache.get(None, False, received_at=now[0] + 0.05) != first
+    assert render.calls == 2
 
 
 async def test_a_failed_render_fails_its_waiters_and_the_next_request_retries() -> None:

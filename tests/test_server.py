@@ -23,7 +23,7 @@ def state(token: str | None = None) -> AgentState:
         return [make_suite(n, ("t", Outcome.PASSED), at=time.time()) for n in names]
 
     return AgentState(
-        render_metrics=lambda accept, compress: render_off_loop(
+        render_metrics=lambda accept, compress, _: render_off_loop(
             CollectorRegistry(), accept, compress
         ),
         health=Health({"signup": 60.0}, started_at=time.time()),
@@ -99,7 +99,7 @@ async def test_metrics_are_gzipped_when_the_scraper_asks() -> None:
     registry = CollectorRegistry()
     Gauge("synthetic_probe_value", "A value", registry=registry).set(42)
     agent = state()
-    agent.render_metrics = lambda accept, compress: render_off_loop(registry, accept, compress)
+    agent.render_metrics = lambda accept, compress, _: render_off_loop(registry, accept, compress)
     async with client(agent) as http:
         # httpx would decode gzip itself: read the raw bytes of the response instead.
         async with http.stream("GET", "/metrics", headers={"Accept-Encoding": "gzip"}) as zipped:
