@@ -60,3 +60,10 @@ bench: $(STAMP)
 .PHONY: soak
 soak: $(STAMP)
 	$(PY) scripts/soak.py $(SOAK_ARGS)
+
+## make load: 50 gzip scrapers and 6 API pollers for 60 s against an agent running 200 suites x 5
+## tests; prints /metrics latency, errors, RSS and schedule lag against their goals
+## (docs/reliability.md). LOAD_ARGS="--seconds 20" changes the run; see scripts/load_scrapers.py.
+.PHONY: load
+load: $(STAMP)
+	$(PY) scripts/load_scrapers.py $(LOAD_ARGS)
