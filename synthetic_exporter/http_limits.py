@@ -12,13 +12,14 @@ Two layers, both ahead of authentication:
   of idle or slow clients cannot lock out Prometheus and the probes.
 - :class:`BodyLimit`, ASGI middleware that refuses bodies above ``body_bytes`` (413): the
   declared ``Content-Length`` up front, a streamed body as it is counted.
+- :class:`Turns`, ASGI middleware in the agent's app: at most a few GET and HEAD requests at
+  once, so that answers do not hold up the scheduler's timers in bursts.
 
 :func:`raise_fd_limit` raises the soft open-files limit to the hard one at start-up.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import resource
 import time
@@ -26,9 +27,9 @@ from asyncio import TimerHandle, Transport
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import anyio
 from loguru import logger
-from uvicorn._types import ASGI3Application
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from synthetic_exporter.webconfig import ASGIApp, Message, Receive, Scope, Send
 
@@ -45,12 +46,12 @@ WRITE_STALL_SECONDS = 30.0
 MAX_CONNECTIONS = 512
 # Nothing the API takes has a body larger than this (POST /api/v1/run takes none).
 MAX_BODY_BYTES = 64 * 1024
-# Requests handled at once; the others wait their turn (in order, without reading more from
-# their connections). When a shared render finishes, the scrapes waiting for it resume in the
+# GET and HEAD requests the agent's app handles at once (:class:`Turns`); the others wait
+# their turn, in order. When a shared render finishes, the scrapes waiting for it resume in the
 # same turn of the event loop; a cap keeps such a burst short, so that the scheduler's timers
 # are not held up behind fifty responses.
 MAX_ACTIVE_REQUESTS = 8
-# When the request was read (before waiting for its turn), in the request's state.
+# When the request came (before waiting for its turn), in the request's state.
 RECEIVED_AT = "received_at"
 
 
@@ -64,7 +65,6 @@ class Limits:
     write_stall: float = WRITE_STALL_SECONDS
     connections: int = MAX_CONNECTIONS
     body_bytes: int = MAX_BODY_BYTES
-    active_requests: int = MAX_ACTIVE_REQUESTS
 
 
 def current_limits() -> Limits:
@@ -76,7 +76,6 @@ def current_limits() -> Limits:
         WRITE_STALL_SECONDS,
         MAX_CONNECTIONS,
         MAX_BODY_BYTES,
-        MAX_ACTIVE_REQUESTS,
     )
 
 
@@ -92,7 +91,6 @@ def protocol_for(limits: Limits) -> type[LimitedHttpProtocol]:
         pass
 
     Configured.limits = limits
-    Configured.turns = None
     return Configured
 
 
@@ -127,7 +125,6 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     """
 
     limits: ClassVar[Limits] = Limits()
-    turns: ClassVar[asyncio.Semaphore | None] = None  # one per server, made on first use
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -196,20 +193,6 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().on_response_complete()
         self._update_waiting()
 
-    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
-        """Start the request's task; it runs the app when its turn comes."""
-        cls = type(self)
-        if cls.turns is None:
-            cls.turns = asyncio.Semaphore(self.limits.active_requests)
-        turns = cls.turns
-
-        async def in_turn(scope: Scope, receive: Receive, send: Send) -> None:
-            scope["state"][RECEIVED_AT] = time.monotonic()  # request.state.received_at
-            async with turns:
-                await app(scope, receive, send)  # type: ignore[arg-type]
-
-        super()._start_asgi_task(cycle, in_turn)  # type: ignore[arg-type]
-
     def pause_writing(self) -> None:
         """The client stopped reading: give it ``write_stall`` seconds to resume."""
         super().pause_writing()
@@ -263,6 +246,32 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def _stalled(self) -> None:
         self.write_timer = None
         self.transport.abort()  # close() would wait for the unread response to drain
+
+
+class Turns:
+    """ASGI middleware: at most ``limit`` GET and HEAD requests in the app at once, the others
+    waiting in order; every request's state gets ``received_at`` (``time.monotonic``), when it
+    came. Other methods (``POST /api/v1/run`` waits for whole suite runs) do not take turns.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int | None = None) -> None:
+        self.app = app
+        self.limit = MAX_ACTIVE_REQUESTS if limit is None else limit
+        self.turns: anyio.Semaphore | None = None  # made in the event loop, at first use
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stamp the request, then run it in its turn."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("state", {})[RECEIVED_AT] = time.monotonic()
+        if scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        if self.turns is None:
+            self.turns = anyio.Semaphore(self.limit, fast_acquire=True)
+        async with self.turns:
+            await self.app(scope, receive, send)
 
 
 class BodyTooLarge(Exception):

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from synthetic_exporter.health import Health
 from synthetic_exporter.history import History
-from synthetic_exporter.http_limits import RECEIVED_AT
+from synthetic_exporter.http_limits import RECEIVED_AT, Turns
 from synthetic_exporter.results import SuiteResult, to_jsonable
 from synthetic_exporter.status_page import render_status_page
 
@@ -189,4 +190,5 @@ def create_app(state: AgentState) -> Starlette:
             Route("/api/v1/run", takes(run_now, "suite", repeatable={"suite"}), methods=["POST"]),
         ],
         exception_handlers={QueryError: _bad_query},
+        middleware=[Middleware(Turns)],  # few answers at once: no bursts ahead of the scheduler
     )

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from synthetic_exporter.eventloop import backend_options
-from synthetic_exporter.http_limits import BodyLimit, Limits
+from synthetic_exporter.http_limits import BodyLimit, Limits, Turns
 from synthetic_exporter.web import bind_socket, config_for, run_server
 from tests.conftest import cli_env, fresh_python, start_process, stop_process, write_checks
 
@@ -198,7 +198,7 @@ def test_at_the_cap_with_every_connection_busy_a_new_one_is_refused() -> None:
 
 
 def test_requests_take_turns_and_carry_when_they_came() -> None:
-    """At most ``active_requests`` run the app at once; the others wait, in order."""
+    """At most ``limit`` GET requests run the app at once; the others wait; POSTs do not."""
     running: list[int] = []
     peak: list[int] = [0]
     came: list[float] = []
@@ -211,19 +211,25 @@ def test_requests_take_turns_and_carry_when_they_came() -> None:
         running.pop()
         return Response(b"ok")
 
-    app = Starlette(routes=[Route("/", slow)])
-    with serving(app, Limits(active_requests=2)) as port:
-        socks = [connect(port) for _ in range(5)]
-        started = time.monotonic()
-        for sock in socks:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-        for sock in socks:
-            assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
-            sock.close()
-        took = time.monotonic() - started
-    assert peak[0] == 2
-    assert 0.55 < took < 1.5  # three rounds of 0.2 s
-    assert max(came) - min(came) < 0.1  # all came at once, before their turn
+    app = Turns(Starlette(routes=[Route("/", slow, methods=["GET", "POST"])]), limit=2)
+    with serving(app, Limits()) as port:
+        rounds = []
+        for method in (b"GET", b"POST"):
+            socks = [connect(port) for _ in range(5)]
+            started = time.monotonic()
+            for sock in socks:
+                sock.sendall(method + b" / HTTP/1.1\r\nHost: a\r\n\r\n")
+            for sock in socks:
+                assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+                sock.close()
+            rounds.append((time.monotonic() - started, peak[0]))
+            peak[0] = 0
+    (get_took, get_peak), (post_took, post_peak) = rounds
+    assert get_peak == 2
+    assert 0.55 < get_took < 1.5  # three rounds of 0.2 s
+    assert post_peak == 5
+    assert post_took < 0.5
+    assert max(came[:5]) - min(came[:5]) < 0.1  # all came at once, before their turn
 
 
 def test_a_client_that_stops_reading_is_dropped() -> None:
