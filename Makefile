@@ -54,6 +54,11 @@ alerts: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
+## make faults: misbehaving check code against a real agent; prints what held (docs/reliability.md).
+.PHONY: faults
+faults: $(STAMP)
+	$(PY) scripts/fault_trial.py
+
 ## make soak: kill -9 the agent at random moments (20 times, then one SIGTERM) while the demo API
 ## takes 200 ms to answer creates, then start it cleanly and count the leaked test data (goal: 0).
 ## SOAK_ARGS="--kills 5 --seed 1" changes the run; see scripts/soak.py.
