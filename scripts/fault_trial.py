@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -23,14 +22,14 @@ from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from servers import start, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 ROGUE_CHECKS = ROOT / "tests" / "rogue_checks"
-MARKER = "synthetic-exporter listening on "
 
 
-def start_agent(checks: Path, state: Path) -> tuple[subprocess.Popen[str], str]:
-    """Start the agent on a free port; return it and its URL."""
+def start_agent(checks: Path, state: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the agent on a free port (its log beside the state dir); return it and its URL."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHETIC_")}
     env.update(
         SYNTHETIC_LISTEN="127.0.0.1:0",
@@ -38,21 +37,8 @@ def start_agent(checks: Path, state: Path) -> tuple[subprocess.Popen[str], str]:
         SYNTHETIC_LOG_FORMAT="json",
         SYNTHETIC_TARGETS__DEFAULT__BASE_URL="http://127.0.0.1:9",
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "synthetic_exporter", "--checks", str(checks), "serve"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if MARKER in line:
-            return process, line.split(MARKER, 1)[1].split()[0]
-    process.kill()
-    raise RuntimeError("the agent did not start")
+    args = [sys.executable, "-m", "synthetic_exporter", "--checks", str(checks), "serve"]
+    return start(args, state.parent / "agent.log", env)
 
 
 def sample(exposition: str, name: str) -> float:
@@ -80,8 +66,7 @@ def trial(files: list[str], seconds: float) -> dict[str, Any]:
             results = httpx.get(f"{url}/api/v1/results", timeout=5).json()["suites"]
             metrics = httpx.get(f"{url}/metrics", timeout=5).text
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
+            stop(process, wait=30)
     lags = sorted(r["lag_seconds"] for r in runs)
     return {
         "alive": alive,

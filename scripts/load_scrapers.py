@@ -25,22 +25,18 @@ import contextlib
 import json
 import os
 import re
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO
 
 import httpx
+from servers import start, stop
 
-START_TIMEOUT_SECONDS = 60.0
 LAG = "synthetic_exporter_schedule_lag_seconds"
-LISTENING = re.compile(r"listening on (http://[^\s\"]+)")
 BUCKET = re.compile(rf'^{LAG}_bucket{{[^}}]*le="([^"]+)"[^}}]*}} (\S+)$', re.M)
 POLLED = ["/api/v1/results", "/api/v1/runs?limit=50", "/healthz", "/"]
 GZIP = {"Accept-Encoding": "gzip"}
@@ -101,34 +97,6 @@ def write_checks(directory: Path, suites: int, tests: int) -> None:
     for n in range(suites):
         body = SUITE.format(n=n, tests="".join(TEST.format(i=i) for i in range(tests)))
         (directory / f"load_{n:03d}.py").write_text(body, encoding="utf-8")
-
-
-def start(args: list[str], log: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a server writing to ``log``; wait (bounded) for its 'listening on' URL."""
-    out: IO[bytes] = log.open("ab")
-    process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
-    out.close()
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        found = LISTENING.search(log.read_text(errors="replace"))
-        if found:
-            return process, found.group(1)
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
-    stop(process)
-    raise RuntimeError(f"{args} did not start; see {log}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process (by pid) and wait; SIGKILL if it outlives 20 s."""
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def rss_mib(pid: int) -> float:

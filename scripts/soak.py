@@ -25,14 +25,12 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
 
 import httpx
+from servers import START_MARK, start, stop
 
 ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT_SECONDS = 30.0
 MARKER = {"X-Synthetic-Test": "soak"}
-LISTENING = re.compile(r"listening on (http://\S+)")
 
 
 @dataclass
@@ -52,34 +50,6 @@ class Figures:
     untracked_deleted: int
     leftover_entries_adopted: int
     seconds: float
-
-
-def start(args: list[str], log: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a server writing to ``log``; wait (bounded) for its 'listening on' URL."""
-    out: IO[bytes] = log.open("ab")
-    process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
-    out.close()
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        found = LISTENING.search(log.read_text(errors="replace").rsplit("\n=== ", 1)[-1])
-        if found:
-            return process, found.group(1)
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
-    stop(process)
-    raise RuntimeError(f"{args[2:]} did not start; see {log}")
-
-
-def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, wait: float = 20) -> None:
-    """Send ``sig`` to the process (by pid) and wait for it; SIGKILL if it outlives ``wait``."""
-    if process.poll() is None:
-        os.kill(process.pid, sig)
-    try:
-        process.wait(timeout=wait)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def agent_env(api: str, state: Path, shutdown_grace: float) -> dict[str, str]:
@@ -129,7 +99,7 @@ def soak(
             after_sigterm: list[int] = []
             for number in range(kills + sigterms):
                 with log.open("a") as out:
-                    out.write(f"\n=== life {number}\n")
+                    out.write(f"{START_MARK}life {number}\n")
                 agent, _ = start(serve, log, env)
                 time.sleep(rng.uniform(0.2, max_life))
                 if number < kills:
