@@ -38,7 +38,9 @@ QUANTILE = "0.95"
 WIDTH = 1 << 16
 DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-SUITE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")  # as synthetic_exporter.suite allows
+SUITE_NAME = re.compile(
+    r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+)  # as synthetic_exporter.authoring.suite allows
 
 Rule = dict[str, Any]
 

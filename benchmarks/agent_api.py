@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from synthetic_exporter import metrics as metrics_module
-from synthetic_exporter import serve as serve_module
-from synthetic_exporter.server import AgentState, Trigger
+from synthetic_exporter.app import serve as serve_module
+from synthetic_exporter.app.routes import AgentState, Trigger
+from synthetic_exporter.exporter import metrics as metrics_module
 
 Render = Callable[[str | None], tuple[bytes, str]]
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,7 +77,7 @@ def pin_mmap_threshold_as_serve() -> None:
 def serve_backend_options() -> dict[str, Any]:
     """Return the ``anyio.run`` backend options the CLI runs ``serve`` with (uvloop or not)."""
     try:
-        from synthetic_exporter.eventloop import backend_options
+        from synthetic_exporter.app.eventloop import backend_options
     except ImportError:
         return {}
     return backend_options()

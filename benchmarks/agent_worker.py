@@ -1,6 +1,6 @@
 """The agent under test, driven in-process: ``python -m benchmarks.agent_worker --target URL``.
 
-It opens the agent's engine (``synthetic_exporter.agent.open_engine``: instrumented shared
+It opens the agent's engine (``synthetic_exporter.engine.wiring.open_engine``: instrumented shared
 clients, ledger, sweeper), wires the listeners ``serve`` wires, and runs suites through
 ``Coordinator.run_batch`` and the ``Scheduler``, reading what the results record
 (``TestResult.duration_seconds``, ``requests[].phases``). It is its own process so that its CPU
@@ -64,17 +64,17 @@ from benchmarks.suites import (
     noop_suite,
     synthetic_result,
 )
-from synthetic_exporter.agent import open_engine
-from synthetic_exporter.clients import MARKER_HEADER, USER_AGENT
-from synthetic_exporter.coordinator import Coordinator
-from synthetic_exporter.http import InstrumentedTransport
-from synthetic_exporter.results import Outcome, TestResult
-from synthetic_exporter.runner import Engine
-from synthetic_exporter.scheduler import Scheduler
-from synthetic_exporter.server import create_app
-from synthetic_exporter.settings import Settings, TargetSettings
-from synthetic_exporter.suite import Suite
-from synthetic_exporter.web import bind_socket, config_for, run_server
+from synthetic_exporter.app.routes import create_app
+from synthetic_exporter.app.web import bind_socket, config_for, run_server
+from synthetic_exporter.authoring.suite import Suite
+from synthetic_exporter.core.results import Outcome, TestResult
+from synthetic_exporter.core.settings import Settings, TargetSettings
+from synthetic_exporter.engine.coordinator import Coordinator
+from synthetic_exporter.engine.runner import Engine
+from synthetic_exporter.engine.scheduler import Scheduler
+from synthetic_exporter.engine.wiring import open_engine
+from synthetic_exporter.http.clients import MARKER_HEADER, USER_AGENT
+from synthetic_exporter.http.instrumentation import InstrumentedTransport
 
 AGENT_POOLED = "agent-pooled"
 AGENT_FRESH = "agent-fresh"

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-# The agent's test-duration buckets (synthetic_exporter.metrics.TEST_BUCKETS), copied so that
-# this module does not import the agent.
+# The agent's test-duration buckets (synthetic_exporter.exporter.metrics.TEST_BUCKETS), copied
+# so that this module does not import the agent.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 SERIES_PER_LABEL_SET = 18  # gauge 1, counter 1, histogram 13 buckets + +Inf + sum + count
 

@@ -61,8 +61,8 @@ def agent_imports() -> dict[str, int]:
     import loguru  # noqa: F401
 
     stages["+ loguru"] = rss()
-    import synthetic_exporter.cli
-    import synthetic_exporter.serve  # noqa: F401
+    import synthetic_exporter.app.cli
+    import synthetic_exporter.app.serve  # noqa: F401
 
     stages["+ the agent's own modules (cli, serve, ...)"] = rss()
     import _pytest.assertion.rewrite  # noqa: F401

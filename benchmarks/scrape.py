@@ -1,7 +1,7 @@
 """Scrape: what ``/metrics`` costs, and what scraping does to the latency tests measure.
 
-Render: the agent's exposition (``synthetic_exporter.metrics.render`` on the registry, or the
-cached ``Metrics.render`` where the agent has one) of metrics filled through
+Render: the agent's exposition (``synthetic_exporter.exporter.metrics.render`` on the registry,
+or the cached ``Metrics.render`` where the agent has one) of metrics filled through
 ``Metrics.suite_finished`` with synthetic results, against a plain prometheus_client registry
 of the same series count (:mod:`benchmarks.baseline`), alternating, in the agent process.
 Interference: the agent's own app (``server.create_app``, uvicorn as ``serve`` runs it) serves

@@ -11,15 +11,16 @@ import httpx
 from prometheus_client import CollectorRegistry, generate_latest
 
 from synthetic_exporter import T, __version__
-from synthetic_exporter.agent import FailureLogger, Fanout
-from synthetic_exporter.health import Health
-from synthetic_exporter.history import History
-from synthetic_exporter.loader import LoadResult
-from synthetic_exporter.metrics import Metrics
-from synthetic_exporter.results import Outcome, RequestRecord, SuiteResult, TestResult
-from synthetic_exporter.runner import Engine
-from synthetic_exporter.serve import PendingCleanups, constant_labels, intervals_of
-from synthetic_exporter.suite import Suite
+from synthetic_exporter.app.serve import PendingCleanups, constant_labels, intervals_of
+from synthetic_exporter.authoring.suite import Suite
+from synthetic_exporter.core.results import Outcome, RequestRecord, SuiteResult, TestResult
+from synthetic_exporter.engine.loader import LoadResult
+from synthetic_exporter.engine.runner import Engine
+from synthetic_exporter.engine.wiring import Fanout
+from synthetic_exporter.exporter.failure_log import FailureLogger
+from synthetic_exporter.exporter.health import Health
+from synthetic_exporter.exporter.history import History
+from synthetic_exporter.exporter.metrics import Metrics
 
 ClientFor = Callable[[T], httpx.AsyncClient]
 

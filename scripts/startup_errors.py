@@ -84,7 +84,7 @@ def web_config_costs() -> None:
     import bcrypt
     import trustme
 
-    from synthetic_exporter.webconfig import load_web_config
+    from synthetic_exporter.app.web_config import load_web_config
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

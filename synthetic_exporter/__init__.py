@@ -8,11 +8,9 @@ The authoring API is all this package exports::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from synthetic_exporter.context import T
-from synthetic_exporter.janitor import JanitorContext, Resource
-from synthetic_exporter.orphans import Orphan
-from synthetic_exporter.suite import Suite
+from synthetic_exporter.authoring.context import T
+from synthetic_exporter.authoring.janitor import JanitorContext, Orphan, Resource
+from synthetic_exporter.authoring.suite import Suite
+from synthetic_exporter.core.version import __version__
 
 __all__ = ["JanitorContext", "Orphan", "Resource", "Suite", "T", "__version__"]

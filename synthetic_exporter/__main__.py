@@ -1,5 +1,5 @@
 """``python -m synthetic_exporter``: the command line."""
 
-from synthetic_exporter.cli import entry_point
+from synthetic_exporter.app.cli import entry_point
 
 entry_point()

@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 import anyio
 
 if TYPE_CHECKING:
-    from synthetic_exporter.janitor import JanitorContext, Resource
-    from synthetic_exporter.settings import Settings
+    from synthetic_exporter.authoring.janitor import JanitorContext, Resource
+    from synthetic_exporter.core.settings import Settings
 
 __all__ = [
     "ACCESS_KEY_SECRET",

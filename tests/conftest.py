@@ -20,7 +20,7 @@ import httpx
 import pytest
 from loguru import logger
 
-from synthetic_exporter.settings import Settings, TargetSettings
+from synthetic_exporter.core.settings import Settings, TargetSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 20

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from synthetic_exporter.agent import Collector, open_engine
-from synthetic_exporter.coordinator import Coordinator
-from synthetic_exporter.results import SuiteResult, TestResult
-from synthetic_exporter.settings import Settings
-from synthetic_exporter.suite import Suite
+from synthetic_exporter.authoring.suite import Suite
+from synthetic_exporter.core.results import SuiteResult, TestResult
+from synthetic_exporter.core.settings import Settings
+from synthetic_exporter.engine.coordinator import Coordinator
+from synthetic_exporter.engine.wiring import Collector, open_engine
 
 
 class Recorder(Collector):

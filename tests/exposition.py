@@ -8,8 +8,8 @@ from functools import cache
 from prometheus_client import CollectorRegistry
 
 from synthetic_exporter import Suite, T
-from synthetic_exporter.metrics import Metrics
-from synthetic_exporter.results import Outcome, RequestRecord, StorageReport
+from synthetic_exporter.core.results import Outcome, RequestRecord, StorageReport
+from synthetic_exporter.exporter.metrics import Metrics
 from tests.factories import make_suite
 
 SUFFIXES = {

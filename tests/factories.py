@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from synthetic_exporter.results import Outcome, SuiteResult, TestResult, suite_outcome
+from synthetic_exporter.core.results import Outcome, SuiteResult, TestResult, suite_outcome
 
 
 def make_test(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from synthetic_exporter.cdn import CACHE_VALUES, classify
+from synthetic_exporter.http.cdn import CACHE_VALUES, classify
 
 SAMPLES = [
     # CloudFront

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from cloudcoil.models.prometheus_operator import v1 as monitoring
 
-from synthetic_exporter.settings import (
+from synthetic_exporter.core.settings import (
     RESERVED_LABELS,
     Settings,
     TargetSettings,

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from synthetic_exporter.clients import MARKER_HEADER, USER_AGENT, Targets
-from synthetic_exporter.settings import Settings, TargetSettings
+from synthetic_exporter.core.settings import Settings, TargetSettings
+from synthetic_exporter.http.clients import MARKER_HEADER, USER_AGENT, Targets
 from tests.conftest import fresh_python
 
 SettingsFor = Callable[..., Settings]
@@ -127,7 +127,7 @@ async def test_tls_contexts_are_made_up_front_only_where_tls_is_configured(
 
 def test_target_client_merges_urls_like_httpx() -> None:
     """Plain paths merged without parsing give exactly httpx's URLs; others go through httpx."""
-    from synthetic_exporter.clients import TargetClient
+    from synthetic_exporter.http.clients import TargetClient
 
     ours = TargetClient(base_url="https://api.example.com/v1")
     plain = httpx.AsyncClient(base_url="https://api.example.com/v1")
@@ -158,7 +158,7 @@ def test_plain_merge_agrees_with_httpx_on_random_paths(base: str) -> None:
     """Wherever the unparsed merge applies, it builds the URL httpx builds, to the last field."""
     import random
 
-    from synthetic_exporter.clients import plain_merge
+    from synthetic_exporter.http.clients import plain_merge
 
     rng = random.Random(base)
     pieces = [*"abcXYZ019/._-~!$&'()*+,;=:@%?#[]^|{}`\"<> \t\\", "é", "%41", "%zz", "..", "//"]
@@ -183,9 +183,9 @@ def test_httpcore_loads_only_for_http2_targets(tmp_path: Path) -> None:
     """Without an HTTP/2 target the agent never imports httpcore (nor h2): memory it saves."""
     probe = """
 import sys
-from synthetic_exporter.clients import Targets
-from synthetic_exporter.settings import Settings, TargetSettings
-import synthetic_exporter.cli, synthetic_exporter.serve
+from synthetic_exporter.http.clients import Targets
+from synthetic_exporter.core.settings import Settings, TargetSettings
+import synthetic_exporter.app.cli, synthetic_exporter.app.serve
 http2 = sys.argv[1] == "h2"
 Targets(Settings(targets={"api": TargetSettings(base_url="https://a.example", http2=http2)}))
 print("httpcore" in sys.modules, "h2" in sys.modules)

@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable
 
 from synthetic_exporter import JanitorContext, Orphan, Resource, Suite, T
-from synthetic_exporter.orphans import KEY_PATTERN
-from synthetic_exporter.results import Outcome
-from synthetic_exporter.settings import Settings
+from synthetic_exporter.authoring.janitor import KEY_PATTERN
+from synthetic_exporter.core.results import Outcome
+from synthetic_exporter.core.settings import Settings
 from tests.engine_helpers import by_name, run_suites
 
 SettingsFor = Callable[..., Settings]

@@ -9,9 +9,9 @@ import anyio
 import pytest
 
 from synthetic_exporter import Suite, T
-from synthetic_exporter.graph import with_dependencies
-from synthetic_exporter.results import Outcome
-from synthetic_exporter.settings import Settings
+from synthetic_exporter.core.results import Outcome
+from synthetic_exporter.core.settings import Settings
+from synthetic_exporter.engine.graph import with_dependencies
 from tests.engine_helpers import run_suites, suite_result
 
 SettingsFor = Callable[..., Settings]

@@ -25,8 +25,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from synthetic_exporter.cli import build_parser
-from synthetic_exporter.settings import Settings
+from synthetic_exporter.app.cli import build_parser
+from synthetic_exporter.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -188,9 +188,8 @@ def test_env_names_are_agent_settings(final: Stage) -> None:
 
 def test_entrypoint_and_command_exist() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert (
-        project["project"]["scripts"]["synthetic-exporter"] == "synthetic_exporter.cli:entry_point"
-    )
+    entry = project["project"]["scripts"]["synthetic-exporter"]
+    assert entry == "synthetic_exporter.app.cli:entry_point"
     args = build_parser().parse_args(["serve"])
     assert args.command == "serve"
 
@@ -282,7 +281,7 @@ def context_files() -> list[str]:
 def test_dockerignore_matcher() -> None:
     rules = dockerignore_rules()
     assert in_context("pyproject.toml", rules)
-    assert in_context("synthetic_exporter/cli.py", rules)
+    assert in_context("synthetic_exporter/app/cli.py", rules)
     assert not in_context("synthetic_exporter/__pycache__/cli.cpython-311.pyc", rules)
     assert not in_context("checks/__pycache__/signup.cpython-311.pyc", rules)
     assert not in_context(".venv/bin/python", rules)
@@ -333,7 +332,7 @@ def test_builder_wheel_builds_from_the_context(tmp_path: Path) -> None:
     missing = sorted(set(package) - set(names))
     assert not missing, f"files of the package missing from the wheel (package-data?): {missing}"
     assert "synthetic_exporter/py.typed" in names
-    assert "synthetic-exporter = synthetic_exporter.cli:entry_point" in scripts
+    assert "synthetic-exporter = synthetic_exporter.app.cli:entry_point" in scripts
     assert not any(n.startswith(("tests/", "checks/")) for n in names)
 
 

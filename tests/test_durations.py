@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from synthetic_exporter.durations import (
+from synthetic_exporter.core.durations import (
     Duration,
     PositiveDuration,
     format_duration,

@@ -7,7 +7,7 @@ import importlib.util
 import anyio
 import pytest
 
-from synthetic_exporter import eventloop
+from synthetic_exporter.app import eventloop
 
 
 def test_uvloop_is_used_where_installed() -> None:

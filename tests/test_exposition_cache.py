@@ -11,11 +11,11 @@ import anyio
 import httpx
 import pytest
 
-from synthetic_exporter.exposition_cache import ExpositionCache, RenderFailed
-from synthetic_exporter.health import Health
-from synthetic_exporter.history import History
-from synthetic_exporter.http_limits import Limits
-from synthetic_exporter.server import AgentState, create_app
+from synthetic_exporter.app.http_limits import Limits
+from synthetic_exporter.app.routes import AgentState, create_app
+from synthetic_exporter.exporter.exposition_cache import ExpositionCache, RenderFailed
+from synthetic_exporter.exporter.health import Health
+from synthetic_exporter.exporter.history import History
 from tests.test_http_limits import serving
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from synthetic_exporter.health import Health
-from synthetic_exporter.results import LoadError, Outcome
+from synthetic_exporter.core.results import LoadError, Outcome
+from synthetic_exporter.exporter.health import Health
 from tests.factories import make_suite
 
 P, F = Outcome.PASSED, Outcome.FAILED

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from synthetic_exporter.history import History
-from synthetic_exporter.results import Outcome
+from synthetic_exporter.core.results import Outcome
+from synthetic_exporter.exporter.history import History
 from tests.factories import make_suite
 
 

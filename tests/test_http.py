@@ -15,8 +15,8 @@ import pytest
 import trustme
 
 from synthetic_exporter import Suite, T
-from synthetic_exporter.results import Outcome, RequestRecord, TestResult
-from synthetic_exporter.settings import Settings, TargetSettings
+from synthetic_exporter.core.results import Outcome, RequestRecord, TestResult
+from synthetic_exporter.core.settings import Settings, TargetSettings
 from tests.engine_helpers import run_suites
 
 SettingsFor = Callable[..., Settings]

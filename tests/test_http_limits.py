@@ -23,9 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from synthetic_exporter.eventloop import backend_options
-from synthetic_exporter.http_limits import BodyLimit, Limits, Turns
-from synthetic_exporter.web import bind_socket, config_for, run_server
+from synthetic_exporter.app.eventloop import backend_options
+from synthetic_exporter.app.http_limits import BodyLimit, Limits, Turns
+from synthetic_exporter.app.web import bind_socket, config_for, run_server
 from tests.conftest import cli_env, fresh_python, start_process, stop_process, write_checks
 
 pytestmark = pytest.mark.slow
@@ -281,7 +281,7 @@ def test_the_body_limit_comes_before_basic_auth() -> None:
     """An unauthenticated client cannot send more than the limit either."""
     import bcrypt
 
-    from synthetic_exporter.webconfig import BasicAuth
+    from synthetic_exporter.app.web_config import BasicAuth
 
     hashed = bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode()
     app = BodyLimit(BasicAuth(make_app(), {"prom": hashed}), max_bytes=1000)
@@ -297,8 +297,8 @@ def test_the_body_limit_comes_before_basic_auth() -> None:
 def test_raise_fd_limit_lifts_the_soft_limit_to_the_hard_one() -> None:
     probe = """
 import resource
-from synthetic_exporter.eventloop import backend_options
-from synthetic_exporter.http_limits import raise_fd_limit
+from synthetic_exporter.app.eventloop import backend_options
+from synthetic_exporter.app.http_limits import raise_fd_limit
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
 print(raise_fd_limit() == hard, resource.getrlimit(resource.RLIMIT_NOFILE)[0] == hard)
@@ -310,10 +310,10 @@ print(raise_fd_limit() == hard, resource.getrlimit(resource.RLIMIT_NOFILE)[0] ==
 # short read timeout, and one check on a fresh connection every half second.
 AGENT = """
 import resource, sys
-import synthetic_exporter.http_limits as limits
+import synthetic_exporter.app.http_limits as limits
 resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
 limits.READ_TIMEOUT_SECONDS = float(sys.argv.pop(1))
-from synthetic_exporter.cli import main
+from synthetic_exporter.app.cli import main
 sys.exit(main())
 """
 CHECK = """

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from synthetic_exporter.ledger import BACKOFF_BASE_SECONDS, Ledger
+from synthetic_exporter.engine.ledger import BACKOFF_BASE_SECONDS, Ledger
 
 
 def test_entries_of_a_run_are_returned_newest_first_and_removed(tmp_path: Path) -> None:

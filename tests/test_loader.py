@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from synthetic_exporter.loader import load, without_secret_names
+from synthetic_exporter.engine.loader import load, without_secret_names
 from tests.conftest import write_checks
 
 GOOD = """
@@ -79,7 +79,7 @@ def test_plain_assert_explains_the_values(tmp_path: Path) -> None:
     )
     import sys
 
-    from synthetic_exporter.loader import load_file
+    from synthetic_exporter.engine.loader import load_file
 
     suites, error = load_file(checks / "asserts.py")
     assert error is None

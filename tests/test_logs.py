@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from loguru import logger
 
-from synthetic_exporter.logs import configure_logging, redact
+from synthetic_exporter.core.logs import configure_logging, redact
 
 
 @pytest.fixture(autouse=True)

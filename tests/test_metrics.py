@@ -12,16 +12,16 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.metrics_core import Metric
 
-from synthetic_exporter.metrics import Metrics, render, render_off_loop
-from synthetic_exporter.results import (
+from synthetic_exporter.authoring.suite import Suite
+from synthetic_exporter.core.results import (
     CleanupFailure,
     Outcome,
     SuiteResult,
     TestResult,
     suite_outcome,
 )
-from synthetic_exporter.runner import Listener
-from synthetic_exporter.suite import Suite
+from synthetic_exporter.engine.runner import Listener
+from synthetic_exporter.exporter.metrics import Metrics, render, render_off_loop
 
 CONSTANT = {"environment": "prod", "location": "eu-west-1"}
 T0 = 1_700_000_000.0
@@ -487,7 +487,7 @@ async def test_render_off_loop_renders_in_a_worker_thread(registry: CollectorReg
 def test_requests_phases_edges_certificates_and_storage_reports() -> None:
     from dataclasses import replace
 
-    from synthetic_exporter.results import RequestRecord, StorageReport
+    from synthetic_exporter.core.results import RequestRecord, StorageReport
 
     registry = CollectorRegistry()
     metrics = Metrics(registry, CONSTANT, version="0.1.0")

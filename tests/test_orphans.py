@@ -14,11 +14,12 @@ import httpx
 import pytest
 
 from synthetic_exporter import JanitorContext, Orphan, Resource, Suite, T
-from synthetic_exporter.agent import open_engine, sweep_leftovers
-from synthetic_exporter.coordinator import Coordinator
-from synthetic_exporter.ledger import Ledger
-from synthetic_exporter.orphans import KEY_PATTERN, SweepEvents, new_key
-from synthetic_exporter.settings import Settings
+from synthetic_exporter.authoring.janitor import KEY_PATTERN, new_key
+from synthetic_exporter.core.settings import Settings
+from synthetic_exporter.engine.coordinator import Coordinator
+from synthetic_exporter.engine.ledger import Ledger
+from synthetic_exporter.engine.orphans import SweepEvents
+from synthetic_exporter.engine.wiring import open_engine, sweep_leftovers
 from tests.engine_helpers import Recorder, run_suites
 
 pytestmark = pytest.mark.slow

@@ -10,8 +10,8 @@ import anyio
 import pytest
 
 from synthetic_exporter import Suite, T
-from synthetic_exporter.results import Outcome
-from synthetic_exporter.settings import Settings
+from synthetic_exporter.core.results import Outcome
+from synthetic_exporter.core.settings import Settings
 from tests.engine_helpers import by_name, run_suites, suite_result
 
 SettingsFor = Callable[..., Settings]

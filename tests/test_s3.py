@@ -13,10 +13,10 @@ import pytest
 from pydantic import SecretStr
 
 from synthetic_exporter import s3
+from synthetic_exporter.authoring.janitor import JanitorContext, Resource
+from synthetic_exporter.core.settings import Settings, TargetSettings
 from synthetic_exporter.demo.storage import create_versioned_bucket, s3_client, s3_server
-from synthetic_exporter.janitor import JanitorContext, Resource
 from synthetic_exporter.s3 import S3Bucket, delete_s3_object
-from synthetic_exporter.settings import Settings, TargetSettings
 
 pytestmark = pytest.mark.slow
 

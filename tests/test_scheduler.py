@@ -9,11 +9,11 @@ import anyio
 import pytest
 
 from synthetic_exporter import Suite, T
-from synthetic_exporter.agent import open_engine
-from synthetic_exporter.coordinator import Coordinator
-from synthetic_exporter.graph import dependency_groups
-from synthetic_exporter.scheduler import Scheduler, first_offsets
-from synthetic_exporter.settings import Settings
+from synthetic_exporter.core.settings import Settings
+from synthetic_exporter.engine.coordinator import Coordinator
+from synthetic_exporter.engine.graph import dependency_groups
+from synthetic_exporter.engine.scheduler import Scheduler, first_offsets
+from synthetic_exporter.engine.wiring import open_engine
 from tests.engine_helpers import Recorder
 
 SettingsFor = Callable[..., Settings]

@@ -10,7 +10,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.registry import Collector
 
-from synthetic_exporter.series import Family
+from synthetic_exporter.exporter.series import Family
 
 LABELS = ("environment", "suite", "test")
 ODD = ("prod", 'we"ird\\name\nnext', "zeta")

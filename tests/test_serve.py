@@ -223,11 +223,11 @@ async def test_pending_cleanups_gauge_follows_failed_janitors(tmp_path: Path) ->
     from prometheus_client import CollectorRegistry
 
     from synthetic_exporter import JanitorContext, Resource, Suite, T
-    from synthetic_exporter.agent import Fanout, open_engine
-    from synthetic_exporter.coordinator import Coordinator
-    from synthetic_exporter.metrics import Metrics
-    from synthetic_exporter.serve import PendingCleanups, counted_in
-    from synthetic_exporter.settings import Settings
+    from synthetic_exporter.app.serve import PendingCleanups, counted_in
+    from synthetic_exporter.core.settings import Settings
+    from synthetic_exporter.engine.coordinator import Coordinator
+    from synthetic_exporter.engine.wiring import Fanout, open_engine
+    from synthetic_exporter.exporter.metrics import Metrics
 
     suite = Suite("leaky")
     gone = {"ok": False}
@@ -268,8 +268,8 @@ def test_tune_process_freezes_settles_the_collector_and_switch_interval(
     import gc
     import sys
 
-    from synthetic_exporter import serve
-    from synthetic_exporter.serve import GC_THRESHOLD, SWITCH_INTERVAL_SECONDS, tune_process
+    from synthetic_exporter.app import serve
+    from synthetic_exporter.app.serve import GC_THRESHOLD, SWITCH_INTERVAL_SECONDS, tune_process
 
     pinned: list[bool] = []
 
@@ -297,7 +297,7 @@ def test_fixed_mmap_threshold_gives_freed_buffers_back() -> None:
     the threshold pinned it goes back to the system."""
     probe = """
 import re, sys
-from synthetic_exporter.serve import fix_mmap_threshold
+from synthetic_exporter.app.serve import fix_mmap_threshold
 pinned = fix_mmap_threshold() if sys.argv[1] == "pinned" else True
 def rss():
     return int(re.search(r"VmRSS:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) // 1024
@@ -321,7 +321,7 @@ def test_serving_loads_no_junit_writer() -> None:
     """The XML library behind ``run --junit`` stays out of the serving agent (0.5 MiB)."""
     probe = """
 import sys
-import synthetic_exporter.cli, synthetic_exporter.serve, synthetic_exporter.loader
+import synthetic_exporter.app.cli, synthetic_exporter.app.serve, synthetic_exporter.engine.loader
 print("xml.etree.ElementTree" in sys.modules)
 """
     assert fresh_python(probe) == ["False"]

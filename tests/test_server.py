@@ -7,11 +7,11 @@ import time
 import httpx
 from prometheus_client import CollectorRegistry
 
-from synthetic_exporter.health import Health
-from synthetic_exporter.history import History
-from synthetic_exporter.metrics import render_off_loop
-from synthetic_exporter.results import Outcome, SuiteResult
-from synthetic_exporter.server import AgentState, create_app
+from synthetic_exporter.app.routes import AgentState, create_app
+from synthetic_exporter.core.results import Outcome, SuiteResult
+from synthetic_exporter.exporter.health import Health
+from synthetic_exporter.exporter.history import History
+from synthetic_exporter.exporter.metrics import render_off_loop
 from tests.factories import make_suite
 
 
@@ -150,7 +150,7 @@ async def test_every_query_parameter_is_checked() -> None:
 
 
 def test_accept_encoding_parsing() -> None:
-    from synthetic_exporter.server import accepts_gzip
+    from synthetic_exporter.app.routes import accepts_gzip
 
     assert accepts_gzip("gzip")
     assert accepts_gzip("deflate, GZip;q=0.5")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from synthetic_exporter.settings import (
+from synthetic_exporter.core.settings import (
     Settings,
     SettingsError,
     TargetSettings,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from synthetic_exporter import Suite
-from synthetic_exporter.graph import dependency_groups
-from synthetic_exporter.shard import parse_shard, suites_for_shard
+from synthetic_exporter.core.settings import Settings, Shard, parse_shard
+from synthetic_exporter.engine.graph import dependency_groups
+from synthetic_exporter.engine.shard import suites_for_shard
 
 
 def make_suites() -> dict[str, Suite]:
@@ -39,7 +42,14 @@ def test_every_suite_on_exactly_one_shard_with_its_dependencies(total: int) -> N
     ("text", "expected"), [("0/1", (0, 1)), ("2/4", (2, 4)), (" 3/4 ", (3, 4))]
 )
 def test_parse_shard(text: str, expected: tuple[int, int]) -> None:
-    assert parse_shard(text) == expected
+    shard = parse_shard(text)
+    assert (shard.index, shard.total) == expected
+    assert str(shard) == text.strip()
+
+
+def test_settings_parse_the_shard_once_into_a_value(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path, shard="1/3")
+    assert settings.shard == Shard(1, 3)
 
 
 @pytest.mark.parametrize("text", ["4/4", "1/0", "a/b", "1", "-1/2"])

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from synthetic_exporter.statedir import LOCK_FILE, StateDirError, StateDirInUse, hold_state_dir
+from synthetic_exporter.app.statedir import LOCK_FILE, StateDirError, StateDirInUse, hold_state_dir
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from synthetic_exporter.statedir import hold_state_dir
+from synthetic_exporter.app.statedir import hold_state_dir
 with hold_state_dir(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(30)

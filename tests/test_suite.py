@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from synthetic_exporter import JanitorContext, Orphan, Resource, Suite, T
-from synthetic_exporter.suite import DefinitionError
+from synthetic_exporter.authoring.suite import DefinitionError
 
 
 def test_durations_accept_seconds_and_strings() -> None:

@@ -8,7 +8,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from synthetic_exporter.supervision import Liveness, supervised
+from synthetic_exporter.app.supervision import Liveness, supervised
 
 
 async def dies() -> None:

@@ -2,7 +2,7 @@
 
 Every test runs twice through the ``make_client`` fixture: once on
 ``httpx.AsyncHTTPTransport`` (which proves the test itself right) and once on
-``synthetic_exporter.transport.Http11Transport``. The servers are small raw HTTP/1.1
+``synthetic_exporter.http.transport.Http11Transport``. The servers are small raw HTTP/1.1
 servers on 127.0.0.1, started in the test's own event loop, so that each test controls
 the exact bytes on the wire and can count the TCP connections it accepts.
 """
@@ -375,13 +375,13 @@ async def make_client(
     build: TransportBuilder = build_httpcore
     if request.param == "ours":
         try:
-            from synthetic_exporter.transport import (
+            from synthetic_exporter.http.transport import (
                 Http11Transport,
             )
         except ModuleNotFoundError as exc:
-            if exc.name != "synthetic_exporter.transport":
+            if exc.name != "synthetic_exporter.http.transport":
                 raise
-            pytest.skip("synthetic_exporter/transport.py does not exist yet")
+            pytest.skip("synthetic_exporter/http/transport.py does not exist yet")
 
         def build_ours(
             ssl_context: ssl.SSLContext, max_keepalive: int, keepalive_expiry: float
@@ -1398,7 +1398,7 @@ async def test_aclose_closes_pooled_connections(make_client: ClientFactory) -> N
 async def test_per_run_pool_keeps_connections_for_one_run_only() -> None:
     """``per_run``: requests within one ``run_connections`` block share a connection, which the
     block's end closes; the next block connects anew; outside a block nothing is kept."""
-    from synthetic_exporter.transport import Http11Transport, run_connections
+    from synthetic_exporter.http.transport import Http11Transport, run_connections
 
     async with (
         RawServer(echo_target) as server,
@@ -1420,7 +1420,7 @@ async def test_per_run_pool_keeps_connections_for_one_run_only() -> None:
 async def test_switching_protocols_is_refused_clearly() -> None:
     """A 101 answer (an upgrade the transport does not do) fails the request with a clear
     RemoteProtocolError instead of hanging. (httpcore hands over the raw stream instead.)"""
-    from synthetic_exporter.transport import Http11Transport
+    from synthetic_exporter.http.transport import Http11Transport
 
     async def respond(request: ServerRequest) -> bool:
         await request.connection.send(

@@ -7,7 +7,7 @@ import time
 import anyio
 import pytest
 
-from synthetic_exporter.watchdog import LoopWatchdog
+from synthetic_exporter.app.watchdog import LoopWatchdog
 
 
 def hold_the_loop(seconds: float) -> None:

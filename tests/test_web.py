@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from synthetic_exporter.web import config_for
+from synthetic_exporter.app.web import config_for
 from tests.conftest import fresh_python
 
 
@@ -14,7 +14,7 @@ def test_server_loads_no_websocket_implementation() -> None:
     """The agent serves no WebSockets, so uvicorn must not import one (memory it saves)."""
     probe = """
 import sys
-from synthetic_exporter.web import config_for
+from synthetic_exporter.app.web import config_for
 
 async def app(scope, receive, send):
     pass
@@ -27,10 +27,10 @@ print(config.ws, "websockets" in sys.modules, "wsproto" in sys.modules)
 
 
 def test_the_server_applies_the_http_limits() -> None:
-    """httptools with the limits of :mod:`synthetic_exporter.http_limits`: the module's
+    """httptools with the limits of :mod:`synthetic_exporter.app.http_limits`: the module's
     constants as they are when the server is configured, or the limits given."""
-    from synthetic_exporter import http_limits
-    from synthetic_exporter.http_limits import LimitedHttpProtocol, Limits
+    from synthetic_exporter.app import http_limits
+    from synthetic_exporter.app.http_limits import LimitedHttpProtocol, Limits
 
     async def app(scope: object, receive: object, send: object) -> None:
         pass

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import trustme
 
-from synthetic_exporter.webconfig import WebConfigError, load_web_config
+from synthetic_exporter.app.web_config import WebConfigError, load_web_config
 from tests.conftest import cli_env, run_cli, start_agent, stop_process, write_checks
 
 PASSWORD = "correct horse battery"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import anyio
 
+from synthetic_exporter.app.web import bind_socket, run_server
 from synthetic_exporter.demo.api import create_app
 from synthetic_exporter.demo.openapi import openapi_json
 from synthetic_exporter.demo.server import demo_config
-from synthetic_exporter.web import bind_socket, run_server
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

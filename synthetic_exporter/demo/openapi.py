@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from synthetic_exporter import __version__
+from synthetic_exporter.core.version import __version__
 from synthetic_exporter.demo import schemas as s
 
 Json = dict[str, Any]

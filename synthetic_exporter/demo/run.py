@@ -7,6 +7,9 @@ import json
 import anyio
 from pydantic import SecretStr
 
+from synthetic_exporter.app.serve import serve
+from synthetic_exporter.app.web import bind_socket, run_server
+from synthetic_exporter.core.settings import Settings, TargetSettings, listen_address
 from synthetic_exporter.demo.api import create_app
 from synthetic_exporter.demo.server import demo_config
 from synthetic_exporter.demo.storage import (
@@ -15,11 +18,8 @@ from synthetic_exporter.demo.storage import (
     DEMO_SECRET_ACCESS_KEY,
     demo_s3,
 )
-from synthetic_exporter.loader import LoadResult
+from synthetic_exporter.engine.loader import LoadResult
 from synthetic_exporter.s3 import ACCESS_KEY_SECRET, SECRET_KEY_SECRET
-from synthetic_exporter.serve import serve
-from synthetic_exporter.settings import Settings, TargetSettings, listen_address
-from synthetic_exporter.web import bind_socket, run_server
 
 FAULT_EXAMPLE = {"path": "/invoices", "method": "POST", "status": 503}
 CDN_FAULT_EXAMPLE = {"path": "/cdn", "status": 502}

@@ -6,8 +6,8 @@ from typing import Any
 
 import uvicorn
 
+from synthetic_exporter.app.web import ReadyCallback, bind_socket, config_for, run_server
 from synthetic_exporter.demo.api import create_app
-from synthetic_exporter.web import ReadyCallback, bind_socket, config_for, run_server
 
 
 def demo_config(app: Any) -> uvicorn.Config:

@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 import synthetic_exporter
+from synthetic_exporter.app.web import GRACEFUL_SHUTDOWN_SECONDS
 from synthetic_exporter.demo.api import create_app
 from synthetic_exporter.demo.server import serve_demo
-from synthetic_exporter.web import GRACEFUL_SHUTDOWN_SECONDS
 
 Json = dict[str, Any]
 MARKER = {"X-Synthetic-Test": "tests/demo"}

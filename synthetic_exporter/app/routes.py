@@ -1,0 +1,194 @@
+"""The agent's HTTP routes: metrics, health, probes, JSON API and a status page.
+
+Routes only read what result consumers keep (registry, health, history); the one that acts,
+``POST /api/v1/run``, hands names to a trigger and returns what comes back.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from synthetic_exporter.app.http_limits import RECEIVED_AT, Turns
+from synthetic_exporter.app.status_page import render_status_page
+from synthetic_exporter.core.results import SuiteResult, to_jsonable
+from synthetic_exporter.exporter.health import Health
+from synthetic_exporter.exporter.history import History
+
+NO_STORE = {"Cache-Control": "no-store"}
+Trigger = Callable[[list[str]], Awaitable[list[SuiteResult]]]
+
+
+@dataclass(slots=True)
+class AgentState:
+    """What the routes read; ``ready`` and ``alive`` are set by the agent as it starts.
+
+    ``render_metrics`` turns an Accept header, whether to gzip and when the request came (see
+    :mod:`synthetic_exporter.exporter.exposition_cache`) into the exposition and its content type.
+    """
+
+    render_metrics: Callable[[str | None, bool, float | None], Awaitable[tuple[bytes, str]]]
+    health: Health
+    history: History
+    suites: list[str]
+    trigger: Trigger
+    admin_token: str | None
+    environment: str = "default"
+    ready: bool = False
+    alive: Callable[[], bool] = field(default=lambda: True)
+    why_not_alive: Callable[[], str] = field(default=lambda: "scheduler stopped")
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Tell whether an ``Accept-Encoding`` header accepts gzip (``q=0`` refuses it)."""
+    for item in accept_encoding.split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        if coding.lower() not in ("gzip", "*"):
+            continue
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    return float(value) > 0
+                except ValueError:
+                    return False
+        return True
+    return False
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class QueryError(Exception):
+    """A query parameter the route does not take, or a value it cannot use: a 400."""
+
+
+async def _bad_query(request: Request, exc: Exception) -> Response:
+    return _json({"error": str(exc)}, 400)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def takes(endpoint: Endpoint, *names: str, repeatable: Collection[str] = ()) -> Endpoint:
+    """Return ``endpoint`` taking only the query parameters ``names``, each once unless
+    ``repeatable``; any other raises :class:`QueryError`."""
+
+    async def checked(request: Request) -> Response:
+        seen: set[str] = set()
+        for name, _ in request.query_params.multi_items():
+            if name not in names:
+                raise QueryError(f"unknown query parameter {name[:100]!r}")
+            if name in seen and name not in repeatable:
+                raise QueryError(f"query parameter {name!r} given more than once")
+            seen.add(name)
+        return await endpoint(request)
+
+    return checked
+
+
+def whole_number(text: str | None, name: str, maximum: int) -> int | None:
+    """Return ``text`` as a whole number from 1 to ``maximum`` (``None`` if absent)."""
+    # Only ASCII digits: str.isdigit() also accepts '²' and other scripts' digits.
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 9 and 1 <= int(text) <= maximum):
+        raise QueryError(f"{name} must be a whole number from 1 to {maximum}")
+    return int(text)
+
+
+def create_app(state: AgentState) -> Starlette:
+    """Return the agent's ASGI app."""
+
+    async def metrics(request: Request) -> Response:
+        compress = accepts_gzip(request.headers.get("accept-encoding", ""))
+        received_at = getattr(request.state, RECEIVED_AT, None)
+        accept = request.headers.get("accept")
+        body, content_type = await state.render_metrics(accept, compress, received_at)
+        headers = {"Vary": "Accept-Encoding"}
+        if compress:
+            headers["Content-Encoding"] = "gzip"
+        return Response(body, media_type=content_type, headers=headers)
+
+    async def healthz(request: Request) -> Response:
+        status, body = state.health.report()
+        if request.method == "HEAD":
+            return Response(status_code=status, headers=NO_STORE)
+        return _json(body, status, NO_STORE)
+
+    async def healthy(request: Request) -> Response:
+        alive = state.alive()
+        return _json({"status": "ok" if alive else state.why_not_alive()}, 200 if alive else 503)
+
+    async def ready(request: Request) -> Response:
+        ok = state.ready
+        return _json({"status": "ready" if ok else "starting"}, 200 if ok else 503)
+
+    async def results(request: Request) -> Response:
+        return _json(state.history.results(), headers=NO_STORE)
+
+    async def runs(request: Request) -> Response:
+        suite = request.query_params.get("suite")
+        if suite is not None and suite not in state.suites:
+            raise QueryError(f"unknown suite {suite[:100]!r}")
+        limit = whole_number(request.query_params.get("limit"), "limit", state.history.size)
+        return _json(state.history.recent(suite, limit), headers=NO_STORE)
+
+    async def run_now(request: Request) -> Response:
+        if state.admin_token is None:
+            return _json({"error": "disabled: set SYNTHETIC_ADMIN_TOKEN to enable"}, 403)
+        # Behind basic auth the Authorization header carries the user's credentials, so the
+        # token may also come in X-Admin-Token.
+        scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+        given = request.headers.get("x-admin-token") or (bearer if scheme == "Bearer" else "")
+        if not given or not hmac.compare_digest(given.encode(), state.admin_token.encode()):
+            return _json(
+                {"error": "missing or wrong bearer token"},
+                401,
+                {"WWW-Authenticate": 'Bearer realm="synthetic-exporter"'},
+            )
+        wanted = request.query_params.getlist("suite") or list(state.suites)
+        unknown = [n for n in wanted if n not in state.suites]
+        if unknown:
+            return _json({"error": f"unknown suite {unknown[0]!r}"}, 404)
+        started = time.time()
+        done = await state.trigger(wanted)
+        ran = {r.suite for r in done}
+        return _json(
+            {
+                "started_at": started,
+                "ended_at": time.time(),
+                "suites": [to_jsonable(r) for r in done],
+                "already_running": [n for n in wanted if n not in ran],
+            }
+        )
+
+    async def index(request: Request) -> Response:
+        _, body = state.health.report()
+        page = render_status_page(body, state.history.results(), state.environment)
+        return HTMLResponse(page, status_code=200, headers=NO_STORE)
+
+    return Starlette(
+        routes=[
+            Route("/", takes(index)),
+            Route("/metrics", takes(metrics)),
+            Route("/healthz", takes(healthz), methods=["GET", "HEAD"]),
+            Route("/-/healthy", takes(healthy), methods=["GET", "HEAD"]),
+            Route("/-/ready", takes(ready), methods=["GET", "HEAD"]),
+            Route("/api/v1/results", takes(results)),
+            Route("/api/v1/runs", takes(runs, "suite", "limit")),
+            Route("/api/v1/run", takes(run_now, "suite", repeatable={"suite"}), methods=["POST"]),
+        ],
+        exception_handlers={QueryError: _bad_query},
+        middleware=[Middleware(Turns)],  # few answers at once: no bursts ahead of the scheduler
+    )

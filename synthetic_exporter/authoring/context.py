@@ -1,0 +1,199 @@
+"""The test context ``T``, modelled on Go's ``testing.T``.
+
+Example::
+
+    @suite.test
+    async def sign_up(t: T) -> None:
+        r = await t.http.post("/customers", json={...})
+        assert r.status_code == 201, r.text
+        t.state["customer"] = r.json()
+        t.track("customer", r.json()["id"])      # the janitor deletes it, even after a crash
+        async with t.step("confirm"):
+            ...
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+
+import httpx
+
+from synthetic_exporter.core.results import LogLine, StepResult, StorageReport
+from synthetic_exporter.http.timing import RequestTimer
+
+if TYPE_CHECKING:
+    from synthetic_exporter.authoring.suite import TestFunction
+    from synthetic_exporter.core.settings import Settings
+
+Cleanup = Callable[[], Awaitable[Any] | Any]
+
+
+class TestStop(BaseException):
+    """Ends a test early. A BaseException, so ``except Exception`` in a check cannot swallow it."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class FatalStop(TestStop):
+    """Raised by ``t.fatal``: the test failed and stops here."""
+
+
+class SkipStop(TestStop):
+    """Raised by ``t.skip``: the test is skipped."""
+
+
+class UnknownTargetError(LookupError):
+    """A check asked for a target that is not configured."""
+
+
+class Tracker(Protocol):
+    """Records test resources in the durable cleanup ledger."""
+
+    def intend(self, kind: str) -> str:
+        """Record that a resource is about to be created; return the key it should carry."""
+
+    def track(
+        self, kind: str, resource_id: str, data: dict[str, Any], key: str | None = None
+    ) -> None:
+        """Record a resource before it is used (resolving the intent of ``key``, if given)."""
+
+
+class SubtestRunner(Protocol):
+    """Runs a subtest on behalf of its parent (the runner implements this)."""
+
+    async def run_subtest(self, parent: T, name: str, func: TestFunction) -> bool:
+        """Run ``func`` as ``parent/name``; return whether it passed."""
+
+
+@dataclass(slots=True)
+class T:
+    """What a test receives: logging, failing, skipping, cleanups, subtests, steps, clients."""
+
+    suite: str
+    name: str
+    settings: Settings
+    state: dict[str, Any]
+    clients: dict[str, httpx.AsyncClient]
+    tracker: Tracker
+    subtests: SubtestRunner
+    redact: Callable[[str], str] = field(default=lambda s: s)
+    started: float = field(default_factory=time.monotonic)
+    deadline: float = float("inf")
+    failures: list[str] = field(default_factory=list)
+    logs: list[LogLine] = field(default_factory=list)
+    steps: list[StepResult] = field(default_factory=list)
+    cleanups: list[tuple[str, Cleanup]] = field(default_factory=list)
+    requests: list[RequestTimer] = field(default_factory=list)  # recorded after the test
+    storage: list[StorageReport] = field(default_factory=list)
+
+    @property
+    def full_name(self) -> str:
+        """Return ``suite/test``."""
+        return f"{self.suite}/{self.name}"
+
+    @property
+    def failed(self) -> bool:
+        """Return whether ``fail`` or ``fatal`` was called."""
+        return bool(self.failures)
+
+    def log(self, message: object, *, level: str = "INFO") -> None:
+        """Record a line in the test's result."""
+        offset = time.monotonic() - self.started
+        self.logs.append(LogLine(round(offset, 6), level, self.redact(str(message))))
+
+    def fail(self, message: object = "failed") -> None:
+        """Mark the test failed and carry on."""
+        text = self.redact(str(message))
+        self.failures.append(text)
+        self.log(text, level="ERROR")
+
+    def fatal(self, message: object = "failed") -> NoReturn:
+        """Mark the test failed and stop it."""
+        self.fail(message)
+        raise FatalStop(self.redact(str(message)))
+
+    def skip(self, reason: object = "skipped") -> NoReturn:
+        """Stop the test and report it skipped."""
+        raise SkipStop(self.redact(str(reason)))
+
+    def cleanup(self, func: Cleanup, name: str | None = None) -> None:
+        """Register ``func`` (sync or async) to run when the test ends, however it ends (LIFO)."""
+        label = name if name else str(getattr(func, "__name__", "cleanup"))
+        self.cleanups.append((label, func))
+
+    async def run(self, name: str, func: TestFunction) -> bool:
+        """Run a subtest, reported as ``test/name``; return whether it passed."""
+        return await self.subtests.run_subtest(self, name, func)
+
+    @asynccontextmanager
+    async def step(self, name: str) -> AsyncIterator[None]:
+        """Time a named step of the test: ``async with t.step("pay"): ...``."""
+        name = self.redact(name)  # an author-chosen name reaches labels, JSON and pages
+        start = time.monotonic()
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            duration = time.monotonic() - start
+            self.steps.append(StepResult(name, round(duration, 6), ok))
+            self.log(f"step {name!r} {'ok' if ok else 'failed'} in {duration:.3f}s")
+
+    def intend(self, kind: str) -> str:
+        """Record, before a create request, that a ``kind`` resource is about to exist.
+
+        Returns a unique key (``synthetic-<run id>-<n>``) to put in the new resource (its name,
+        a tag, an e-mail address): if the run never learns the resource's id (killed, timed
+        out), the suite's orphan listing finds it by that key and its janitor deletes it. Pass
+        the key to ``t.track`` with the id::
+
+            key = t.intend("customer")
+            r = await t.http.post("/customers", json={"name": f"Synthetic {key}", ...})
+            t.track("customer", r.json()["id"], key=key)
+        """
+        return self.tracker.intend(kind)
+
+    def track(self, kind: str, resource_id: object, *, key: str | None = None, **data: Any) -> None:
+        """Record a resource in the durable ledger; the suite's janitor for ``kind`` deletes it.
+
+        ``key`` is what ``t.intend(kind)`` returned before the create request, if it was called.
+        """
+        self.tracker.track(kind, str(resource_id), data, key)
+
+    def client(self, target: str) -> httpx.AsyncClient:
+        """Return the HTTP client of a configured target."""
+        try:
+            return self.clients[target]
+        except KeyError:
+            variable = f"SYNTHETIC_TARGETS__{target.upper()}__BASE_URL"
+            known = ", ".join(sorted(self.clients)) or "none"
+            raise UnknownTargetError(
+                f"no target named {target!r} (set {variable}; configured: {known})"
+            ) from None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """Return the client of the target named ``default``."""
+        return self.client("default")
+
+    def report_storage(self, target: str, object_versions: int, delete_markers: int) -> None:
+        """Record what a storage hygiene check counted under its prefix (exported as gauges)."""
+        self.storage.append(StorageReport(target, object_versions, delete_markers))
+        self.log(f"{target}: {object_versions} object versions, {delete_markers} delete markers")
+
+    def secret(self, name: str) -> str:
+        """Return the value of a configured secret (``SYNTHETIC_SECRETS__<NAME>``)."""
+        try:
+            return self.settings.secrets[name.lower()].get_secret_value()
+        except KeyError:
+            raise LookupError(
+                f"no secret named {name!r} (set SYNTHETIC_SECRETS__{name.upper()})"
+            ) from None

@@ -1,0 +1,491 @@
+"""Agent settings, read from SYNTHETIC_* environment variables."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+from urllib.parse import SplitResult, urlsplit
+
+import pydantic_settings
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from synthetic_exporter.core.durations import PositiveDuration
+
+__all__ = [
+    "ENV_PREFIX",
+    "RESERVED_LABELS",
+    "Settings",
+    "SettingsError",
+    "TargetSettings",
+    "env_var_name",
+    "header_problem",
+    "listen_address",
+    "load_settings",
+    "mask_url_password",
+    "url_passwords",
+]
+
+ENV_PREFIX = "SYNTHETIC_"
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+LABEL_PATTERN = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+RESERVED_LABELS = frozenset(
+    {
+        "suite",
+        "test",
+        "target",
+        "phase",
+        "result",
+        "cache",
+        "code",
+        "pop",
+        "version",
+        "environment",
+        "shard",
+    }
+)
+SECRET_FIELDS = frozenset({"secrets", "admin_token"})
+# What h11 accepts in a request header (RFC 9110), limited to ASCII as httpx encodes values so.
+HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+# Headers that frame a message: a default value would contradict each request's body.
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
+HEADER_VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
+# Beyond a day a grace is never meant (Kubernetes has killed the pod long before), and past
+# threading.TIMEOUT_MAX the timer that bounds the shutdown would fail.
+MAX_SHUTDOWN_GRACE_SECONDS = 86400.0
+LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
+
+
+SHARD_PATTERN = re.compile(r"^(\d+)/(\d+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Shard ``index`` (0-based) of ``total``: a replica's share of the suites."""
+
+    index: int
+    total: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.total}"
+
+
+def parse_shard(text: str) -> Shard:
+    """Return the shard of ``"i/N"`` with ``0 <= i < N``."""
+    match = SHARD_PATTERN.match(text.strip())
+    if not match:
+        raise ValueError(f"invalid shard {text!r}: use i/N, e.g. 0/3 (0-based)")
+    index, total = int(match[1]), int(match[2])
+    if total < 1 or index >= total:
+        raise ValueError(f"invalid shard {text!r}: need 0 <= i < N")
+    return Shard(index, total)
+
+
+class SettingsError(Exception):
+    """Invalid settings; str() is one line per problem, each naming its environment variable."""
+
+
+def mask_url_password(url: str) -> str:
+    """Return ``url`` with the password of its userinfo (``user:password@``) shown as ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{slash}{path}"
+
+
+def _url_password(parts: SplitResult) -> str | None:
+    try:
+        return parts.password
+    except ValueError:
+        return None
+
+
+def _is_utf8(text: str) -> bool:
+    """Tell whether ``text`` encodes as UTF-8 (environment bytes that are not arrive as
+    surrogates, which the metrics exposition cannot encode)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def header_problem(value: str) -> str | None:
+    """Return why ``value`` cannot be sent as a header value, or None (never quotes the value)."""
+    if HEADER_VALUE.fullmatch(value):
+        return None
+    if any(c in value for c in "\r\n"):
+        return "has a line break"
+    if not value.isascii():
+        return "has non-ASCII characters (httpx sends header values as ASCII)"
+    if value != value.strip(" \t"):
+        return "starts or ends with whitespace"
+    return "has a control character"
+
+
+class TargetSettings(BaseModel):
+    """An HTTP API that checks call, e.g. SYNTHETIC_TARGETS__API__BASE_URL."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    base_url: str
+    """Absolute http:// or https:// URL that request paths are relative to."""
+    headers: dict[str, str] = {}
+    """Default headers sent on every request."""
+    timeout: PositiveDuration = 10.0
+    """Per-request timeout."""
+    verify: bool = True
+    """Verify the server's TLS certificate."""
+    ca_bundle: Path | None = None
+    """CA bundle file used for TLS verification."""
+    http2: bool = False
+    """Use HTTP/2."""
+    fresh_connections: bool = False
+    """Open new connections for every suite run, so DNS, TCP and TLS are measured each run."""
+    bearer_secret: str | None = None
+    """Name of a secret (SYNTHETIC_SECRETS__<NAME>) sent as ``Authorization: Bearer``."""
+
+    @field_validator("bearer_secret")
+    @classmethod
+    def _lower_secret_name(cls, value: str | None) -> str | None:
+        return value.lower() if value is not None else None
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        url = value.strip()
+        shown = mask_url_password(value)
+        try:
+            parts = urlsplit(url)
+            _ = parts.port
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an absolute http(s) URL, got {shown!r}")
+        if not url.isprintable():
+            raise ValueError(f"has control characters (tab, line break...), got {shown!r}")
+        if any(c.isspace() for c in parts.netloc):
+            raise ValueError(f"the host has spaces, got {shown!r}")
+        if parts.query or parts.fragment or url.endswith(("?", "#")):
+            raise ValueError(f"must not have a query or fragment, got {shown!r}")
+        return url.rstrip("/")
+
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not HEADER_NAME.fullmatch(name):
+                raise ValueError(
+                    f"invalid header name {name!r}: letters, digits and !#$%&'*+-.^_`|~ only"
+                )
+            if name.lower() in FRAMING_HEADERS:
+                raise ValueError(f"header {name!r} is set per request, not as a default header")
+            problem = header_problem(text)
+            if problem is not None:
+                raise ValueError(f"the value of header {name!r} {problem}")
+        return value
+
+
+def _lower_keys(value: Any, kind: str) -> Any:
+    """Lower-case the keys of a name -> value mapping and check the names."""
+    if not isinstance(value, dict):
+        return value
+    result: dict[Any, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise ValueError(f"{kind} names must be strings, got {key!r}")
+        name = key.lower()
+        if not NAME_PATTERN.fullmatch(name):
+            raise ValueError(f"invalid {kind} name {key!r}: must match ^[a-z][a-z0-9_]*$")
+        if name in result:
+            raise ValueError(f"duplicate {kind} name {name!r}")
+        result[name] = item
+    return result
+
+
+def _split_listen(value: str) -> tuple[str, int]:
+    """Split 'host:port' or '[ipv6]:port' into host (no brackets) and port."""
+    hint = "use host:port, e.g. '0.0.0.0:9479' or '[::1]:9479'"
+    host, sep, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if not host:
+            raise ValueError(f"invalid listen address {value!r}: {hint}")
+    elif ":" in host:
+        raise ValueError(f"invalid listen address {value!r}: put IPv6 hosts in brackets, {hint}")
+    if not sep or not host or any(c in host for c in "[]/ ") or not port.isdigit():
+        raise ValueError(f"invalid listen address {value!r}: {hint}")
+    number = int(port)
+    if number > 65535:
+        raise ValueError(f"invalid listen address {value!r}: port must be 0-65535")
+    return host, number
+
+
+class Settings(BaseSettings):
+    """Agent settings: SYNTHETIC_<FIELD>, nested with "__" (SYNTHETIC_TARGETS__API__BASE_URL)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+        extra="forbid",
+        hide_input_in_errors=True,
+        use_attribute_docstrings=True,
+    )
+
+    environment: str = "default"
+    """Environment name, exported as a label."""
+    checks_path: Path = Path("checks")
+    """Directory (or single .py file) of check files."""
+    interval: PositiveDuration = 300.0
+    """Default suite interval."""
+    test_timeout: PositiveDuration = 30.0
+    """Default per-test timeout."""
+    suite_timeout: PositiveDuration = 300.0
+    """Default per-suite timeout."""
+    cleanup_timeout: PositiveDuration = 30.0
+    """Time limit of each cleanup and janitor call."""
+    shutdown_grace: PositiveDuration = 30.0
+    """On SIGTERM, how long cleanups may take before the agent exits."""
+    concurrency: int = Field(default=10, ge=1)
+    """Number of suites run at once."""
+    listen: str = "0.0.0.0:9479"
+    """host:port of the HTTP server; IPv6 hosts in brackets, e.g. [::1]:9479."""
+    targets: dict[str, TargetSettings] = {}
+    """Targets by name (lower case, e.g. SYNTHETIC_TARGETS__API__BASE_URL)."""
+    secrets: dict[str, SecretStr] = {}
+    """Secrets by name (lower case, e.g. SYNTHETIC_SECRETS__API_KEY)."""
+    state_dir: Path = Path(".synthetic-exporter")
+    """Directory of the SQLite cleanup ledger."""
+    log_format: Literal["auto", "text", "json"] = "auto"
+    """Log format; auto is text on a terminal, else JSON."""
+    log_level: LogLevel = "INFO"
+    """Minimum level of log messages."""
+    labels: dict[str, str] = {}
+    """Extra constant labels on every metric."""
+    admin_token: SecretStr | None = None
+    """Bearer token for POST /api/v1/run; unset disables the endpoint."""
+    web_config_file: Path | None = None
+    """Exporter-toolkit web config file (TLS, basic auth)."""
+    history_size: int = Field(default=100, ge=1)
+    """Number of runs kept for /api/v1/runs."""
+    sweep_interval: PositiveDuration = 300.0
+    """How often the cleanup ledger retries removing leftover test data."""
+    orphan_grace: PositiveDuration = 3600.0
+    """Age after which listed synthetic data that no run holds is deleted as an orphan."""
+    intent_max_age: PositiveDuration = 86400.0
+    """How long an intent (a create whose answer never came) is looked up before it is dropped."""
+    shard: Shard | None = None
+    """Run only shard i of N (``i/N``, 0-based): a replica's share of the suites."""
+
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _parse_shard(cls, value: Any) -> Any:
+        return parse_shard(value) if isinstance(value, str) else value
+
+    @field_validator("checks_path", "state_dir", "web_config_file", mode="before")
+    @classmethod
+    def _refuse_empty_path(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty (an empty path would mean the current directory)")
+        return value
+
+    @field_validator("shutdown_grace")
+    @classmethod
+    def _check_shutdown_grace(cls, value: float) -> float:
+        if value > MAX_SHUTDOWN_GRACE_SECONDS:
+            raise ValueError("must be at most 1d")
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _check_environment(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must not be empty (it is a label value and a header value)")
+        problem = header_problem(value)
+        if problem is not None:
+            raise ValueError(f"is sent as the X-Synthetic-Test header value, and {problem}")
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _check_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        token = value.get_secret_value()
+        if not token:
+            raise ValueError("must not be empty (unset it to disable POST /api/v1/run)")
+        problem = header_problem(token)
+        if problem is not None:
+            raise ValueError(f"is compared with a header value, and {problem}")
+        return value
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _normalise_targets(cls, value: Any) -> Any:
+        return _lower_keys(value, "target")
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _normalise_secrets(cls, value: Any) -> Any:
+        return _lower_keys(value, "secret")
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_log_format(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        _split_listen(value)
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not LABEL_PATTERN.fullmatch(name) or name.startswith("__"):
+                raise ValueError(
+                    f"invalid label name {name!r}: must match ^[a-zA-Z_][a-zA-Z0-9_]*$"
+                )
+            if name in RESERVED_LABELS:
+                reserved = ", ".join(sorted(RESERVED_LABELS))
+                raise ValueError(f"label name {name!r} is reserved ({reserved})")
+            if not _is_utf8(value[name]):
+                raise ValueError(f"the value of label {name!r} is not valid UTF-8")
+        return value
+
+
+def env_var_name(loc: tuple[str | int, ...]) -> str:
+    """Return the environment variable of a validation error location."""
+    return ENV_PREFIX + "__".join(str(part) for part in loc).upper()
+
+
+def _describe(error: Any) -> str:
+    """Return one line describing a pydantic error, without the input value."""
+    loc: tuple[str | int, ...] = tuple(error["loc"])
+    if error["type"] == "value_error":
+        message = str(error["ctx"]["error"])
+    elif error["type"] == "extra_forbidden":
+        message = "unknown setting"
+    elif error["type"] == "missing":
+        message = "required"
+    else:
+        message = str(error["msg"])
+    secret = error.get("input")
+    if loc and loc[0] in SECRET_FIELDS and isinstance(secret, str) and secret and secret in message:
+        message = message.replace(secret, "***")  # never print a secret's value
+    return f"{env_var_name(loc)}: {message}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment and keyword overrides."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = [_describe(error) for error in exc.errors(include_url=False)]
+        raise SettingsError("\n".join(lines)) from None
+    except pydantic_settings.SettingsError as exc:
+        # Raised for unparsable JSON in a complex field, e.g. SYNTHETIC_TARGETS='{'.
+        match = re.search(r'field "(\w+)"', str(exc))
+        field = match.group(1) if match else None
+        name, reason = _unparsable_variable(field) if field else (ENV_PREFIX + "*", "")
+        raise SettingsError(f"{name}: invalid value, expected JSON{reason}") from None
+    problems = _bearer_problems(settings)
+    if problems:
+        raise SettingsError("\n".join(problems))
+    return settings
+
+
+def _strip_optional(annotation: Any) -> Any:
+    """Return ``X`` for ``X | None``, else the annotation itself."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, type(int | None)) and len(args) == 1:
+        return args[0]
+    return annotation
+
+
+def _is_complex(path: list[str]) -> bool:
+    """Tell whether the setting at ``path`` (lower case) is read from JSON (a mapping or model)."""
+    annotation: Any = Settings
+    for part in path:
+        annotation = _strip_optional(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(part)
+            if field is None:
+                return False
+            annotation = field.annotation
+        elif get_origin(annotation) is dict:
+            annotation = get_args(annotation)[1]
+        else:
+            return False
+    annotation = _strip_optional(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return get_origin(annotation) in (dict, list)
+
+
+def _unparsable_variable(field: str) -> tuple[str, str]:
+    """Return the variable of ``field`` (itself or nested) that is not JSON, and why (no value)."""
+    prefix = env_var_name((field,))
+    for key in sorted(os.environ):
+        name = key.upper()
+        if name != prefix and not name.startswith(prefix + "__"):
+            continue
+        path = [field, *filter(None, name[len(prefix) :].lower().split("__"))]
+        if not _is_complex(path):
+            continue
+        try:
+            json.loads(os.environ[key])
+        except json.JSONDecodeError as exc:
+            return name, f" ({exc.msg} at character {exc.pos})"
+    return prefix, ""
+
+
+def _bearer_problems(settings: Settings) -> list[str]:
+    """Return a line for every target whose bearer secret is not configured or not sendable."""
+    problems = []
+    for name, target in settings.targets.items():
+        secret_name = target.bearer_secret
+        if secret_name is None:
+            continue
+        secret = settings.secrets.get(secret_name)
+        if secret is None:
+            problems.append(
+                f"{env_var_name(('targets', name, 'bearer_secret'))}: no secret named"
+                f" {secret_name!r} (set SYNTHETIC_SECRETS__{secret_name.upper()})"
+            )
+            continue
+        problem = header_problem(secret.get_secret_value())
+        if problem is not None:
+            problems.append(
+                f"{env_var_name(('secrets', secret_name))}: is sent as a bearer token"
+                f" ({env_var_name(('targets', name, 'bearer_secret'))}), and {problem}"
+            )
+    return problems
+
+
+def url_passwords(settings: Settings) -> list[str]:
+    """Return the passwords written in target base URLs, for redaction."""
+    passwords = (_url_password(urlsplit(t.base_url)) for t in settings.targets.values())
+    return [p for p in passwords if p]
+
+
+def listen_address(settings: Settings) -> tuple[str, int]:
+    """Return the host (without brackets) and port the HTTP server listens on."""
+    return _split_listen(settings.listen)

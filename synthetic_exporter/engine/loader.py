@@ -1,0 +1,187 @@
+"""Load suites from check files: every ``*.py`` under the checks path.
+
+Whatever goes wrong is a :class:`LoadError` with file and line, and everything else still
+loads: a file that fails to import, a duplicate suite name, an unknown dependency or a
+dependency cycle (the suites involved, and their dependents, are left out).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import traceback
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from synthetic_exporter.authoring.suite import Suite
+from synthetic_exporter.core.logs import MIN_SECRET_LENGTH, redact
+from synthetic_exporter.core.results import LoadError
+from synthetic_exporter.engine.assertions import compile_check_file
+
+MODULE_PREFIX = "synthetic_checks"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """The suites that loaded, by name in load order, and what failed to load."""
+
+    suites: dict[str, Suite]
+    errors: tuple[LoadError, ...]
+
+
+def check_files(path: Path) -> list[Path]:
+    """Return the check files under ``path`` (or ``path`` itself), sorted, skipping private ones."""
+    if path.is_file():
+        return [path]
+    return sorted(
+        p
+        for p in path.rglob("*.py")
+        if not any(part.startswith(("_", ".")) for part in p.relative_to(path).parts)
+    )
+
+
+def _module_name(path: Path) -> str:
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+    return f"{MODULE_PREFIX}.{path.stem}_{digest}"
+
+
+def _error_line(exc: BaseException, path: Path) -> int:
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return exc.lineno
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
+    return frames[-1].lineno or 0 if frames else 0
+
+
+def load_file(path: Path) -> tuple[list[Suite], LoadError | None]:
+    """Import one check file and return the suites it defines (or the error)."""
+    name = _module_name(path)
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules.setdefault(MODULE_PREFIX, types.ModuleType(MODULE_PREFIX))
+    sys.modules[name] = module
+    try:
+        code = compile_check_file(path, path.read_bytes())
+        exec(code, module.__dict__)
+    except BaseException as exc:  # SystemExit or KeyboardInterrupt in a check file is its error
+        sys.modules.pop(name, None)
+        message = f"{type(exc).__name__}: {exc}"
+        return [], LoadError(str(path), _error_line(exc, path), message)
+    # Suites defined in this file, each once: not those it imported, not a second name for one.
+    found = {id(v): v for v in vars(module).values() if isinstance(v, Suite)}
+    return [s for s in found.values() if s.file == str(path)], None
+
+
+def _find_cycles(suites: dict[str, Suite]) -> set[str]:
+    """Return the names of suites that are on a dependency cycle."""
+    on_cycle: set[str] = set()
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    stack: list[str] = []
+
+    def visit(name: str) -> None:
+        state[name] = 1
+        stack.append(name)
+        for dep in suites[name].depends_on:
+            if dep not in suites:
+                continue
+            if state.get(dep) == 1:
+                on_cycle.update(stack[stack.index(dep) :])
+            elif dep not in state:
+                visit(dep)
+        stack.pop()
+        state[name] = 2
+
+    for name in suites:
+        if name not in state:
+            visit(name)
+    return on_cycle
+
+
+def resolve(candidates: list[Suite]) -> LoadResult:
+    """Check names and dependencies of loaded suites; drop the broken ones with an error each."""
+    errors: list[LoadError] = []
+    suites: dict[str, Suite] = {}
+    for suite in candidates:
+        if suite.name in suites:
+            first = suites[suite.name]
+            errors.append(
+                LoadError(
+                    suite.file,
+                    suite.line,
+                    f"duplicate suite name {suite.name!r} (first defined at"
+                    f" {first.file}:{first.line})",
+                )
+            )
+            continue
+        suites[suite.name] = suite
+    for name in sorted(_find_cycles(suites)):
+        suite = suites.pop(name)
+        errors.append(LoadError(suite.file, suite.line, f"suite {name!r} is on a dependency cycle"))
+    changed = True
+    while changed:
+        changed = False
+        for name, suite in list(suites.items()):
+            missing = [d for d in suite.depends_on if d not in suites]
+            if missing:
+                del suites[name]
+                changed = True
+                errors.append(
+                    LoadError(
+                        suite.file,
+                        suite.line,
+                        f"suite {name!r} depends on unknown or unloadable suite {missing[0]!r}",
+                    )
+                )
+    return LoadResult(suites, tuple(errors))
+
+
+def without_secret_names(loaded: LoadResult, secrets: Mapping[str, str]) -> LoadResult:
+    """Drop suites whose name, tags or test names contain a secret's value, with an error each.
+
+    Such names would reach metric labels, ``/healthz``, the status page and JUnit. ``secrets``
+    maps each secret's variable to its value; the error names the variable, never the value.
+    """
+    errors: list[LoadError] = []
+    kept: list[Suite] = []
+    for suite in loaded.suites.values():
+        names = (suite.name, *suite.tags, *(t.name for t in suite.tests))
+        leak = next(
+            (
+                variable
+                for variable, value in secrets.items()
+                if len(value) >= MIN_SECRET_LENGTH and any(value in name for name in names)
+            ),
+            None,
+        )
+        if leak is None:
+            kept.append(suite)
+            continue
+        errors.append(
+            LoadError(
+                suite.file,
+                suite.line,
+                f"suite {redact(suite.name, secrets.values())!r}: a suite, tag or test name"
+                f" contains the value of {leak}; names are published, secrets must not be",
+            )
+        )
+    resolved = resolve(kept)
+    masked = tuple(  # a dependent's error names the refused suite
+        LoadError(e.file, e.line, redact(e.message, secrets.values())) for e in resolved.errors
+    )
+    return LoadResult(resolved.suites, (*loaded.errors, *errors, *masked))
+
+
+def load(path: Path) -> LoadResult:
+    """Load every check file under ``path``."""
+    if not path.exists():
+        return LoadResult({}, (LoadError(str(path), 0, "checks path does not exist"),))
+    candidates: list[Suite] = []
+    errors: list[LoadError] = []
+    for file in check_files(path):
+        found, error = load_file(file)
+        candidates.extend(found)
+        if error is not None:
+            errors.append(error)
+    resolved = resolve(candidates)
+    return LoadResult(resolved.suites, (*errors, *resolved.errors))

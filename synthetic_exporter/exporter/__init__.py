@@ -1,0 +1,5 @@
+"""Consumers of results: Prometheus metrics and their exposition, ``/healthz``, run history,
+``run --once`` reports and the failure log.
+
+Reads result records (:mod:`synthetic_exporter.core`) and loaded suites; never the engine. Internal.
+"""

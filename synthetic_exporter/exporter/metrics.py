@@ -1,0 +1,509 @@
+"""Prometheus metrics: the ``synthetic_`` contract (docs/metrics.md), fed by results only.
+
+:class:`Metrics` is a runner :class:`~synthetic_exporter.engine.runner.Listener`: it turns immutable
+results into series and never calls the runner.
+
+The exposition is cached per suite: each suite's series are plain values
+(:mod:`synthetic_exporter.exporter.series`, written byte for byte as prometheus_client would), whose
+rendered text is kept and re-rendered only after that suite's series change. A scrape renders
+the agent's own few series (prometheus_client), re-renders the suites that changed since the
+last scrape, and joins the cached blocks family by family, in a worker thread
+(:meth:`Metrics.render_off_loop`), so that a scrape costs little and never runs on the event
+loop while tests are timed. The injected registry still presents everything (merged on
+demand), for tests and for any other consumer.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+import anyio.to_thread
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from synthetic_exporter.authoring.suite import Suite
+from synthetic_exporter.core.results import Outcome, SuiteResult, TestResult
+from synthetic_exporter.exporter.exposition_cache import GZIP_LEVEL, ExpositionCache
+from synthetic_exporter.exporter.series import Family, Key
+
+__all__ = [
+    "LAG_BUCKETS",
+    "SUITE_BUCKETS",
+    "TEST_BUCKETS",
+    "Metrics",
+    "render",
+    "render_off_loop",
+]
+
+TEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+SUITE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# Label names the metrics themselves use; a constant label may not take one of them.
+OWN_LABELS = frozenset(
+    {"suite", "test", "result", "version", "target", "phase", "code", "cache", "pop"}
+)
+OPENMETRICS = "application/openmetrics-text"
+EOF_LINE = b"# EOF\n"
+
+M = TypeVar("M", bound=MetricWrapperBase)
+# One family of a suite's rendered block: (name, HELP/TYPE lines, sample lines).
+Block = tuple[str, bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class _Definer:
+    """Defines metrics on one registry, the constant label names first."""
+
+    registry: CollectorRegistry
+    constant: tuple[str, ...]
+
+    def gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
+        return Gauge(name, documentation, (*self.constant, *labels), registry=self.registry)
+
+    def counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        return Counter(name, documentation, (*self.constant, *labels), registry=self.registry)
+
+    def histogram(
+        self, name: str, documentation: str, buckets: tuple[float, ...], *labels: str
+    ) -> Histogram:
+        names = (*self.constant, *labels)
+        return Histogram(name, documentation, names, registry=self.registry, buckets=buckets)
+
+
+@dataclass(frozen=True, slots=True)
+class _ResultSeries:
+    """The series one kind of result (test or suite) sets; keys hold every label's value."""
+
+    success: Family
+    result: Family
+    duration: Family
+    last_duration: Family
+    last_run: Family
+    last_success: Family
+    runs: Family
+
+    @classmethod
+    def define(
+        cls, constant: tuple[str, ...], kind: str, buckets: tuple[float, ...], *labels: str
+    ) -> _ResultSeries:
+        """Define the result series of ``kind`` ("test" or "suite")."""
+        name = f"synthetic_{kind}"
+        own = (*constant, *labels)
+        return cls(
+            success=Family(
+                f"{name}_success", "gauge", f"1 if the last {kind} run passed or was flaky", own
+            ),
+            result=Family(
+                f"{name}_result", "gauge", f"1 for the last {kind} result, else 0", (*own, "result")
+            ),
+            duration=Family(
+                f"{name}_duration_seconds",
+                "histogram",
+                f"Duration of {kind} runs, skips excluded",
+                own,
+                buckets,
+            ),
+            last_duration=Family(
+                f"{name}_last_duration_seconds",
+                "gauge",
+                f"Duration of the last {kind} run, skips excluded",
+                own,
+            ),
+            last_run=Family(
+                f"{name}_last_run_timestamp_seconds",
+                "gauge",
+                f"When the last {kind} run ended, skips included",
+                own,
+            ),
+            last_success=Family(
+                f"{name}_last_success_timestamp_seconds",
+                "gauge",
+                f"When the last passed or flaky {kind} run ended",
+                own,
+            ),
+            runs=Family(
+                f"{name}_runs_total", "counter", f"Finished {kind} runs by result", (*own, "result")
+            ),
+        )
+
+    def families(self) -> list[Family]:
+        """Return the families in exposition order."""
+        return [
+            self.success,
+            self.result,
+            self.duration,
+            self.last_duration,
+            self.last_run,
+            self.last_success,
+            self.runs,
+        ]
+
+    def record(self, key: Key, outcome: Outcome, duration: float, ended_at: float) -> None:
+        """Update every series from one result."""
+        self.success.set(key, 1 if outcome.ok else 0)
+        self._set_one_hot(key, outcome)
+        self.runs.inc((*key, outcome.value))
+        self.last_run.set(key, ended_at)
+        if outcome.ok:
+            self.last_success.set(key, ended_at)
+        if outcome is not Outcome.SKIPPED:
+            self.duration.observe(key, duration)
+            self.last_duration.set(key, duration)
+
+    def precreate(self, key: Key) -> None:
+        """Create the run counters at 0 for every result, so rates work from the first run."""
+        for value in Outcome:
+            self.runs.touch((*key, value.value))
+
+    def _set_one_hot(self, key: Key, outcome: Outcome) -> None:
+        """Set ``result`` to 1 for ``outcome`` and 0 for the others."""
+        # Zero the others first: a concurrent scrape may see no 1, never two.
+        for value in Outcome:
+            if value is not outcome:
+                self.result.set((*key, value.value), 0)
+        self.result.set((*key, outcome.value), 1)
+
+
+class _SuiteSeries:
+    """Every series of one suite, as plain values, with its rendered blocks cached."""
+
+    def __init__(self, constant: tuple[str, ...]) -> None:
+        self.test = _ResultSeries.define(constant, "test", TEST_BUCKETS, "suite", "test")
+        self.suite = _ResultSeries.define(constant, "suite", SUITE_BUCKETS, "suite")
+        own = (*constant, "suite")
+        self.overruns = Family(
+            "synthetic_suite_overruns_total",
+            "counter",
+            "Run slots dropped: previous run still going",
+            own,
+        )
+        self.interval = Family(
+            "synthetic_suite_interval_seconds", "gauge", "Expected seconds between runs", own
+        )
+        self.cleanup_failures = Family(
+            "synthetic_cleanup_failures_total",
+            "counter",
+            "Cleanup and janitor calls that failed",
+            own,
+        )
+        self.pending = Family(
+            "synthetic_cleanup_pending",
+            "gauge",
+            "Leftover resources awaiting a retried clean-up",
+            own,
+        )
+        self.http_phase = Family(
+            "synthetic_http_request_duration_seconds",
+            "histogram",
+            "Time of each phase of checks' HTTP requests (resolve, connect, tls, processing,"
+            " transfer); a phase that did not happen is not observed",
+            (*constant, "suite", "test", "target", "phase"),
+            HTTP_BUCKETS,
+        )
+        self.http_responses = Family(
+            "synthetic_http_responses_total",
+            "counter",
+            "Checks' HTTP responses by status code (error: no response) and CDN cache status",
+            (*constant, "suite", "test", "target", "code", "cache"),
+        )
+        self.storage_versions = Family(
+            "synthetic_storage_object_versions",
+            "gauge",
+            "Object versions under a storage check's prefix, as last counted",
+            (*constant, "suite", "target"),
+        )
+        self.storage_markers = Family(
+            "synthetic_storage_delete_markers",
+            "gauge",
+            "Delete markers under a storage check's prefix, as last counted",
+            (*constant, "suite", "target"),
+        )
+        self.families = [
+            *self.test.families(),
+            *self.suite.families(),
+            self.overruns,
+            self.interval,
+            self.cleanup_failures,
+            self.pending,
+            self.http_phase,
+            self.http_responses,
+            self.storage_versions,
+            self.storage_markers,
+        ]
+        self.version = 0  # bumped after every change; the cache keeps the version it rendered
+        self.cache: dict[bool, tuple[int, list[Block]]] = {}
+        self.pending_count: int | None = None
+
+    def blocks(self, openmetrics: bool) -> list[Block]:
+        """Return this suite's rendered families, re-rendering only after a change."""
+        version = self.version  # read first: a change while rendering bumps it past the cache
+        cached = self.cache.get(openmetrics)
+        if cached is None or cached[0] != version:
+            rendered = [(f.name, f.header(openmetrics), f.samples()) for f in self.families]
+            cached = (version, rendered)
+            self.cache[openmetrics] = cached
+        return cached[1]
+
+
+class _MergedSuites(Collector):
+    """Presents every suite's registry as one set of families (the slow, general path)."""
+
+    def __init__(self, suites: Mapping[str, _SuiteSeries]) -> None:
+        self.suites = suites
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for series in list(self.suites.values()):
+            for family in (f.metric() for f in series.families):
+                into = merged.get(family.name)
+                if into is None:
+                    into = Metric(family.name, family.documentation, family.type, family.unit)
+                    merged[family.name] = into
+                into.samples.extend(family.samples)
+        yield from merged.values()
+
+
+class _Forward(Collector):
+    """Presents another registry's families."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.registry.collect()
+
+
+class Metrics:
+    """Turns results into the ``synthetic_`` metrics; renders them with a per-suite cache.
+
+    Example::
+
+        registry = CollectorRegistry()
+        metrics = Metrics(registry, {"environment": "prod"}, version="0.1.0")
+        metrics.suites_loaded(suites, load_errors=0, default_interval=300.0)
+        metrics.suite_finished(result)  # a runner Listener
+        body, content_type = await metrics.render_off_loop(request.headers.get("accept"))
+    """
+
+    def __init__(
+        self, registry: CollectorRegistry, constant_labels: Mapping[str, str], version: str
+    ) -> None:
+        clash = OWN_LABELS.intersection(constant_labels)
+        if clash:
+            raise ValueError(f"constant label names clash with metric labels: {sorted(clash)}")
+        self._constant = dict(constant_labels)
+        self._constant_values = tuple(self._constant.values())
+        self._suites: dict[str, _SuiteSeries] = {}
+        self._agent = CollectorRegistry(auto_describe=False)
+        on = _Definer(self._agent, tuple(self._constant))
+        self._build_info = on.gauge(
+            "synthetic_exporter_build_info", "Agent version; always 1", "version"
+        )
+        self._suites_loaded = on.gauge("synthetic_exporter_suites_loaded", "Suites loaded")
+        self._load_errors = on.gauge(
+            "synthetic_exporter_load_errors", "Check files or suites that failed to load"
+        )
+        self._schedule_lag = on.histogram(
+            "synthetic_exporter_schedule_lag_seconds",
+            "How late runs started versus their schedule",
+            LAG_BUCKETS,
+        )
+        self._loop_blocked = on.counter(
+            "synthetic_exporter_event_loop_blocked_seconds",
+            "Time the event loop was held by blocking code for longer than the watchdog's"
+            " threshold (every check, scrape and probe waited)",
+        )
+        self._http_edge = on.counter(
+            "synthetic_http_edge_responses_total",
+            "Responses served by a CDN, by edge location (3-letter code) and cache status",
+            "target",
+            "pop",
+            "cache",
+        )
+        self._tls_expiry = on.gauge(
+            "synthetic_tls_cert_expiry_timestamp_seconds",
+            "When the target's leaf certificate expires (notAfter), as last seen",
+            "target",
+        )
+        self._child(self._build_info, version=version).set(1)
+        self._child(self._loop_blocked)  # present at 0 from the start
+        ProcessCollector(registry=self._agent)
+        PlatformCollector(registry=self._agent)
+        GCCollector(registry=self._agent)
+        registry.register(_Forward(self._agent))
+        registry.register(_MergedSuites(self._suites))
+        self._exposition = ExpositionCache(self.render_parts, self.changes)
+
+    def suites_loaded(
+        self, suites: Mapping[str, Suite], load_errors: int, default_interval: float
+    ) -> None:
+        """Record the loaded suites, their intervals, and pre-create their counters at 0."""
+        self._child(self._suites_loaded).set(len(suites))
+        self._child(self._load_errors).set(load_errors)
+        for suite in suites.values():
+            self._suite_loaded(suite, default_interval)
+
+    def test_finished(self, result: TestResult) -> None:
+        """Do nothing: :meth:`suite_finished` records every test, keeping updates in one place."""
+
+    def suite_finished(self, result: SuiteResult) -> None:
+        """Update every test and suite series from one suite result."""
+        series = self._series(result.suite)
+        for test in result.tests:
+            key = (*self._constant_values, test.suite, test.name)
+            series.test.record(key, test.outcome, test.duration_seconds, test.ended_at)
+            self._record_http(series, test)
+        key = (*self._constant_values, result.suite)
+        series.suite.record(key, result.outcome, result.duration_seconds, result.ended_at)
+        # Janitor and listing failures are counted as they happen (cleanup_failed), in runs
+        # and sweeps alike; a result adds its tests' own cleanups.
+        series.cleanup_failures.inc(key, sum(len(t.cleanup_failures) for t in result.tests))
+        series.version += 1
+
+    def _record_http(self, series: _SuiteSeries, test: TestResult) -> None:
+        """Count a test's requests, their phases, edges and certificates, and storage reports."""
+        for request in test.requests:
+            where = (*self._constant_values, test.suite, test.name, request.target)
+            for phase, seconds in request.phases.items():
+                series.http_phase.observe((*where, phase), seconds)
+            code = str(request.status) if request.status is not None else "error"
+            series.http_responses.inc((*where, code, request.cache))
+            if request.pop != "none":
+                edge = {"target": request.target, "pop": request.pop, "cache": request.cache}
+                self._child(self._http_edge, **edge).inc()
+            if request.cert_not_after is not None:
+                self._child(self._tls_expiry, target=request.target).set(request.cert_not_after)
+        for report in test.storage:
+            where = (*self._constant_values, test.suite, report.target)
+            series.storage_versions.set(where, report.object_versions)
+            series.storage_markers.set(where, report.delete_markers)
+
+    def overrun(self, suite: str) -> None:
+        """Count a run slot dropped because the suite's previous run was still going."""
+        series = self._series(suite)
+        series.overruns.inc((*self._constant_values, suite))
+        series.version += 1
+
+    def schedule_lag(self, seconds: float) -> None:
+        """Observe how late a run started versus its schedule."""
+        self._child(self._schedule_lag).observe(seconds)
+
+    def loop_blocked(self, seconds: float) -> None:
+        """Count a block of the event loop that the watchdog reported."""
+        self._child(self._loop_blocked).inc(seconds)
+
+    def cleanup_failed(self, suite: str, count: int = 1) -> None:
+        """Count clean-ups that failed outside a suite run (the ledger's sweeps)."""
+        series = self._series(suite)
+        series.cleanup_failures.inc((*self._constant_values, suite), count)
+        series.version += 1
+
+    def cleanup_pending(self, by_suite: Mapping[str, int], suites: Iterable[str]) -> None:
+        """Set the leftover resources per suite; 0 for suites (seen before) with none."""
+        for suite in {*self._suites, *suites, *by_suite}:
+            self.cleanup_pending_of(suite, by_suite.get(suite, 0))
+
+    def cleanup_pending_of(self, suite: str, count: int) -> None:
+        """Set one suite's leftover resources (a change only re-renders when it changed)."""
+        series = self._series(suite)
+        if series.pending_count != count:
+            series.pending.set((*self._constant_values, suite), count)
+            series.pending_count = count
+            series.version += 1
+
+    def render(self, accept: str | None) -> tuple[bytes, str]:
+        """Return the exposition in the format ``accept`` asks for, and its content type."""
+        parts, content_type = self.render_parts(accept)
+        return b"".join(parts), content_type
+
+    def render_parts(self, accept: str | None) -> tuple[list[bytes], str]:
+        """Return :meth:`render`'s exposition in pieces (mostly the suites' cached blocks, so
+        that a compressor can take them without a joined copy), and its content type."""
+        encoder, content_type = choose_encoder(accept or "")
+        openmetrics = content_type.startswith(OPENMETRICS)
+        agent = encoder(self._agent).removesuffix(EOF_LINE)
+        families: dict[str, tuple[bytes, list[bytes]]] = {}
+        for series in list(self._suites.values()):
+            for name, header, samples in series.blocks(openmetrics):
+                families.setdefault(name, (header, []))[1].append(samples)
+        parts = [agent]
+        for header, blocks in families.values():
+            parts.append(header)
+            parts.extend(blocks)
+        if openmetrics:
+            parts.append(EOF_LINE)
+        return parts, content_type
+
+    async def render_off_loop(
+        self, accept: str | None, compress: bool = False, received_at: float | None = None
+    ) -> tuple[bytes, str]:
+        """Return :meth:`render`'s result (gzip-compressed if ``compress``), computed in a
+        worker thread, once for all the scrapes that ask at about the same time (see
+        :mod:`synthetic_exporter.exporter.exposition_cache`; ``received_at``: when the request came,
+        on ``time.monotonic``)."""
+        return await self._exposition.get(accept, compress, received_at)
+
+    def changes(self) -> int:
+        """Return a number that grows whenever a suite's series change (a result, an overrun,
+        a clean-up count) or a suite appears; agent-level series are not counted."""
+        suites = list(self._suites.values())
+        return len(suites) + sum(series.version for series in suites)
+
+    def _suite_loaded(self, suite: Suite, default_interval: float) -> None:
+        """Set one suite's interval and create its counters at 0."""
+        series = self._series(suite.name)
+        key = (*self._constant_values, suite.name)
+        interval = default_interval if suite.interval is None else suite.interval
+        series.interval.set(key, interval)
+        series.suite.precreate(key)
+        series.overruns.touch(key)
+        series.cleanup_failures.touch(key)
+        for test in suite.tests:
+            series.test.precreate((*key, test.name))
+        series.version += 1
+
+    def _series(self, suite: str) -> _SuiteSeries:
+        """Return a suite's series, made at first use."""
+        series = self._suites.get(suite)
+        if series is None:
+            series = self._suites[suite] = _SuiteSeries(tuple(self._constant))
+        return series
+
+    def _child(self, metric: M, **labels: str) -> M:
+        """Return the series of ``metric`` with the constant labels and ``labels``."""
+        values = {**self._constant, **labels}
+        return metric.labels(**values) if values else metric
+
+
+def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
+    """Return the exposition of any ``registry`` in the format ``accept`` asks for, and its type."""
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(registry), content_type
+
+
+async def render_off_loop(
+    registry: CollectorRegistry, accept: str | None, compress: bool = False
+) -> tuple[bytes, str]:
+    """Return :func:`render`'s result (gzip-compressed if ``compress``), computed in a worker
+    thread, uncached."""
+
+    def work() -> tuple[bytes, str]:
+        body, content_type = render(registry, accept)
+        return (gzip.compress(body, GZIP_LEVEL) if compress else body), content_type
+
+    return await anyio.to_thread.run_sync(work)

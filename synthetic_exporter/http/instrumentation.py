@@ -1,0 +1,100 @@
+"""The instrumented httpx transport: times every request and attributes it to a target and a CDN.
+
+The phases and the request record are :mod:`synthetic_exporter.http.timing`'s; this transport
+wraps the one that sends the request (ours, :mod:`synthetic_exporter.http.transport`, or httpx's
+for HTTP/2 targets) and finishes each record when its response is closed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+
+from synthetic_exporter.http.timing import (
+    ACTIVE_REQUEST,
+    CURRENT_SINK,
+    HookedStream,
+    RequestTimer,
+)
+
+
+class _ClosingStream(httpx.AsyncByteStream):
+    """Wraps a response body to finish the request's record when the response is closed."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, on_close: Callable[[], None]) -> None:
+        self.inner = inner
+        self.on_close = on_close
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self.inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self.inner.aclose()
+        finally:
+            if not self.closed:
+                self.closed = True
+                self.on_close()
+
+
+class InstrumentedTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that times every request and attributes it to a target and a CDN."""
+
+    def __init__(
+        self,
+        target: str,
+        inner: httpx.AsyncBaseTransport,
+        redact: Callable[[str], str] = lambda s: s,
+    ) -> None:
+        # httpx's own transport (HTTP/2 targets) reports phases through httpcore's trace hook
+        # and resolves through TimedBackend; ours (http.transport) marks them itself.
+        self.traced = isinstance(inner, httpx.AsyncHTTPTransport)
+        if isinstance(inner, httpx.AsyncHTTPTransport):
+            # httpcore (with h2) loads only for HTTP/2 targets: about 5 MiB otherwise unused.
+            from synthetic_exporter.http.http2_backend import TimedBackend
+
+            pool = inner._pool
+            pool._network_backend = TimedBackend(pool._network_backend)
+        self.target = target
+        self.inner = inner
+        self.redact = redact
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send the request with a trace hook; record it into the running test, if any."""
+        sink = CURRENT_SINK.get()
+        if sink is None:
+            return await self.inner.handle_async_request(request)
+        timer = RequestTimer(self.target, request.method, request.url, self.redact)
+        if self.traced:
+            request.extensions = {**request.extensions, "trace": timer.trace}
+        token = ACTIVE_REQUEST.set(timer)
+        try:
+            response = await self.inner.handle_async_request(request)
+        except Exception as exc:
+            timer.ended = time.monotonic()
+            timer.error = f"{type(exc).__name__}: {exc}"
+            sink(timer)
+            raise
+        finally:
+            ACTIVE_REQUEST.reset(token)
+        timer.status = response.status_code
+        timer.headers = response.headers
+
+        def finish() -> None:
+            timer.ended = time.monotonic()
+            sink(timer)
+
+        if isinstance(response.stream, HookedStream):  # one layer less inside the check's clock
+            response.stream.after_close = finish
+        else:
+            assert isinstance(response.stream, httpx.AsyncByteStream)
+            response.stream = _ClosingStream(response.stream, finish)
+        return response
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.inner.aclose()
