@@ -10,27 +10,41 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim
 # Optional extras of the package to install (pyproject.toml): s3 for S3 storage checks.
-# --build-arg EXTRAS= builds a smaller image without boto3.
+# --build-arg EXTRAS= builds a smaller image without boto3. Each value has its own lock file:
+# requirements/runtime.lock (EXTRAS=) and requirements/runtime-s3.lock (EXTRAS=s3).
 ARG EXTRAS=s3
 
-# Builder: build the project's wheel and install it, with its dependencies, into /opt/venv.
+# Builder: install the locked dependencies (hash-checked) into /opt/venv, then build the
+# project's wheel with the locked setuptools and install it without dependencies.
 FROM ${PYTHON_IMAGE} AS builder
 ARG EXTRAS
+# 1: install only from wheelhouse/ in the build context (scripts/build-image.sh fills it from
+# the lock files, so the build needs no network); 0: wheelhouse/ first, then the package index.
+ARG PIP_NO_INDEX=0
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
+    PIP_FIND_LINKS=/wheelhouse \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-RUN python -m venv /opt/venv
+COPY requirements/ requirements/
+COPY wheelhouse/ /wheelhouse/
+RUN python -m venv /opt/build \
+    && /opt/build/bin/pip install --quiet --require-hashes -r requirements/build.lock \
+    && python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --quiet --require-hashes \
+       -r "requirements/runtime${EXTRAS:+-$EXTRAS}.lock"
 COPY pyproject.toml README.md ./
 COPY synthetic_exporter/ synthetic_exporter/
-RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
+RUN /opt/build/bin/pip wheel --no-build-isolation --no-deps --wheel-dir /wheels . \
     && wheel="$(echo /wheels/synthetic_exporter-*.whl)" \
-    && /opt/venv/bin/pip install "${wheel}${EXTRAS:+[$EXTRAS]}" \
+    && /opt/venv/bin/pip install --no-deps "${wheel}" \
+    && /opt/venv/bin/pip check \
     && /opt/venv/bin/synthetic-exporter --version \
     && /opt/venv/bin/python -m pip uninstall --quiet --yes pip setuptools
 
 # Final: the same Python base, the venv and the example checks; no build tools, no root.
 FROM ${PYTHON_IMAGE}
+ARG PYTHON_IMAGE
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG CREATED=unknown
@@ -40,7 +54,7 @@ LABEL org.opencontainers.image.title="synthetic-exporter" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.base.name="python:3.11-slim"
+      org.opencontainers.image.base.name="${PYTHON_IMAGE}"
 RUN groupadd --system --gid 65532 synthetic \
     && useradd --system --uid 65532 --gid 65532 --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin synthetic \

@@ -73,3 +73,26 @@ soak: $(STAMP)
 .PHONY: load
 load: $(STAMP)
 	$(PY) scripts/load_scrapers.py $(LOAD_ARGS)
+
+## make lock: refresh the lock files the Dockerfile installs from (requirements/*.lock, with
+## hashes) after a change to pyproject.toml's dependencies; LOCK_ARGS=--upgrade moves every pin
+## to the newest allowed release. uv (pinned) is installed from PyPI into .cache/tools.
+UV_VERSION := 0.13.10
+UV := .cache/tools/bin/uv
+UV_COMPILE = $(UV) pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform linux --custom-compile-command "make lock" $(LOCK_ARGS)
+.PHONY: lock
+lock:
+	@[ "$$($(UV) --version 2>/dev/null)" = "uv $(UV_VERSION)" ] || { \
+		python3 -m venv .cache/tools && .cache/tools/bin/pip install --quiet uv==$(UV_VERSION); }
+	$(UV_COMPILE) pyproject.toml -o requirements/runtime.lock
+	$(UV_COMPILE) pyproject.toml --extra s3 -o requirements/runtime-s3.lock
+	python3 -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		| $(UV_COMPILE) - -o requirements/build.lock
+
+## make image: build the container image without Docker (buildah on an mmdebstrap Debian base,
+## wheels from the lock files; needs root); see docs/deploy.md and scripts/build-image.sh.
+.PHONY: image
+image:
+	bash scripts/install-system-deps.sh
+	bash scripts/build-image.sh

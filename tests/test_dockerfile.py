@@ -3,7 +3,8 @@
 The Dockerfile is parsed with BuildKit's own parser (the ``dockerfile`` package) and its
 stages and instructions are asserted on; the build context that .dockerignore lets through is
 checked against what the Dockerfile copies, and the builder stage's wheel is built from exactly
-that context. The image itself is never built here: see docs/deploy.md.
+that context. The lock files the builder installs from (requirements/*.lock) are checked against
+pyproject.toml. tests/test_image.py builds the image and runs it (buildah, no Docker engine).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from synthetic_exporter.core.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
+REQUIREMENTS = ROOT / "requirements"
 NONROOT_UID = 65532
 PORT = 9479
 BUILD_TOOLS = ("gcc", "g++", "cc", "clang", "make", "build-essential", "python3-dev", "libc6-dev")
@@ -100,14 +102,29 @@ def test_two_stages_on_the_same_python_slim_base(stages: list[Stage]) -> None:
     ]
 
 
-def test_builder_builds_a_wheel_into_a_venv(stages: list[Stage]) -> None:
+def test_builder_installs_the_locks_then_the_wheel_into_a_venv(stages: list[Stage]) -> None:
     builder = stages[0]
     script = " ".join(" ".join(c.value) for c in builder.all("RUN"))
+    script = re.sub(r"\s+", " ", script)
     assert "python -m venv /opt/venv" in script
-    assert "pip wheel --no-deps --wheel-dir /wheels ." in script
-    assert '/opt/venv/bin/pip install "${wheel}${EXTRAS:+[$EXTRAS]}"' in script
+    # Dependencies only from the lock files, every file hash-checked.
+    assert (
+        "/opt/build/bin/pip install --quiet --require-hashes -r requirements/build.lock" in script
+    )
+    runtime_lock = '-r "requirements/runtime${EXTRAS:+-$EXTRAS}.lock"'
+    assert f"/opt/venv/bin/pip install --quiet --require-hashes {runtime_lock}" in script
+    # The wheel with the locked setuptools, installed without resolving anything more.
+    assert "pip wheel --no-build-isolation --no-deps --wheel-dir /wheels ." in script
+    assert '/opt/venv/bin/pip install --no-deps "${wheel}"' in script
+    assert "/opt/venv/bin/pip check" in script
     # The wheel by its file name, never by project name (a same-named package on PyPI).
     assert 'wheel="$(echo /wheels/synthetic_exporter-*.whl)"' in script
+    copies = [c.value for c in builder.all("COPY")]
+    assert ("requirements/", "requirements/") in copies
+    assert ("wheelhouse/", "/wheelhouse/") in copies
+    assert builder.env()["PIP_FIND_LINKS"] == "/wheelhouse"
+    no_index = next(c for c in builder.all("ARG") if c.value[0].startswith("PIP_NO_INDEX="))
+    assert no_index.value[0] == "PIP_NO_INDEX=0", "by default a build may use the index"
 
 
 def global_args(path: Path = DOCKERFILE) -> dict[str, str]:
@@ -133,6 +150,70 @@ def test_extras_are_the_package_s3_extra() -> None:
     extras = image_extras()
     assert extras == ["s3"]
     assert set(extras) <= set(project["optional-dependencies"])
+
+
+def lock_path(extras: list[str]) -> Path:
+    """The lock file the builder installs for an EXTRAS value (as its RUN names it)."""
+    return REQUIREMENTS / f"runtime{''.join('-' + e for e in extras)}.lock"
+
+
+def read_lock(path: Path) -> dict[str, tuple[str, list[str]]]:
+    """A hash-pinned requirements file: {canonical name: (version, [sha256 hashes])}."""
+    pins: dict[str, tuple[str, list[str]]] = {}
+    text = re.sub(r"\\\n", " ", path.read_text())
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement = Requirement(line.split(" --hash=")[0].strip())
+        (specifier,) = requirement.specifier
+        assert specifier.operator == "==", f"{path.name}: {line} is not pinned"
+        hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", line)
+        pins[canonicalize_name(requirement.name)] = (specifier.version, hashes)
+    return pins
+
+
+def linux_py311(requirement: Requirement, extra: str = "") -> bool:
+    """Whether a requirement applies in the image (Linux, CPython 3.11)."""
+    environment = {"sys_platform": "linux", "platform_system": "Linux", "extra": extra}
+    environment |= {"python_version": "3.11", "implementation_name": "cpython"}
+    return requirement.marker is None or requirement.marker.evaluate(environment)
+
+
+@pytest.mark.parametrize("extras", [[], ["s3"]], ids=["no-extras", "s3"])
+def test_lock_pins_every_runtime_dependency_of_pyproject(extras: list[str]) -> None:
+    """Every dependency (and extra) of pyproject.toml is pinned, within its range, with hashes.
+
+    Fails when pyproject.toml's dependencies change and the locks were not refreshed (make lock).
+    """
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [Requirement(r) for r in project["dependencies"]]
+    for extra in extras:
+        wanted += [Requirement(r) for r in project["optional-dependencies"][extra]]
+    pins = read_lock(lock_path(extras))
+    assert all(hashes for _, hashes in pins.values()), "a pin without --hash"
+    for requirement in wanted:
+        if not linux_py311(requirement):
+            continue
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{requirement} is not in {lock_path(extras).name}: make lock"
+        version = pins[name][0]
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"{lock_path(extras).name} pins {name}=={version}, pyproject wants {requirement}"
+        )
+    if "s3" not in extras:
+        assert "boto3" not in pins, "the image without extras must not carry boto3"
+
+
+def test_build_lock_pins_the_build_backend() -> None:
+    """requirements/build.lock pins pyproject's [build-system] requires, with hashes."""
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
+    pins = read_lock(REQUIREMENTS / "build.lock")
+    for line in build["requires"]:
+        requirement = Requirement(line)
+        version, hashes = pins[canonicalize_name(requirement.name)]
+        assert hashes
+        assert requirement.specifier.contains(version), (requirement, version)
 
 
 def test_final_stage_copies_only_the_venv_from_the_builder(final: Stage) -> None:
@@ -285,7 +366,10 @@ def test_dockerignore_matcher() -> None:
     assert not in_context("synthetic_exporter/__pycache__/cli.cpython-311.pyc", rules)
     assert not in_context("checks/__pycache__/signup.cpython-311.pyc", rules)
     assert not in_context(".venv/bin/python", rules)
-    assert not in_context("tests/test_cli.py", rules)
+    assert not in_context("tests/app/test_cli.py", rules)
+    assert in_context("requirements/runtime-s3.lock", rules)
+    assert in_context("wheelhouse/boto3-1.0-py3-none-any.whl", rules)
+    assert not in_context(".cache/image/storage/vfs/dir", rules)
 
 
 def test_context_holds_what_the_dockerfile_copies_and_nothing_else(stages: list[Stage]) -> None:
@@ -294,7 +378,14 @@ def test_context_holds_what_the_dockerfile_copies_and_nothing_else(stages: list[
     for source in (src.rstrip("/") for group in sources for src in group):
         assert any(f == source or f.startswith(source + "/") for f in files), source
     tops = {f.split("/")[0] for f in files}
-    assert tops == {"pyproject.toml", "README.md", "synthetic_exporter", "checks"}
+    assert tops == {
+        "pyproject.toml",
+        "README.md",
+        "synthetic_exporter",
+        "checks",
+        "requirements",
+        "wheelhouse",
+    }
 
 
 @pytest.mark.slow
@@ -351,28 +442,6 @@ def test_baked_in_checks_load(tmp_path: Path) -> None:
     assert " 0 errors" in result.stdout
 
 
-def installed_closure(name: str, extras: set[str]) -> set[str]:
-    """The distributions `pip install name[extras]` brings in, from this venv's metadata."""
-    seen: set[str] = set()
-    walked: set[tuple[str, frozenset[str]]] = set()
-    todo = [(name, extras)]
-    while todo:
-        dist, wanted = todo.pop()
-        key = canonicalize_name(dist)
-        if (key, frozenset(wanted)) in walked:
-            continue
-        walked.add((key, frozenset(wanted)))
-        seen.add(key)
-        for line in importlib.metadata.requires(dist) or []:
-            requirement = Requirement(line)
-            environments = [{"extra": extra} for extra in wanted] or [{"extra": ""}]
-            if requirement.marker is None or any(
-                requirement.marker.evaluate(env) for env in environments
-            ):
-                todo.append((requirement.name, set(requirement.extras)))
-    return seen
-
-
 def imported_modules(directory: Path) -> set[str]:
     """Top-level names of the absolute imports in every .py file under a directory."""
     names: set[str] = set()
@@ -389,13 +458,13 @@ def test_baked_in_checks_import_only_what_the_image_installs() -> None:
     """Every module the example checks import is in the image's venv (runtime deps + EXTRAS).
 
     The dev venv has far more installed than the image, so `validate` passing here proves
-    nothing about the image: this compares the checks' imports with the distributions that
-    installing the wheel with the image's extras brings in.
+    nothing about the image: this compares the checks' imports with the distributions the
+    image's lock file (for its default EXTRAS) installs, plus the project itself.
     """
     checks = ROOT / "checks"
     local = {p.stem for p in checks.glob("*.py")} | {p.name for p in checks.iterdir() if p.is_dir()}
     third_party = imported_modules(checks) - set(sys.stdlib_module_names) - local
-    in_image = installed_closure("synthetic-exporter", set(image_extras()))
+    in_image = set(read_lock(lock_path(image_extras()))) | {"synthetic-exporter"}
     providers = importlib.metadata.packages_distributions()
     missing = sorted(
         module
@@ -404,5 +473,5 @@ def test_baked_in_checks_import_only_what_the_image_installs() -> None:
     )
     assert not missing, (
         f"checks/ imports {missing}, which the image does not install: add them to the "
-        "project's dependencies (pyproject.toml)"
+        "project's dependencies (pyproject.toml), then make lock"
     )
