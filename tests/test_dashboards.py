@@ -35,7 +35,8 @@ PENDING: frozenset[str] = frozenset()
 MAY_BE_EMPTY = {
     # Lists tests whose last result is failed, error or timeout: none on a healthy system.
     ("synthetic-overview", "Failing tests"),
-    # The demo serves plain HTTP, so no certificate is seen (tests/test_http.py covers TLS).
+    # The demo serves plain HTTP, so no certificate is seen
+    # (tests/http/test_instrumentation.py covers TLS).
     ("synthetic-http-cdn", "TLS certificate expiry"),
 }
 # Values for the variables when the slow test runs the queries (Grafana's would be similar).

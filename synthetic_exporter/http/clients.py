@@ -56,7 +56,7 @@ def plain_merge(base: httpx.URL, url: str) -> httpx.URL | None:
     segments, and ``base`` has no query or fragment. httpx would parse ``url``, then parse the
     merged URL again (about 40 µs, inside the check's clock); here the parsed form is built
     from ``base``'s (``httpx.URL`` keeps it in ``_uri_reference``; httpx is pinned below 0.29
-    and tests/test_clients.py compares the two ways on thousands of URLs).
+    and tests/http/test_clients.py compares the two ways on thousands of URLs).
     """
     parsed = base._uri_reference
     if parsed.query is not None or parsed.fragment is not None or not parsed.host:

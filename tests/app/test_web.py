@@ -52,7 +52,7 @@ def test_the_server_applies_the_http_limits() -> None:
 def test_by_default_headers_above_64_kib_get_431() -> None:
     import socket
 
-    from tests.test_http_limits import read_all, serving
+    from tests.app.test_http_limits import read_all, serving
 
     async def app(scope: dict[str, object], receive: object, send: Any) -> None:
         await send({"type": "http.response.start", "status": 204, "headers": []})

@@ -16,7 +16,7 @@ from synthetic_exporter.app.routes import AgentState, create_app
 from synthetic_exporter.exporter.exposition_cache import ExpositionCache, RenderFailed
 from synthetic_exporter.exporter.health import Health
 from synthetic_exporter.exporter.history import History
-from tests.test_http_limits import serving
+from tests.app.test_http_limits import serving
 
 
 class SlowRender:
