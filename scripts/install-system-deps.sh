@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use: a real Prometheus (and promtool), Alertmanager
-# (and amtool), blackbox_exporter for the benchmark, and Chromium for the status page test.
-# Idempotent: does nothing when they are already there.
+# (and amtool), blackbox_exporter for the benchmark, Chromium for the status page test, and
+# buildah and mmdebstrap to build and run the container image without Docker (tests/test_image.py,
+# scripts/build-image.sh; buildah brings uidmap; vfs storage and chroot isolation need neither
+# fuse-overlayfs nor an OCI runtime). Idempotent: does nothing when they are already there.
 set -euo pipefail
-packages=(prometheus prometheus-alertmanager prometheus-blackbox-exporter chromium)
+packages=(prometheus prometheus-alertmanager prometheus-blackbox-exporter chromium buildah mmdebstrap)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
