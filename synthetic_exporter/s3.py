@@ -74,14 +74,18 @@ class StorageContext(Protocol):
     """What :class:`S3Bucket` needs of a test context; :class:`~synthetic_exporter.T` has it."""
 
     @property
-    def suite(self) -> str: ...
+    def suite(self) -> str:
+        """The name of the test's suite."""
 
     @property
-    def settings(self) -> Settings: ...
+    def settings(self) -> Settings:
+        """The agent's settings (targets and secrets)."""
 
-    def track(self, kind: str, resource_id: object, **data: Any) -> None: ...
+    def track(self, kind: str, resource_id: object, **data: Any) -> None:
+        """Record a resource in the durable cleanup ledger (its janitor deletes it)."""
 
-    def report_storage(self, target: str, object_versions: int, delete_markers: int) -> None: ...
+    def report_storage(self, target: str, object_versions: int, delete_markers: int) -> None:
+        """Record the hygiene counts under a prefix (exported as gauges)."""
 
 
 class Hygiene(NamedTuple):
@@ -170,7 +174,7 @@ def endpoint_for(settings: Settings, target: str, region: str, url: str | None =
 
 
 def _make_client(endpoint: Endpoint) -> Any:
-    """A boto3 S3 client: path-style addressing, no retries, the synthetic-test marker."""
+    """Make a boto3 S3 client: path-style addressing, no retries, the synthetic-test marker."""
     boto3 = _boto3()
     from botocore.config import Config  # type: ignore[import-untyped]
 
@@ -213,7 +217,7 @@ def _batches(items: list[dict[str, str]], size: int) -> Iterator[list[dict[str, 
 
 
 def error_code(exc: BaseException) -> str | None:
-    """The S3 error code of a botocore ``ClientError`` (``NoSuchKey``, ...), else None."""
+    """Return the S3 error code of a botocore ``ClientError`` (``NoSuchKey``, ...), else None."""
     response = getattr(exc, "response", None)
     code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
     return str(code) if code is not None else None
@@ -286,7 +290,7 @@ class S3Bucket:
         return f"S3Bucket(s3://{self.bucket}/{self.prefix}, target={self.target!r})"
 
     def key(self, name: str) -> str:
-        """The full key of ``name``."""
+        """Return the full key of ``name``."""
         return self.prefix + name
 
     async def call(self, func: Callable[[Any], R]) -> R:

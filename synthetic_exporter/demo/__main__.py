@@ -20,6 +20,7 @@ from synthetic_exporter.demo.server import demo_config
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``--host``, ``--port`` and ``--openapi`` (``sys.argv`` when ``argv`` is None)."""
     parser = argparse.ArgumentParser(prog="python -m synthetic_exporter.demo")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one")

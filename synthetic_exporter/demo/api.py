@@ -61,23 +61,28 @@ class ApiError(Exception):
 
 
 def new_id(prefix: str) -> str:
-    """A random identifier such as ``cus_3f2a...``."""
+    """Return a random identifier such as ``cus_3f2a...``."""
     return f"{prefix}_{secrets.token_hex(8)}"
 
 
 def now_iso() -> str:
-    """The current time as ISO-8601 UTC."""
+    """Return the current time as ISO-8601 UTC."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def hash_password(password: str, salt: str | None = None) -> str:
-    """A salted ``salt$hash`` (a demo, not a password store); pass the stored one to verify."""
+    """Return a salted ``salt$hash`` of ``password`` (a demo, not a password store).
+
+    Pass a stored hash as ``salt`` to hash with its salt, to verify a password against it.
+    """
     salt = (salt or secrets.token_hex(8)).split("$")[0]
     return f"{salt}${hashlib.sha256(f'{salt}:{password}'.encode()).hexdigest()}"
 
 
 @dataclass(kw_only=True)
 class Customer:
+    """A customer; ``synthetic`` when a request carrying the marker header signed it up."""
+
     id: str = field(default_factory=lambda: new_id("cus"))
     email: str
     name: str
@@ -88,12 +93,15 @@ class Customer:
     password_hash: str  # "salt$sha256"
 
     def to_json(self, *, with_token: bool = False) -> Json:
+        """Return the JSON form: never the password hash; the confirmation token if asked."""
         hidden = {"password_hash"} | (set() if with_token else {"confirmation_token"})
         return {k: v for k, v in asdict(self).items() if k not in hidden}
 
 
 @dataclass(kw_only=True)
 class Invoice:
+    """An invoice of one customer: ``open``, then ``paid``, ``void`` or ``refunded``."""
+
     id: str = field(default_factory=lambda: new_id("inv"))
     customer_id: str
     amount_pence: int
@@ -104,11 +112,14 @@ class Invoice:
     created_at: str = field(default_factory=now_iso)
 
     def to_json(self) -> Json:
+        """Return the JSON form."""
         return asdict(self)
 
 
 @dataclass(kw_only=True)
 class Payment:
+    """A card payment of an invoice; it succeeds once its challenge is answered."""
+
     id: str = field(default_factory=lambda: new_id("pay"))
     invoice_id: str
     customer_id: str
@@ -117,6 +128,7 @@ class Payment:
     challenge_id: str = field(default_factory=lambda: new_id("chl"))
 
     def to_json(self) -> Json:
+        """Return the JSON form, with the challenge's id and URL."""
         data = {k: v for k, v in asdict(self).items() if k not in ("customer_id", "challenge_id")}
         url = f"/challenges/{self.challenge_id}"
         return data | {"challenge": {"id": self.challenge_id, "url": url}}
@@ -124,6 +136,8 @@ class Payment:
 
 @dataclass(kw_only=True)
 class Fault:
+    """An injected fault: a delay, a status or both, for requests under ``path``."""
+
     id: str = field(default_factory=lambda: new_id("flt"))
     path: str
     method: str | None
@@ -136,6 +150,7 @@ class Fault:
         return path.startswith(self.path) and self.method in (None, method)
 
     def to_json(self) -> Json:
+        """Return the JSON form."""
         return asdict(self)
 
 
@@ -157,7 +172,7 @@ class DemoState:
         self.edge = ObjectEdge(self.find_fault)
 
     def find_fault(self, method: str, path: str) -> Fault | None:
-        """The first fault, in insertion order, that matches a request."""
+        """Return the first fault, in insertion order, that matches a request."""
         return next((f for f in self.faults.values() if f.matches(method, path)), None)
 
     def customer_by_email(self, email: str) -> Customer | None:
@@ -216,18 +231,19 @@ async def parse(request: Request, model: type[M]) -> M:
 
 
 def found(item: T | None, what: str) -> T:
-    """The item, or a 404."""
+    """Return the item, or raise a 404."""
     if item is None:
         raise ApiError(404, f"{what} not found")
     return item
 
 
 def empty(status: int = 204) -> Response:
+    """Return a response without a body."""
     return Response(status_code=status)
 
 
 def render_pdf(invoice: Invoice) -> bytes:
-    """A tiny one-page PDF naming the invoice."""
+    """Return a tiny one-page PDF naming the invoice."""
     text = pdf_text(f"Invoice {invoice.id}: {invoice.amount_pence / 100:.2f} {invoice.currency}")
     return one_page_pdf(f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET")
 
@@ -259,7 +275,7 @@ async def sleep_while_connected(seconds: float, receive: Receive) -> tuple[bool,
 
 
 def _delayed(send: Send, seconds: float) -> Send:
-    """A ``send`` that waits ``seconds`` before the response starts."""
+    """Wrap ``send`` to wait ``seconds`` before the response starts."""
 
     async def send_later(message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -280,6 +296,7 @@ class FaultInjector:
         self.app, self.state = app, state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Apply the first matching fault to the request, or pass it on untouched."""
         path = str(scope.get("path", ""))
         fault = None
         if scope["type"] == "http" and not path.startswith("/admin"):
@@ -311,7 +328,7 @@ class DemoApi:
         self.state = state
 
     def session_customer(self, request: Request) -> Customer:
-        """The customer behind the bearer token, or a 401."""
+        """Return the customer behind the bearer token, or raise a 401."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         customer_id = self.state.sessions.get(token.strip()) if scheme.lower() == "bearer" else None
         if customer_id is None:
@@ -319,7 +336,7 @@ class DemoApi:
         return self.state.customers[customer_id]
 
     def own_invoice(self, request: Request) -> Invoice:
-        """The invoice in the path, if the session's customer owns it; else a 404."""
+        """Return the invoice in the path if the session's customer owns it; else raise a 404."""
         customer = self.session_customer(request)
         invoice = self.state.invoices.get(str(request.path_params["id"]))
         if invoice is None or invoice.customer_id != customer.id:
@@ -329,6 +346,7 @@ class DemoApi:
     # customers and sessions
 
     async def create_customer(self, request: Request) -> Response:
+        """``POST /customers``: sign up; 201 with the confirmation token (synthetic if marked)."""
         body = await parse(request, SignUp)
         if self.state.customer_by_email(body.email) is not None:
             raise ApiError(409, "a customer with this email already exists")
@@ -343,12 +361,14 @@ class DemoApi:
         return JSONResponse(customer.to_json(with_token=True), 201)
 
     async def list_synthetic_customers(self, request: Request) -> Response:
+        """``GET /customers``: the synthetic customers, to marked requests only."""
         if not is_synthetic(request):
             raise ApiError(403, "only requests carrying X-Synthetic-Test may list customers")
         mine = [c.to_json() for c in self.state.customers.values() if c.synthetic]
         return JSONResponse({"items": mine})
 
     async def confirm_customer(self, request: Request) -> Response:
+        """``POST /customers/{id}/confirm``: confirm with the token given at sign-up."""
         customer = found(self.state.customers.get(request.path_params["id"]), "customer")
         body = await parse(request, Confirm)
         if not hmac.compare_digest(body.token, customer.confirmation_token):
@@ -357,6 +377,7 @@ class DemoApi:
         return JSONResponse(customer.to_json())
 
     async def create_session(self, request: Request) -> Response:
+        """``POST /sessions``: log a confirmed customer in; 201 with a bearer token."""
         body = await parse(request, Login)
         customer = self.state.customer_by_email(body.email)
         given = hash_password(body.password, customer.password_hash) if customer else ""
@@ -369,12 +390,14 @@ class DemoApi:
         return JSONResponse({"token": token, "customer_id": customer.id}, 201)
 
     async def get_customer(self, request: Request) -> Response:
+        """``GET /customers/{id}``: the session's own customer (any other is a 404)."""
         customer = self.session_customer(request)
         if request.path_params["id"] != customer.id:
             raise ApiError(404, "customer not found")
         return JSONResponse(customer.to_json())
 
     async def delete_customer(self, request: Request) -> Response:
+        """``DELETE /customers/{id}``: a synthetic customer and all it owns (marked requests)."""
         customer = found(self.state.customers.get(request.path_params["id"]), "customer")
         require_deletable(request, customer.synthetic)
         self.state.drop_customer(customer)
@@ -383,6 +406,7 @@ class DemoApi:
     # invoices
 
     async def create_invoice(self, request: Request) -> Response:
+        """``POST /invoices``: an open invoice of the session's customer."""
         customer = self.session_customer(request)
         body = await parse(request, NewInvoice)
         invoice = Invoice(
@@ -392,20 +416,24 @@ class DemoApi:
         return JSONResponse(invoice.to_json(), 201)
 
     async def list_invoices(self, request: Request) -> Response:
+        """``GET /invoices``: the session customer's invoices, newest first."""
         customer = self.session_customer(request)
         mine = [i.to_json() for i in self.state.invoices.values() if i.customer_id == customer.id]
         return JSONResponse({"items": mine[::-1]})
 
     async def get_invoice(self, request: Request) -> Response:
+        """``GET /invoices/{id}``: an invoice of the session's customer."""
         return JSONResponse(self.own_invoice(request).to_json())
 
     async def invoice_pdf(self, request: Request) -> Response:
+        """``GET /invoices/{id}/pdf``: the invoice as a one-page PDF."""
         invoice = self.own_invoice(request)
         disposition = f'inline; filename="{invoice.id}.pdf"'
         headers = {"content-disposition": disposition}
         return Response(render_pdf(invoice), media_type="application/pdf", headers=headers)
 
     async def void_invoice(self, request: Request) -> Response:
+        """``POST /invoices/{id}/void``: void an invoice that is neither paid nor refunded."""
         invoice = self.own_invoice(request)
         if invoice.status in ("paid", "refunded"):
             raise ApiError(409, f"a {invoice.status} invoice cannot be voided")
@@ -413,6 +441,7 @@ class DemoApi:
         return JSONResponse(invoice.to_json())
 
     async def delete_invoice(self, request: Request) -> Response:
+        """``DELETE /invoices/{id}``: a synthetic invoice and its payments (marked requests)."""
         invoice = found(self.state.invoices.get(request.path_params["id"]), "invoice")
         require_deletable(request, invoice.synthetic)
         self.state.drop_invoice(invoice)
@@ -421,6 +450,7 @@ class DemoApi:
     # payments
 
     async def create_payment(self, request: Request) -> Response:
+        """``POST /invoices/{id}/payments``: pay an open invoice by card; it awaits a challenge."""
         invoice = self.own_invoice(request)
         card = await parse(request, Card)
         if invoice.status != "open":
@@ -437,15 +467,18 @@ class DemoApi:
         return JSONResponse(payment.to_json(), 201)
 
     def challenged_payment(self, request: Request) -> Payment:
+        """Return the payment of the challenge in the path, or raise a 404."""
         payment_id = found(self.state.challenges.get(request.path_params["id"]), "challenge")
         return self.state.payments[payment_id]
 
     async def get_challenge(self, request: Request) -> Response:
+        """``GET /challenges/{id}``: the challenge, with a hint that gives the code."""
         payment = self.challenged_payment(request)
         hint = f"enter the code {CHALLENGE_CODE}"
         return JSONResponse({"id": payment.challenge_id, "payment_id": payment.id, "hint": hint})
 
     async def answer_challenge(self, request: Request) -> Response:
+        """``POST /challenges/{id}``: the right code makes the payment succeed, the invoice paid."""
         payment = self.challenged_payment(request)
         answer = await parse(request, ChallengeAnswer)
         invoice = self.state.invoices[payment.invoice_id]
@@ -457,6 +490,7 @@ class DemoApi:
         return JSONResponse(payment.to_json())
 
     async def refund_payment(self, request: Request) -> Response:
+        """``POST /payments/{id}/refund``: refund a succeeded payment, and so its invoice."""
         customer = self.session_customer(request)
         payment = self.state.payments.get(request.path_params["id"])
         if payment is None or payment.customer_id != customer.id:
@@ -470,12 +504,15 @@ class DemoApi:
     # plumbing
 
     async def health(self, request: Request) -> Response:
+        """``GET /health``: always ok."""
         return JSONResponse({"status": "ok"})
 
     async def openapi(self, request: Request) -> Response:
+        """``GET /openapi.json``: the OpenAPI document."""
         return Response(openapi_json(), media_type="application/json")
 
     async def delay(self, request: Request) -> Response:
+        """``GET /delay/{ms}``: answer after ``ms`` milliseconds (at most ``MAX_DELAY_MS``)."""
         ms: int = request.path_params["ms"]
         if ms > MAX_DELAY_MS:
             raise ApiError(422, f"delay is capped at {MAX_DELAY_MS} ms", {"ms": "too large"})
@@ -485,6 +522,7 @@ class DemoApi:
     # admin
 
     async def add_fault(self, request: Request) -> Response:
+        """``POST /admin/faults``: inject a fault."""
         body = await parse(request, NewFault)
         method = body.method.upper() if body.method else None
         fault = Fault(
@@ -498,25 +536,30 @@ class DemoApi:
         return JSONResponse(fault.to_json(), 201)
 
     async def list_faults(self, request: Request) -> Response:
+        """``GET /admin/faults``: the injected faults, in insertion order."""
         return JSONResponse({"items": [f.to_json() for f in self.state.faults.values()]})
 
     async def remove_fault(self, request: Request) -> Response:
+        """``DELETE /admin/faults/{id}``: remove one fault."""
         found(self.state.faults.pop(request.path_params["id"], None), "fault")
         return empty()
 
     async def clear_faults(self, request: Request) -> Response:
+        """``DELETE /admin/faults``: remove every fault."""
         self.state.faults.clear()
         return empty()
 
     async def stats(self, request: Request) -> Response:
+        """``GET /admin/stats``: how much data there is, and how much of it is synthetic."""
         return JSONResponse(self.state.stats())
 
     async def admin_customer(self, request: Request) -> Response:
+        """``GET /admin/customers/{id}``: any customer, without a session."""
         customer = found(self.state.customers.get(request.path_params["id"]), "customer")
         return JSONResponse(customer.to_json())
 
     def routes(self) -> list[Route]:
-        """The URL map."""
+        """Return the URL map."""
         r = Route
         return [
             r("/customers", self.create_customer, methods=["POST"]),
@@ -549,7 +592,7 @@ class DemoApi:
 
 
 async def handle_error(request: Request, exc: Exception) -> Response:
-    """API and routing errors as JSON."""
+    """Answer API and routing errors as JSON."""
     if isinstance(exc, ApiError):
         body: Json = {"error": exc.message}
         if exc.fields is not None:
@@ -565,7 +608,7 @@ def create_app(
     cdn_ttl: int = DEFAULT_TTL_SECONDS,
     clock: Callable[[], float] = time.monotonic,
 ) -> Starlette:
-    """A demo API app with fresh state (``app.state.demo``): no customers, seeded objects.
+    """Return a demo API app with fresh state (``app.state.demo``): no customers, seeded objects.
 
     ``pops`` are the CDN edge locations that keys are spread over, ``cdn_ttl`` the objects'
     ``max-age`` and ``clock`` the edge cache's monotonic clock (tests pass a fake one).

@@ -51,10 +51,12 @@ class FaultLike(Protocol):
     """What the edge needs to know about a fault injected on the origin."""
 
     @property
-    def status(self) -> int | None: ...
+    def status(self) -> int | None:
+        """The status the origin fails with, or None to answer normally."""
 
     @property
-    def delay_ms(self) -> int: ...
+    def delay_ms(self) -> int:
+        """How long the origin waits before answering, in milliseconds (0: no delay)."""
 
 
 FaultFinder = Callable[[str, str], FaultLike | None]
@@ -109,7 +111,7 @@ def _report_pdf() -> bytes:
 
 
 def seed_objects(ttl: int = DEFAULT_TTL_SECONDS) -> dict[str, StoredObject]:
-    """The origin bucket's objects: a few KB each, the same bytes (and ETags) on every start."""
+    """Return the origin bucket's objects: a few KB each, the same bytes (and ETags) each start."""
     cache_control = f"public, max-age={ttl}"
     seeds = [
         ("assets/logo.svg", _logo_svg(), "image/svg+xml"),
@@ -120,7 +122,7 @@ def seed_objects(ttl: int = DEFAULT_TTL_SECONDS) -> dict[str, StoredObject]:
 
 
 def pop_for(key: str, pops: tuple[str, ...]) -> str:
-    """The POP that serves ``key``: fixed per key, spread over ``pops``."""
+    """Return the POP that serves ``key``: fixed per key, spread over ``pops``."""
     return pops[zlib.crc32(key.encode()) % len(pops)]
 
 
@@ -136,12 +138,12 @@ def http_date(moment: datetime) -> str:
 
 
 def amz_request_id() -> str:
-    """An S3-style request id: 16 upper-case hex digits."""
+    """Return a new S3-style request id: 16 upper-case hex digits."""
     return secrets.token_hex(8).upper()
 
 
 def cf_id() -> str:
-    """A CloudFront-style request id (56 URL-safe base64 characters)."""
+    """Return a new CloudFront-style request id (56 URL-safe base64 characters)."""
     return base64.urlsafe_b64encode(secrets.token_bytes(40)).decode()[:54] + "=="
 
 
@@ -182,7 +184,7 @@ class ObjectEdge:
     # origin
 
     def s3_error(self, status: int, code: str, message: str, key: str) -> OriginAnswer:
-        """An S3-style XML error."""
+        """Return an S3-style XML error."""
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
             f"<Error><Code>{code}</Code><Message>{escape(message)}</Message>"
@@ -191,7 +193,7 @@ class ObjectEdge:
         return OriginAnswer(status, body=body.encode())
 
     def origin_lookup(self, key: str, if_none_match: str | None) -> OriginAnswer:
-        """The origin's answer for a key: 200, 304 (ETag still matches) or 404."""
+        """Return the origin's answer for a key: 200, 304 (ETag still matches) or 404."""
         obj = self.objects.get(key)
         if obj is None:
             return self.s3_error(404, "NoSuchKey", "The specified key does not exist.", key)
@@ -224,7 +226,7 @@ class ObjectEdge:
         return Response(answer.body, 200, headers, answer.content_type)
 
     async def fetch_from_origin(self, key: str, if_none_match: str | None) -> OriginAnswer:
-        """The edge's request to the origin, subject to faults injected on ``/origin``."""
+        """Ask the origin for a key as the edge does, subject to faults injected on ``/origin``."""
         fault = self.find_fault("GET", f"/origin/{key}")
         if fault is not None and fault.delay_ms:
             if fault.delay_ms / 1000 >= ORIGIN_TIMEOUT_SECONDS:
@@ -238,7 +240,7 @@ class ObjectEdge:
     # edge
 
     def edge_headers(self, key: str, cache: str) -> dict[str, str]:
-        """The headers CloudFront adds to every response."""
+        """Return the headers CloudFront adds to every response."""
         pop = pop_for(key, self.pops)
         return {
             "X-Cache": f"{cache} from cloudfront",
@@ -248,7 +250,7 @@ class ObjectEdge:
         }
 
     def serve_copy(self, copy: CachedCopy, cache: str) -> Response:
-        """A response from the edge's copy."""
+        """Return a response from the edge's copy."""
         obj = copy.obj
         headers = {
             "ETag": obj.etag,
@@ -281,7 +283,7 @@ class ObjectEdge:
     def edge_error(
         self, key: str, status: int, body: bytes = b"", content_type: str = "text/plain"
     ) -> Response:
-        """An error as CloudFront sends it."""
+        """Return an error as CloudFront sends it."""
         return Response(body, status, self.edge_headers(key, "Error"), content_type)
 
     def routes(self) -> list[Route]:

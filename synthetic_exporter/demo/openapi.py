@@ -370,7 +370,7 @@ def build_openapi() -> Json:
 
 @cache
 def openapi_json() -> bytes:
-    """The OpenAPI document as indented JSON bytes (built once per process)."""
+    """Return the OpenAPI document as indented JSON bytes (built once per process)."""
     document = {
         "openapi": "3.1.0",
         "info": {

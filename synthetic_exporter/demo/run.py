@@ -26,7 +26,7 @@ CDN_FAULT_EXAMPLE = {"path": "/cdn", "status": 502}
 
 
 def demo_targets(api_url: str, s3_url: str) -> dict[str, TargetSettings]:
-    """The targets the example suites use, pointed at the demo's servers."""
+    """Return the targets the example suites use, pointed at the demo's servers."""
     return {
         "default": TargetSettings(base_url=api_url),
         "cdn": TargetSettings(base_url=f"{api_url}/cdn"),
@@ -36,7 +36,7 @@ def demo_targets(api_url: str, s3_url: str) -> dict[str, TargetSettings]:
 
 
 def demo_secrets() -> dict[str, SecretStr]:
-    """The S3 credentials of the demo (moto accepts any)."""
+    """Return the S3 credentials of the demo (moto accepts any)."""
     return {
         ACCESS_KEY_SECRET: SecretStr(DEMO_ACCESS_KEY_ID),
         SECRET_KEY_SECRET: SecretStr(DEMO_SECRET_ACCESS_KEY),
@@ -44,7 +44,7 @@ def demo_secrets() -> dict[str, SecretStr]:
 
 
 def demo_env(api_url: str, s3_url: str) -> dict[str, str]:
-    """The same settings as ``SYNTHETIC_*`` variables, for an agent in another process."""
+    """Return the same settings as ``SYNTHETIC_*`` variables, for an agent in another process."""
     env = {
         f"SYNTHETIC_TARGETS__{name.upper()}__BASE_URL": target.base_url
         for name, target in demo_targets(api_url, s3_url).items()

@@ -11,7 +11,7 @@ from synthetic_exporter.demo.api import create_app
 
 
 def demo_config(app: Any) -> uvicorn.Config:
-    """uvicorn settings for the demo: quiet, and no ``Server: uvicorn`` (the origin says S3)."""
+    """Return the demo's uvicorn settings: quiet, no ``Server: uvicorn`` (the origin says S3)."""
     return config_for(app, server_header=False)
 
 

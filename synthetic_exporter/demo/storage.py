@@ -43,7 +43,7 @@ def s3_server(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
 
 
 def s3_client(url: str) -> Any:
-    """A boto3 client of the demo's S3 server."""
+    """Return a boto3 client of the demo's S3 server."""
     import boto3  # type: ignore[import-untyped]
 
     return boto3.session.Session().client(
