@@ -46,7 +46,14 @@ def agent_state(
     first: Any = registry
     if "render_metrics" in {f.name for f in dataclasses.fields(AgentState)}:
         first = metrics.render_off_loop
-    return AgentState(first, health, history, suites, trigger, None)
+    return AgentState(
+        render_metrics=first,
+        health=health,
+        history=history,
+        suites=suites,
+        trigger=trigger,
+        admin_token=None,
+    )
 
 
 def serve_freezes_gc() -> bool:

@@ -186,7 +186,7 @@ class Worker:
             engine = self.engine_for(kind)
             listeners = agent_listeners(engine, suites)
             self.accuracy_setups[kind] = (
-                Coordinator(engine, suites, listeners.fanout, 1),
+                Coordinator(engine=engine, suites=suites, listener=listeners.fanout, concurrency=1),
                 name,
                 path,
             )
@@ -229,7 +229,9 @@ class Worker:
         suites, loops = self.loops(kind, f"tp{inflight}-", inflight)
         engine = self.engine_for(kind)
         listeners = agent_listeners(engine, suites)
-        coordinator = Coordinator(engine, suites, listeners.fanout, inflight)
+        coordinator = Coordinator(
+            engine=engine, suites=suites, listener=listeners.fanout, concurrency=inflight
+        )
         start = anyio.current_time()
         window: dict[str, float] = {}
 
@@ -278,9 +280,13 @@ class Worker:
         now = time.time()
         for name in suites:  # steady state: every series exists, as after the first cycle
             listeners.metrics.suite_finished(synthetic_result(name, now, "noop", http=False))
-        coordinator = Coordinator(self.engine, suites, listeners.fanout, 100)
+        coordinator = Coordinator(
+            engine=self.engine, suites=suites, listener=listeners.fanout, concurrency=100
+        )
         lags: list[float] = []
-        scheduler = Scheduler(coordinator, {n: interval for n in suites}, on_lag=lags.append)
+        scheduler = Scheduler(
+            coordinator=coordinator, intervals={n: interval for n in suites}, on_lag=lags.append
+        )
         load: list[Loop] = []
         if load_kind is not None:
             load_suites, load = self.loops(load_kind, f"load{scheduled}-", inflight)
@@ -290,7 +296,10 @@ class Worker:
                 self.engine, load_suites, pending_refresh=pending_refresh
             )
             load_coordinator = Coordinator(
-                self.engine, load_suites, load_listeners.fanout, inflight
+                engine=self.engine,
+                suites=load_suites,
+                listener=load_listeners.fanout,
+                concurrency=inflight,
             )
         if gc_freeze:
             gc.collect()
@@ -409,7 +418,9 @@ class Worker:
         listeners = agent_listeners(self.engine, suites)
         reached, _ = fill_metrics(listeners.metrics, listeners.registry, series)
         self.served = listeners
-        coordinator = Coordinator(self.engine, suites, listeners.fanout, inflight)
+        coordinator = Coordinator(
+            engine=self.engine, suites=suites, listener=listeners.fanout, concurrency=inflight
+        )
         state = agent_state(
             listeners.metrics,
             listeners.registry,
@@ -440,7 +451,10 @@ class Worker:
         """Run the served suites' checks in closed loops for ``seconds``; return each sample."""
         assert self.served is not None
         coordinator = Coordinator(
-            self.engine, self.served_suites, self.served.fanout, len(self.served_suites)
+            engine=self.engine,
+            suites=self.served_suites,
+            listener=self.served.fanout,
+            concurrency=len(self.served_suites),
         )
         loops = [Loop(name, path) for name, path in self.served_paths.items()]
         await self.run_loops(coordinator, loops, anyio.current_time() + seconds, delay_ms)

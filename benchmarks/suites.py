@@ -79,7 +79,7 @@ def agent_listeners(
     registry = CollectorRegistry()
     metrics = Metrics(registry, constant_labels(settings), __version__)
     metrics.suites_loaded(loaded.suites, 0, settings.interval)
-    health = Health(intervals_of(settings, loaded), time.time())
+    health = Health(intervals=intervals_of(settings, loaded), started_at=time.time())
     history = History(settings.history_size)
     pending = PendingCleanups(engine.ledger, metrics, list(suites))
     fanout = Fanout([metrics, health, history, pending, FailureLogger()])
@@ -92,13 +92,33 @@ def synthetic_result(suite: str, at: float, test: str = "check", http: bool = Tr
     """Return a passed one-test suite result, with one pooled HTTP request like a real check."""
     requests = (
         RequestRecord(
-            "default", "GET", "/delay/0", 200, 0.0012, {"processing": 0.001, "transfer": 0.0001}
+            target="default",
+            method="GET",
+            path="/delay/0",
+            status=200,
+            duration_seconds=0.0012,
+            phases={"processing": 0.001, "transfer": 0.0001},
         ),
     )
     result = TestResult(
-        suite, test, Outcome.PASSED, 0.0015, at - 0.0015, at, requests=requests if http else ()
+        suite=suite,
+        name=test,
+        outcome=Outcome.PASSED,
+        duration_seconds=0.0015,
+        started_at=at - 0.0015,
+        ended_at=at,
+        requests=requests if http else (),
     )
-    return SuiteResult(suite, "run1", Outcome.PASSED, (result,), at - 0.002, at, 0.002, at - 0.002)
+    return SuiteResult(
+        suite=suite,
+        run_id="run1",
+        outcome=Outcome.PASSED,
+        tests=(result,),
+        started_at=at - 0.002,
+        ended_at=at,
+        duration_seconds=0.002,
+        scheduled_at=at - 0.002,
+    )
 
 
 def count_series(registry: CollectorRegistry) -> int:

@@ -16,7 +16,7 @@ from synthetic_exporter import T
 
 def require_targets(t: T, *names: str) -> None:
     """Skip the test unless every named target is configured."""
-    missing = [name for name in names if name not in t.settings.targets]
+    missing = [name for name in names if name not in t.targets]
     if missing:
         variables = ", ".join(f"SYNTHETIC_TARGETS__{name.upper()}__BASE_URL" for name in missing)
         t.skip(f"target(s) {', '.join(missing)} not configured (set {variables})")

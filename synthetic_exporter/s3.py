@@ -34,7 +34,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 import anyio
 
+from synthetic_exporter.authoring.context import settings_of
+
 if TYPE_CHECKING:
+    from synthetic_exporter.authoring.context import T
     from synthetic_exporter.authoring.janitor import JanitorContext, Resource
     from synthetic_exporter.core.settings import Settings
 
@@ -76,10 +79,6 @@ class StorageContext(Protocol):
     @property
     def suite(self) -> str:
         """The name of the test's suite."""
-
-    @property
-    def settings(self) -> Settings:
-        """The agent's settings (targets and secrets)."""
 
     def track(self, kind: str, resource_id: object, **data: Any) -> None:
         """Record a resource in the durable cleanup ledger (its janitor deletes it)."""
@@ -273,7 +272,7 @@ class S3Bucket:
     @classmethod
     def from_target(
         cls,
-        t: StorageContext,
+        t: T,
         target: str = "s3",
         *,
         bucket: str,
@@ -281,7 +280,7 @@ class S3Bucket:
         region: str = DEFAULT_REGION,
     ) -> S3Bucket:
         """Use the endpoint of ``target``; ``prefix`` defaults to ``synthetic/<suite>/``."""
-        endpoint = endpoint_for(t.settings, target, region)
+        endpoint = endpoint_for(settings_of(t), target, region)
         return cls(
             t, target, endpoint, bucket, f"synthetic/{t.suite}/" if prefix is None else prefix
         )
@@ -366,7 +365,7 @@ async def delete_s3_object(j: JanitorContext, r: Resource) -> None:
     target = str(r.data.get("target", "s3"))
     region = str(r.data.get("region") or DEFAULT_REGION)
     url = r.data.get("endpoint")
-    endpoint = endpoint_for(j.settings, target, region, str(url) if url else None)
+    endpoint = endpoint_for(settings_of(j), target, region, str(url) if url else None)
     bucket = str(r.data["bucket"])
     removed = await anyio.to_thread.run_sync(lambda: purge_key(client_for(endpoint), bucket, r.id))
     if removed:

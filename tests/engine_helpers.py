@@ -29,7 +29,9 @@ async def run_suites(
     by_name = {s.name: s for s in suites}
     recorder = Recorder()
     async with open_engine(settings, by_name) as engine:
-        coordinator = Coordinator(engine, by_name, recorder, settings.concurrency)
+        coordinator = Coordinator(
+            engine=engine, suites=by_name, listener=recorder, concurrency=settings.concurrency
+        )
         await coordinator.run_batch(list(by_name) if names is None else names)
     return recorder
 

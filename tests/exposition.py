@@ -33,12 +33,12 @@ def agent_registry() -> CollectorRegistry:
     metrics.suites_loaded({"signup": suite}, load_errors=0, default_interval=60.0)
     result = make_suite("signup", ("create_customer", Outcome.PASSED))
     request = RequestRecord(
-        "cdn",
-        "GET",
-        "/",
-        200,
-        0.01,
-        {"processing": 0.01},
+        target="cdn",
+        method="GET",
+        path="/",
+        status=200,
+        duration_seconds=0.01,
+        phases={"processing": 0.01},
         cache="Hit",
         pop="LHR",
         cert_not_after=2_000_000_000.0,

@@ -15,7 +15,16 @@ def make_test(
     message: str = "",
 ) -> TestResult:
     """Return one test result that ended at ``at``."""
-    return TestResult(suite, name, outcome, duration, at - duration, at, 1, message)
+    return TestResult(
+        suite=suite,
+        name=name,
+        outcome=outcome,
+        duration_seconds=duration,
+        started_at=at - duration,
+        ended_at=at,
+        attempts=1,
+        message=message,
+    )
 
 
 def make_suite(
@@ -28,4 +37,15 @@ def make_suite(
     """Return a suite result with the given test outcomes, ending at ``at``."""
     results = tuple(make_test(suite, n, o, at=at, message=message) for n, o in tests)
     outcome = Outcome.SKIPPED if skip_reason else suite_outcome(results)
-    return SuiteResult(suite, "run1", outcome, results, at - 1, at, 1.0, at - 1, 0.0, skip_reason)
+    return SuiteResult(
+        suite=suite,
+        run_id="run1",
+        outcome=outcome,
+        tests=results,
+        started_at=at - 1,
+        ended_at=at,
+        duration_seconds=1.0,
+        scheduled_at=at - 1,
+        lag_seconds=0.0,
+        skip_reason=skip_reason,
+    )

@@ -153,7 +153,13 @@ def cmd_run(settings: Settings, loaded: LoadResult, args: argparse.Namespace) ->
     interrupted = anyio.run(
         _run_with_signals, settings, loaded, names, collector, backend_options=backend_options()
     )
-    run = RunResult(new_run_id(), tuple(collector.suites), started, time.time(), loaded.errors)
+    run = RunResult(
+        run_id=new_run_id(),
+        suites=tuple(collector.suites),
+        started_at=started,
+        ended_at=time.time(),
+        load_errors=loaded.errors,
+    )
     sys.stdout.write(reporter.summary(run))
     write_reports(run, args)
     if interrupted:

@@ -28,7 +28,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 Trigger = Callable[[list[str]], Awaitable[list[SuiteResult]]]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class AgentState:
     """What the routes read; ``ready`` and ``alive`` are set by the agent as it starts.
 
@@ -81,8 +81,10 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def takes(endpoint: Endpoint, *names: str, repeatable: Collection[str] = ()) -> Endpoint:
-    """Return ``endpoint`` taking only the query parameters ``names``, each once unless
-    ``repeatable``; any other raises :class:`QueryError`."""
+    """Return ``endpoint`` taking only the query parameters ``names``.
+
+    Each is taken once unless ``repeatable``; any other raises :class:`QueryError`.
+    """
 
     async def checked(request: Request) -> Response:
         seen: set[str] = set()

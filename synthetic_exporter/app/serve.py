@@ -137,8 +137,11 @@ def counted_in(metrics: Metrics) -> SweepEvents:
 
 
 async def sweep_periodically(engine: Engine, pending: PendingCleanups) -> None:
-    """Sweep leftovers now, then every ``sweep_interval`` retry pending clean-ups and list
-    each kind's synthetic data for orphans (see :mod:`synthetic_exporter.engine.orphans`)."""
+    """Sweep leftovers now, then retry pending clean-ups every ``sweep_interval``.
+
+    Each sweep also lists each kind's synthetic data for orphans (see
+    :mod:`synthetic_exporter.engine.orphans`).
+    """
     await sweep_leftovers(engine)
     pending.refresh()
     while True:
@@ -161,7 +164,7 @@ async def serve(
     intervals = intervals_of(settings, loaded)
     metrics = Metrics(registry, constant_labels(settings), __version__)
     metrics.suites_loaded(loaded.suites, len(loaded.errors), settings.interval)
-    health = Health(intervals, time.time(), loaded.errors)
+    health = Health(intervals=intervals, started_at=time.time(), load_errors=loaded.errors)
     tune_process()
     history = History(settings.history_size)
     host, port = listen_address(settings)
@@ -169,17 +172,24 @@ async def serve(
     async with open_engine(settings, loaded.suites, counted_in(metrics)) as engine:
         pending = PendingCleanups(engine.ledger, metrics, list(loaded.suites))
         listener = Fanout([metrics, health, history, pending, FailureLogger()])
-        coordinator = Coordinator(engine, loaded.suites, listener, settings.concurrency)
-        scheduler = Scheduler(coordinator, intervals, metrics.overrun, metrics.schedule_lag)
+        coordinator = Coordinator(
+            engine=engine, suites=loaded.suites, listener=listener, concurrency=settings.concurrency
+        )
+        scheduler = Scheduler(
+            coordinator=coordinator,
+            intervals=intervals,
+            on_overrun=metrics.overrun,
+            on_lag=metrics.schedule_lag,
+        )
         token = settings.admin_token.get_secret_value() if settings.admin_token else None
         state = AgentState(
-            metrics.render_off_loop,
-            health,
-            history,
-            list(loaded.suites),
-            coordinator.run_batch,
-            token,
-            settings.environment,
+            render_metrics=metrics.render_off_loop,
+            health=health,
+            history=history,
+            suites=list(loaded.suites),
+            trigger=coordinator.run_batch,
+            admin_token=token,
+            environment=settings.environment,
         )
         app: ASGIApp = create_app(state)
         if web is not None and web.basic_auth_users:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from synthetic_exporter.core.settings import Settings
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Resource:
     """A tracked test resource, as given to its janitor."""
 
@@ -43,19 +43,41 @@ class Resource:
     attempts: int
 
 
-@dataclass(frozen=True, slots=True)
 class JanitorContext:
-    """What a janitor receives: the target clients, settings and a logger."""
+    """What a janitor (or orphan listing) receives: the target clients and a logger."""
 
-    suite: str
-    settings: Settings
-    clients: Mapping[str, httpx.AsyncClient]
-    redact: Callable[[str], str] = lambda s: s
+    __slots__ = ("_clients", "_redact", "_settings", "_suite")
+
+    def __init__(
+        self,
+        suite: str,
+        *,
+        settings: Settings,
+        clients: Mapping[str, httpx.AsyncClient],
+        redact: Callable[[str], str] = lambda s: s,
+    ) -> None:
+        self._suite = suite
+        self._settings = settings
+        self._clients = clients
+        self._redact = redact
+
+    def __repr__(self) -> str:
+        return f"<JanitorContext {self._suite}>"
+
+    @property
+    def suite(self) -> str:
+        """Return the name of the suite whose data this janitor deletes."""
+        return self._suite
+
+    @property
+    def targets(self) -> frozenset[str]:
+        """Return the names of the configured targets."""
+        return frozenset(self._settings.targets)
 
     def client(self, target: str) -> httpx.AsyncClient:
         """Return the HTTP client of a configured target."""
         try:
-            return self.clients[target]
+            return self._clients[target]
         except KeyError:
             raise LookupError(f"no target named {target!r}") from None
 
@@ -66,7 +88,12 @@ class JanitorContext:
 
     def log(self, message: object) -> None:
         """Log a line about this clean-up."""
-        logger.bind(suite=self.suite).info(self.redact(str(message)))
+        logger.bind(suite=self._suite).info(self._redact(str(message)))
+
+
+def janitor_settings(j: JanitorContext) -> Settings:
+    """Return the agent's settings behind a janitor context (for the agent's own helpers)."""
+    return j._settings
 
 
 KEY_PATTERN = re.compile(r"synthetic-[0-9a-z]+-[0-9]+(?![0-9])")

@@ -62,7 +62,7 @@ def _retries(value: int, what: str) -> int:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TestDef:
     """One test function of a suite."""
 

@@ -72,7 +72,7 @@ class CleanupFailure:
 PHASES: tuple[str, ...] = ("resolve", "connect", "tls", "processing", "transfer")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RequestRecord:
     """One HTTP request a test made through a target's client.
 
@@ -102,7 +102,7 @@ class StorageReport:
     delete_markers: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TestResult:
     """The result of one test (or subtest, named ``parent/sub``) in one suite run.
 
@@ -134,7 +134,7 @@ class TestResult:
         return f"{self.suite}/{self.name}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SuiteResult:
     """The result of one run of one suite.
 
@@ -177,7 +177,7 @@ class LoadError:
         return f"{self.file}:{self.line}: {self.message}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunResult:
     """The suites of one on-demand run (``run --once`` or ``POST /api/v1/run``)."""
 

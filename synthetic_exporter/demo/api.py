@@ -154,7 +154,7 @@ class Fault:
         return asdict(self)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DemoState:
     """Everything the demo API knows; one per app."""
 
@@ -169,7 +169,7 @@ class DemoState:
     """The CDN edge and its S3-like origin (``/cdn``, ``/origin``)."""
 
     def __post_init__(self) -> None:
-        self.edge = ObjectEdge(self.find_fault)
+        self.edge = ObjectEdge(find_fault=self.find_fault)
 
     def find_fault(self, method: str, path: str) -> Fault | None:
         """Return the first fault, in insertion order, that matches a request."""
@@ -614,7 +614,9 @@ def create_app(
     ``max-age`` and ``clock`` the edge cache's monotonic clock (tests pass a fake one).
     """
     state = DemoState()
-    state.edge = ObjectEdge(state.find_fault, seed_objects(cdn_ttl), tuple(pops), clock)
+    state.edge = ObjectEdge(
+        find_fault=state.find_fault, objects=seed_objects(cdn_ttl), pops=tuple(pops), clock=clock
+    )
     app = Starlette(
         routes=DemoApi(state).routes(),
         middleware=[Middleware(FaultInjector, state=state)],

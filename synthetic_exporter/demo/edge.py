@@ -62,7 +62,7 @@ class FaultLike(Protocol):
 FaultFinder = Callable[[str, str], FaultLike | None]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StoredObject:
     """An object of the origin bucket."""
 
@@ -118,7 +118,10 @@ def seed_objects(ttl: int = DEFAULT_TTL_SECONDS) -> dict[str, StoredObject]:
         ("assets/app.js", _app_js(), "text/javascript; charset=utf-8"),
         ("downloads/report.pdf", _report_pdf(), "application/pdf"),
     ]
-    return {key: StoredObject(key, body, kind, cache_control) for key, body, kind in seeds}
+    return {
+        key: StoredObject(key=key, body=body, content_type=kind, cache_control=cache_control)
+        for key, body, kind in seeds
+    }
 
 
 def pop_for(key: str, pops: tuple[str, ...]) -> str:
@@ -161,7 +164,7 @@ class CachedCopy:
     stored_at: float  # clock() when fetched or last revalidated
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OriginAnswer:
     """What the edge got from the origin."""
 
@@ -171,7 +174,7 @@ class OriginAnswer:
     content_type: str = "application/xml"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class ObjectEdge:
     """The origin bucket, the edge cache, and their HTTP handlers."""
 
@@ -190,7 +193,7 @@ class ObjectEdge:
             f"<Error><Code>{code}</Code><Message>{escape(message)}</Message>"
             f"<Key>{escape(key)}</Key><RequestId>{amz_request_id()}</RequestId></Error>"
         )
-        return OriginAnswer(status, body=body.encode())
+        return OriginAnswer(status=status, body=body.encode())
 
     def origin_lookup(self, key: str, if_none_match: str | None) -> OriginAnswer:
         """Return the origin's answer for a key: 200, 304 (ETag still matches) or 404."""
@@ -198,8 +201,8 @@ class ObjectEdge:
         if obj is None:
             return self.s3_error(404, "NoSuchKey", "The specified key does not exist.", key)
         if if_none_match is not None and obj.etag in (t.strip() for t in if_none_match.split(",")):
-            return OriginAnswer(304, obj)
-        return OriginAnswer(200, obj, obj.body, obj.content_type)
+            return OriginAnswer(status=304, obj=obj)
+        return OriginAnswer(status=200, obj=obj, body=obj.body, content_type=obj.content_type)
 
     def origin_headers(self, obj: StoredObject) -> dict[str, str]:
         """Headers S3 sends with an object."""
@@ -231,10 +234,12 @@ class ObjectEdge:
         if fault is not None and fault.delay_ms:
             if fault.delay_ms / 1000 >= ORIGIN_TIMEOUT_SECONDS:
                 await anyio.sleep(ORIGIN_TIMEOUT_SECONDS)
-                return OriginAnswer(504, body=b"origin timed out", content_type="text/plain")
+                return OriginAnswer(status=504, body=b"origin timed out", content_type="text/plain")
             await anyio.sleep(fault.delay_ms / 1000)
         if fault is not None and fault.status is not None:
-            return OriginAnswer(fault.status, body=b"origin failed", content_type="text/plain")
+            return OriginAnswer(
+                status=fault.status, body=b"origin failed", content_type="text/plain"
+            )
         return self.origin_lookup(key, if_none_match)
 
     # edge

@@ -40,7 +40,7 @@ def dependency_problem(suite: Suite, latest: Mapping[str, SuiteResult]) -> str:
     return ""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Coordinator:
     """Starts suite runs: bounded concurrency, dependency order, no overlap."""
 
@@ -78,7 +78,14 @@ class Coordinator:
                     self.listener.test_finished(test)
             else:
                 async with self.limiter:
-                    run = SuiteRun(self.engine, suite, run_id, self.listener, when, lag_seconds)
+                    run = SuiteRun(
+                        engine=self.engine,
+                        suite=suite,
+                        run_id=run_id,
+                        listener=self.listener,
+                        scheduled_at=when,
+                        lag_seconds=lag_seconds,
+                    )
                     result = await self._contained(run)
             self.latest[name] = result
             self.listener.suite_finished(result)

@@ -51,7 +51,7 @@ BACKOFF_BASE_SECONDS = 30.0
 BACKOFF_MAX_SECONDS = 3600.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Entry:
     """A tracked test resource."""
 
@@ -233,6 +233,18 @@ class Ledger:
                 params,
             ).fetchall()
         return [
-            Entry(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8], r[9], r[10])
+            Entry(
+                id=r[0],
+                suite=r[1],
+                kind=r[2],
+                resource_id=r[3],
+                data=json.loads(r[4]),
+                run_id=r[5],
+                state=r[6],
+                created_at=r[7],
+                attempts=r[8],
+                last_error=r[9],
+                key=r[10],
+            )
             for r in rows
         ]

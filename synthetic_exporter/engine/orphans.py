@@ -60,7 +60,7 @@ def _no_op(suite: str, kind: str) -> None:
 SweepEvent = Callable[[str, str], None]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class SweepEvents:
     """Countable outcomes of clean-ups, as ``callback(suite, kind)``; no-ops by default."""
 
@@ -94,7 +94,7 @@ class _Backoff:
     next_at: float = 0.0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class OrphanSweep:
     """Lists each kind's synthetic data and matches it against the ledger."""
 

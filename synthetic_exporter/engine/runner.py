@@ -19,7 +19,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
-from synthetic_exporter.authoring.context import FatalStop, SkipStop, T
+from synthetic_exporter.authoring.context import FatalStop, Harness, SkipStop, T
 from synthetic_exporter.authoring.janitor import new_key
 from synthetic_exporter.authoring.suite import Suite, TestDef, TestFunction
 from synthetic_exporter.core.frames import check_frames
@@ -55,7 +55,7 @@ class Listener(Protocol):
         """Take one finished (or skipped) suite run."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Engine:
     """What every suite run of one agent process shares."""
 
@@ -66,15 +66,16 @@ class Engine:
     redact: Callable[[str], str] = lambda s: s
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class _Attempt:
+    name: str
     outcome: Outcome
     message: str
     traceback: str
     duration: float
     started_at: float
     ended_at: float
-    context: T
+    harness: Harness
     cleanup_failures: list[CleanupFailure]
     cleanup_seconds: float
 
@@ -112,17 +113,17 @@ def _certificate_problem(exc: BaseException) -> str | None:
     return f"TLS certificate{where} not accepted: {reason} (certificate verify failed)"
 
 
-def classify(exc: BaseException, context: T) -> tuple[Outcome, str, str]:
+def classify(exc: BaseException, harness: Harness) -> tuple[Outcome, str, str]:
     """Return the outcome, message and traceback for an exception a test raised."""
     leaf = _first_leaf(exc)
-    if isinstance(leaf, SkipStop) and not context.failed:
+    if isinstance(leaf, SkipStop) and not harness.failed:
         return Outcome.SKIPPED, leaf.message, ""
     if isinstance(leaf, SkipStop | FatalStop):
-        return Outcome.FAILED, "; ".join(context.failures), ""
-    message = context.redact(_certificate_problem(leaf) or describe_error(leaf))
-    tb = context.redact(short_traceback(leaf))
+        return Outcome.FAILED, "; ".join(harness.failures), ""
+    message = harness.redact(_certificate_problem(leaf) or describe_error(leaf))
+    tb = harness.redact(short_traceback(leaf))
     if isinstance(leaf, AssertionError):
-        return Outcome.FAILED, "; ".join([*context.failures, message]), tb
+        return Outcome.FAILED, "; ".join([*harness.failures, message]), tb
     if isinstance(leaf, httpx.TimeoutException):
         return Outcome.TIMEOUT, message, tb
     return Outcome.ERROR, message, tb
@@ -131,8 +132,8 @@ def classify(exc: BaseException, context: T) -> tuple[Outcome, str, str]:
 Clock = tuple[float, float, BaseException | None]
 
 
-def _timed_sync_call(func: TestFunction, context: T) -> Clock:
-    start = context.started = time.monotonic()
+def _timed_sync_call(func: TestFunction, context: T, harness: Harness) -> Clock:
+    start = harness.started = time.monotonic()
     try:
         func(context)
     except BaseException as exc:  # handed back to the event loop, which classifies it
@@ -140,13 +141,13 @@ def _timed_sync_call(func: TestFunction, context: T) -> Clock:
     return start, time.monotonic(), None
 
 
-async def _timed_call(func: TestFunction, context: T) -> Clock:
+async def _timed_call(func: TestFunction, context: T, harness: Harness) -> Clock:
     """Call a test, timing only the function itself (async inline, sync in a worker thread)."""
     if not inspect.iscoroutinefunction(func):
         return await anyio.to_thread.run_sync(
-            _timed_sync_call, func, context, abandon_on_cancel=True
+            _timed_sync_call, func, context, harness, abandon_on_cancel=True
         )
-    start = context.started = time.monotonic()
+    start = harness.started = time.monotonic()
     try:
         await func(context)
     except BaseException as exc:  # any of it is the test's error, but the agent's own cancel
@@ -196,7 +197,7 @@ class _RunTracker:
             )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class SuiteRun:
     """One run of one suite. Implements the subtest runner that ``T.run`` calls."""
 
@@ -265,9 +266,11 @@ class SuiteRun:
             if result.outcome.bad and self.suite.stop_on_failure:
                 stop_reason = f"earlier test {test.name!r} {result.outcome.value}"
 
-    async def run_subtest(self, parent: T, name: str, func: TestFunction) -> bool:
-        """Run ``func`` as ``parent/name`` within the parent's time limit."""
-        full_name, started = f"{parent.name}/{self.engine.redact(name)}", time.time()
+    async def run_subtest(
+        self, parent: Harness, parent_name: str, name: str, func: TestFunction
+    ) -> bool:
+        """Run ``func`` as ``parent_name/name`` within the parent's time limit."""
+        full_name, started = f"{parent_name}/{self.engine.redact(name)}", time.time()
         try:
             attempt = await self._attempt(full_name, func, parent.deadline)
         except anyio.get_cancelled_exc_class():
@@ -275,14 +278,14 @@ class SuiteRun:
             message = "timed out: the parent test's time limit was reached"
             now = time.time()
             cut = TestResult(
-                self.suite.name,
-                full_name,
-                Outcome.TIMEOUT,
-                round(now - started, 6),
-                started,
-                now,
-                1,
-                message,
+                suite=self.suite.name,
+                name=full_name,
+                outcome=Outcome.TIMEOUT,
+                duration_seconds=round(now - started, 6),
+                started_at=started,
+                ended_at=now,
+                attempts=1,
+                message=message,
             )
             self._emit(cut)
             raise
@@ -315,54 +318,53 @@ class SuiteRun:
     async def _attempt(
         self, name: str, func: TestFunction, deadline: float, limit: float | None = None
     ) -> _Attempt:
-        context = T(
-            suite=self.suite.name,
-            name=name,
+        harness = Harness(
             settings=self.engine.settings,
-            state=self.state,
             clients=self.clients,
-            tracker=_RunTracker(self.suite, self.engine.ledger, self.run_id),
+            tracker=_RunTracker(suite=self.suite, ledger=self.engine.ledger, run_id=self.run_id),
             subtests=self,
             redact=self.engine.redact,
+            deadline=deadline,
         )
-        context.deadline = deadline
+        context = T(self.suite.name, name, self.state, harness)
         outcome, message, tb = Outcome.PASSED, "", ""
         started_at = time.time()
-        sink = CURRENT_SINK.set(context.requests.append)
+        sink = CURRENT_SINK.set(harness.requests.append)
         try:
             with anyio.CancelScope(deadline=deadline) as scope:
-                start, end, error = await _timed_call(func, context)
+                start, end, error = await _timed_call(func, context, harness)
                 if error is not None:
-                    outcome, message, tb = classify(error, context)
+                    outcome, message, tb = classify(error, harness)
             if scope.cancelled_caught:
-                start, end = context.started, time.monotonic()
+                start, end = harness.started, time.monotonic()
                 outcome = Outcome.TIMEOUT
                 message = self._timeout_message(limit, deadline)
-                context.log(message, level="ERROR")
+                harness.log(message, level="ERROR")
             elif anyio.current_time() >= deadline:  # it kept the loop (or clock) from acting
                 outcome = Outcome.TIMEOUT
                 message = (
                     f"{self._timeout_message(limit, deadline)} (it ran {end - start:.3f}s"
                     " without yielding to the time limit: a blocking call?)"
                 )
-                context.log(message, level="ERROR")
-            elif outcome is Outcome.PASSED and context.failed:
-                outcome, message = Outcome.FAILED, "; ".join(context.failures)
+                harness.log(message, level="ERROR")
+            elif outcome is Outcome.PASSED and harness.failed:
+                outcome, message = Outcome.FAILED, "; ".join(harness.failures)
         finally:
             CURRENT_SINK.reset(sink)
             cleanup_start = time.monotonic()
-            failures = await self._cleanups(context)
+            failures = await self._cleanups(harness)
             cleanup_seconds = time.monotonic() - cleanup_start
         return _Attempt(
-            outcome,
-            message,
-            tb,
-            round(max(end - start, 0.0), 6),
-            started_at,
-            time.time(),
-            context,
-            failures,
-            round(cleanup_seconds, 6),
+            name=name,
+            outcome=outcome,
+            message=message,
+            traceback=tb,
+            duration=round(max(end - start, 0.0), 6),
+            started_at=started_at,
+            ended_at=time.time(),
+            harness=harness,
+            cleanup_failures=failures,
+            cleanup_seconds=round(cleanup_seconds, 6),
         )
 
     def _timeout_message(self, timeout: float | None, deadline: float) -> str:
@@ -372,23 +374,23 @@ class SuiteRun:
             return "timed out: the parent test's time limit was reached"
         return f"test timed out after {timeout:g}s"
 
-    async def _cleanups(self, context: T) -> list[CleanupFailure]:
+    async def _cleanups(self, harness: Harness) -> list[CleanupFailure]:
         failures = []
         limit = self.engine.settings.cleanup_timeout
-        while context.cleanups:
-            label, func = context.cleanups.pop()
+        while harness.cleanups:
+            label, func = harness.cleanups.pop()
             error = await call_bounded(func, limit=limit)
             if error is not None:
-                error, label = context.redact(error), context.redact(label)
+                error, label = harness.redact(error), harness.redact(label)
                 failures.append(CleanupFailure(label, error))
-                context.log(f"cleanup {label!r} failed: {error}", level="WARNING")
+                harness.log(f"cleanup {label!r} failed: {error}", level="WARNING")
         return failures
 
     def _result(self, attempt: _Attempt, attempts: int) -> TestResult:
-        context = attempt.context
+        harness = attempt.harness
         return TestResult(
             suite=self.suite.name,
-            name=context.name,
+            name=attempt.name,
             outcome=attempt.outcome,
             duration_seconds=attempt.duration,
             started_at=attempt.started_at,
@@ -396,17 +398,26 @@ class SuiteRun:
             attempts=attempts,
             message=attempt.message,
             traceback=attempt.traceback,
-            logs=tuple(context.logs),
-            steps=tuple(context.steps),
+            logs=tuple(harness.logs),
+            steps=tuple(harness.steps),
             cleanup_failures=tuple(attempt.cleanup_failures),
             cleanup_seconds=attempt.cleanup_seconds,
-            requests=tuple(timer.record() for timer in context.requests),
-            storage=tuple(context.storage),
+            requests=tuple(timer.record() for timer in harness.requests),
+            storage=tuple(harness.storage),
         )
 
     def _skipped(self, name: str, reason: str) -> TestResult:
         now = time.time()
-        return TestResult(self.suite.name, name, Outcome.SKIPPED, 0.0, now, now, 0, reason)
+        return TestResult(
+            suite=self.suite.name,
+            name=name,
+            outcome=Outcome.SKIPPED,
+            duration_seconds=0.0,
+            started_at=now,
+            ended_at=now,
+            attempts=0,
+            message=reason,
+        )
 
     def _emit(self, result: TestResult) -> None:
         self.results.append(result)
@@ -423,7 +434,17 @@ def unrun_suite(
     """Return the result of a suite that did not run: every test ``outcome`` with ``reason``."""
     now = time.time()
     tests = tuple(
-        TestResult(suite.name, t.name, outcome, 0.0, now, now, 0, reason) for t in suite.tests
+        TestResult(
+            suite=suite.name,
+            name=test.name,
+            outcome=outcome,
+            duration_seconds=0.0,
+            started_at=now,
+            ended_at=now,
+            attempts=0,
+            message=reason,
+        )
+        for test in suite.tests
     )
     return SuiteResult(
         suite=suite.name,

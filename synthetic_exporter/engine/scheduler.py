@@ -33,7 +33,7 @@ def first_offsets(suites: Mapping[str, Suite], intervals: Mapping[str, float]) -
     return {name: (zlib.crc32(groups[name].encode()) % 1000) / 1000 * spread for name in suites}
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Scheduler:
     """Wakes up for each due slot and hands the due suites to the coordinator."""
 

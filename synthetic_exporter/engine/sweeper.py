@@ -1,5 +1,6 @@
-"""The sweeper: deletes tracked test resources through their suites' janitors, and sweeps for
-orphans (:mod:`synthetic_exporter.engine.orphans`).
+"""The sweeper: deletes tracked test resources through their suites' janitors.
+
+It also runs the orphan sweep (:mod:`synthetic_exporter.engine.orphans`).
 
 Janitors (:mod:`synthetic_exporter.authoring.janitor`) must treat "already gone" as success: the
 sweeper may call one after a crash for a resource whose deletion had already started.
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from synthetic_exporter.core.settings import Settings
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Sweeper:
     """Deletes ledger entries' resources through their suites' janitors, and sweeps for orphans.
 
@@ -49,13 +50,13 @@ class Sweeper:
 
     def __post_init__(self) -> None:
         self.orphans = OrphanSweep(
-            self.ledger,
-            self.suites,
-            self,
-            self.settings.cleanup_timeout,
-            self.redact,
-            self.orphan_grace,
-            self.intent_max_age,
+            ledger=self.ledger,
+            suites=self.suites,
+            cleaner=self,
+            limit=self.settings.cleanup_timeout,
+            redact=self.redact,
+            grace=self.orphan_grace,
+            intent_max_age=self.intent_max_age,
         )
 
     async def clean(self, entries: list[Entry]) -> list[CleanupFailure]:
@@ -92,13 +93,21 @@ class Sweeper:
 
     def context(self, suite: str) -> JanitorContext:
         """Return what a suite's janitors and orphan listings receive."""
-        return JanitorContext(suite, self.settings, self.clients, self.redact)
+        return JanitorContext(
+            suite, settings=self.settings, clients=self.clients, redact=self.redact
+        )
 
     async def _clean_one(self, entry: Entry) -> str | None:
         suite = self.suites.get(entry.suite)
         janitor = suite.janitors.get(entry.kind) if suite else None
         if janitor is None:
             return f"no janitor for kind {entry.kind!r} in suite {entry.suite!r}"
-        resource = Resource(entry.kind, entry.resource_id, entry.data, entry.suite, entry.attempts)
+        resource = Resource(
+            kind=entry.kind,
+            id=entry.resource_id,
+            data=entry.data,
+            suite=entry.suite,
+            attempts=entry.attempts,
+        )
         limit = self.settings.cleanup_timeout
         return await call_bounded(janitor, self.context(entry.suite), resource, limit=limit)

@@ -54,17 +54,19 @@ async def open_engine(
     targets = Targets(settings, mask)
     ledger = Ledger(settings.state_dir / LEDGER_FILE, owner=uuid.uuid4().hex)
     sweeper = Sweeper(
-        ledger,
-        suites,
-        settings,
-        targets.shared,
-        mask,
+        ledger=ledger,
+        suites=suites,
+        settings=settings,
+        clients=targets.shared,
+        redact=mask,
         orphan_grace=settings.orphan_grace,
         intent_max_age=settings.intent_max_age,
         events=events or SweepEvents(),
     )
     try:
-        yield Engine(settings, targets, ledger, sweeper, mask)
+        yield Engine(
+            settings=settings, targets=targets, ledger=ledger, sweeper=sweeper, redact=mask
+        )
     finally:
         await targets.aclose()
         ledger.close()
@@ -126,5 +128,7 @@ async def run_once(
     """Sweep leftovers, then run the named suites (and their dependencies) once."""
     async with open_engine(settings, suites) as engine:
         await sweep_leftovers(engine)
-        coordinator = Coordinator(engine, suites, listener, settings.concurrency)
+        coordinator = Coordinator(
+            engine=engine, suites=suites, listener=listener, concurrency=settings.concurrency
+        )
         await coordinator.run_batch(names)

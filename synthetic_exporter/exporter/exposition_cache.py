@@ -36,7 +36,7 @@ class RenderFailed(RuntimeError):
     """The render this request joined failed."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class _Entry:
     version: int
     started: float
@@ -78,7 +78,7 @@ class ExpositionCache:
         if entry is not None and self._reusable(entry, received_at):
             await entry.done.wait()
         else:
-            entry = _Entry(self.version(), self.clock(), anyio.Event())
+            entry = _Entry(version=self.version(), started=self.clock(), done=anyio.Event())
             self.entries[key] = entry
             await self._fill(key, entry, accept, compress)
         if entry.result is None:
@@ -86,8 +86,11 @@ class ExpositionCache:
         return entry.result
 
     def _reusable(self, entry: _Entry, received_at: float | None) -> bool:
-        """A render in flight is joined; a finished one is reused while young and current
-        (nothing changed, or it started after the request came)."""
+        """Tell whether ``entry`` serves a request received at ``received_at``.
+
+        A render in flight is joined; a finished one is reused while young and current
+        (nothing changed, or it started after the request came).
+        """
         if self.clock() - entry.started >= self.max_age:
             return False
         if not entry.done.is_set():

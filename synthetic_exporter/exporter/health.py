@@ -1,4 +1,4 @@
-"""``/healthz``: did the last completed run of every suite pass?
+"""``/healthz``: tell whether the last completed run of every suite passed.
 
 Statuses, most severe first: ``fail`` (a suite's last run failed), ``stale`` (a suite has no
 completed run within 2x its interval), ``pending`` (a suite has not completed its first run
@@ -20,7 +20,7 @@ from synthetic_exporter.core.results import LoadError, Outcome, SuiteResult, Tes
 STALE_FACTOR = 2.0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Health:
     """Keeps what ``/healthz`` needs from the stream of results.
 

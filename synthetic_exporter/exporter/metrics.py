@@ -85,7 +85,7 @@ class _Definer:
         return Histogram(name, documentation, names, registry=self.registry, buckets=buckets)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _ResultSeries:
     """The series one kind of result (test or suite) sets; keys hold every label's value."""
 
@@ -106,38 +106,47 @@ class _ResultSeries:
         own = (*constant, *labels)
         return cls(
             success=Family(
-                f"{name}_success", "gauge", f"1 if the last {kind} run passed or was flaky", own
+                name=f"{name}_success",
+                kind="gauge",
+                help=f"1 if the last {kind} run passed or was flaky",
+                labels=own,
             ),
             result=Family(
-                f"{name}_result", "gauge", f"1 for the last {kind} result, else 0", (*own, "result")
+                name=f"{name}_result",
+                kind="gauge",
+                help=f"1 for the last {kind} result, else 0",
+                labels=(*own, "result"),
             ),
             duration=Family(
-                f"{name}_duration_seconds",
-                "histogram",
-                f"Duration of {kind} runs, skips excluded",
-                own,
-                buckets,
+                name=f"{name}_duration_seconds",
+                kind="histogram",
+                help=f"Duration of {kind} runs, skips excluded",
+                labels=own,
+                buckets=buckets,
             ),
             last_duration=Family(
-                f"{name}_last_duration_seconds",
-                "gauge",
-                f"Duration of the last {kind} run, skips excluded",
-                own,
+                name=f"{name}_last_duration_seconds",
+                kind="gauge",
+                help=f"Duration of the last {kind} run, skips excluded",
+                labels=own,
             ),
             last_run=Family(
-                f"{name}_last_run_timestamp_seconds",
-                "gauge",
-                f"When the last {kind} run ended, skips included",
-                own,
+                name=f"{name}_last_run_timestamp_seconds",
+                kind="gauge",
+                help=f"When the last {kind} run ended, skips included",
+                labels=own,
             ),
             last_success=Family(
-                f"{name}_last_success_timestamp_seconds",
-                "gauge",
-                f"When the last passed or flaky {kind} run ended",
-                own,
+                name=f"{name}_last_success_timestamp_seconds",
+                kind="gauge",
+                help=f"When the last passed or flaky {kind} run ended",
+                labels=own,
             ),
             runs=Family(
-                f"{name}_runs_total", "counter", f"Finished {kind} runs by result", (*own, "result")
+                name=f"{name}_runs_total",
+                kind="counter",
+                help=f"Finished {kind} runs by result",
+                labels=(*own, "result"),
             ),
         )
 
@@ -187,51 +196,54 @@ class _SuiteSeries:
         self.suite = _ResultSeries.define(constant, "suite", SUITE_BUCKETS, "suite")
         own = (*constant, "suite")
         self.overruns = Family(
-            "synthetic_suite_overruns_total",
-            "counter",
-            "Run slots dropped: previous run still going",
-            own,
+            name="synthetic_suite_overruns_total",
+            kind="counter",
+            help="Run slots dropped: previous run still going",
+            labels=own,
         )
         self.interval = Family(
-            "synthetic_suite_interval_seconds", "gauge", "Expected seconds between runs", own
+            name="synthetic_suite_interval_seconds",
+            kind="gauge",
+            help="Expected seconds between runs",
+            labels=own,
         )
         self.cleanup_failures = Family(
-            "synthetic_cleanup_failures_total",
-            "counter",
-            "Cleanup and janitor calls that failed",
-            own,
+            name="synthetic_cleanup_failures_total",
+            kind="counter",
+            help="Cleanup and janitor calls that failed",
+            labels=own,
         )
         self.pending = Family(
-            "synthetic_cleanup_pending",
-            "gauge",
-            "Leftover resources awaiting a retried clean-up",
-            own,
+            name="synthetic_cleanup_pending",
+            kind="gauge",
+            help="Leftover resources awaiting a retried clean-up",
+            labels=own,
         )
         self.http_phase = Family(
-            "synthetic_http_request_duration_seconds",
-            "histogram",
-            "Time of each phase of checks' HTTP requests (resolve, connect, tls, processing,"
+            name="synthetic_http_request_duration_seconds",
+            kind="histogram",
+            help="Time of each phase of checks' HTTP requests (resolve, connect, tls, processing,"
             " transfer); a phase that did not happen is not observed",
-            (*constant, "suite", "test", "target", "phase"),
-            HTTP_BUCKETS,
+            labels=(*constant, "suite", "test", "target", "phase"),
+            buckets=HTTP_BUCKETS,
         )
         self.http_responses = Family(
-            "synthetic_http_responses_total",
-            "counter",
-            "Checks' HTTP responses by status code (error: no response) and CDN cache status",
-            (*constant, "suite", "test", "target", "code", "cache"),
+            name="synthetic_http_responses_total",
+            kind="counter",
+            help="Checks' HTTP responses by status code (error: no response) and CDN cache status",
+            labels=(*constant, "suite", "test", "target", "code", "cache"),
         )
         self.storage_versions = Family(
-            "synthetic_storage_object_versions",
-            "gauge",
-            "Object versions under a storage check's prefix, as last counted",
-            (*constant, "suite", "target"),
+            name="synthetic_storage_object_versions",
+            kind="gauge",
+            help="Object versions under a storage check's prefix, as last counted",
+            labels=(*constant, "suite", "target"),
         )
         self.storage_markers = Family(
-            "synthetic_storage_delete_markers",
-            "gauge",
-            "Delete markers under a storage check's prefix, as last counted",
-            (*constant, "suite", "target"),
+            name="synthetic_storage_delete_markers",
+            kind="gauge",
+            help="Delete markers under a storage check's prefix, as last counted",
+            labels=(*constant, "suite", "target"),
         )
         self.families = [
             *self.test.families(),

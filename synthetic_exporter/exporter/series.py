@@ -55,7 +55,7 @@ class Buckets:
         self.count = 0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Family:
     """One metric family: its definition and its series' values.
 

@@ -26,7 +26,7 @@ def state(token: str | None = None) -> AgentState:
         render_metrics=lambda accept, compress, _: render_off_loop(
             CollectorRegistry(), accept, compress
         ),
-        health=Health({"signup": 60.0}, started_at=time.time()),
+        health=Health(intervals={"signup": 60.0}, started_at=time.time()),
         history=History(10),
         suites=["signup"],
         trigger=trigger,

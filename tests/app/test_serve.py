@@ -245,7 +245,12 @@ async def test_pending_cleanups_gauge_follows_failed_janitors(tmp_path: Path) ->
     settings = Settings(state_dir=tmp_path / "state")
     async with open_engine(settings, {"leaky": suite}, counted_in(metrics)) as engine:
         pending = PendingCleanups(engine.ledger, metrics, ["leaky"])
-        coordinator = Coordinator(engine, {"leaky": suite}, Fanout([metrics, pending]), 1)
+        coordinator = Coordinator(
+            engine=engine,
+            suites={"leaky": suite},
+            listener=Fanout([metrics, pending]),
+            concurrency=1,
+        )
         await coordinator.run_batch(["leaky"])
         labels = {"environment": "test", "suite": "leaky"}
         assert registry.get_sample_value("synthetic_cleanup_pending", labels) == 1

@@ -86,7 +86,9 @@ async def test_a_changed_object_is_fetched_again_once_the_copy_expires(
 ) -> None:
     old = await client.get(f"/cdn/{LOGO}")
     objects = app.state.demo.edge.objects
-    objects[LOGO] = StoredObject(LOGO, b"<svg/>", "image/svg+xml", "public, max-age=60")
+    objects[LOGO] = StoredObject(
+        key=LOGO, body=b"<svg/>", content_type="image/svg+xml", cache_control="public, max-age=60"
+    )
     stale = await client.get(f"/cdn/{LOGO}")
     assert (x_cache(stale), stale.headers["etag"]) == ("Hit from cloudfront", old.headers["etag"])
     clock.now += 60

@@ -276,7 +276,9 @@ async def test_a_run_does_not_call_a_listing_that_is_backing_off(
         (failed,) = await engine.sweeper.sweep()  # fails: backing off from now on
         assert failed.message == "RuntimeError: listing down"
         recorder = Recorder()
-        await Coordinator(engine, {"flaky": suite}, recorder, 1).run_batch(["flaky"])
+        await Coordinator(
+            engine=engine, suites={"flaky": suite}, listener=recorder, concurrency=1
+        ).run_batch(["flaky"])
         assert recorder.suites[0].janitor_failures == ()
         assert calls["n"] == 1
         assert [e.key.startswith("synthetic-") for e in engine.ledger.unresolved()] == [True]

@@ -26,8 +26,13 @@ async def schedule_for(
     by_name = {s.name: s for s in suites}
     recorder, overruns, lags = Recorder(), list[str](), list[float]()
     async with open_engine(settings, by_name) as engine:
-        coordinator = Coordinator(engine, by_name, recorder, 10)
-        scheduler = Scheduler(coordinator, intervals, overruns.append, lags.append)
+        coordinator = Coordinator(engine=engine, suites=by_name, listener=recorder, concurrency=10)
+        scheduler = Scheduler(
+            coordinator=coordinator,
+            intervals=intervals,
+            on_overrun=overruns.append,
+            on_lag=lags.append,
+        )
         with anyio.move_on_after(seconds):
             await scheduler.run()
     return recorder, overruns, lags
@@ -101,7 +106,8 @@ async def test_with_nothing_to_schedule_the_scheduler_stays_alive(
     settings_for: SettingsFor,
 ) -> None:
     async with open_engine(settings_for(), {}) as engine:
-        scheduler = Scheduler(Coordinator(engine, {}, Recorder(), 1), {})
+        coordinator = Coordinator(engine=engine, suites={}, listener=Recorder(), concurrency=1)
+        scheduler = Scheduler(coordinator=coordinator, intervals={})
         async with anyio.create_task_group() as group:
             await group.start(scheduler.run)
             await anyio.sleep(0.2)

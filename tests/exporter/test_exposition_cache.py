@@ -132,7 +132,7 @@ def test_fifty_concurrent_scrapes_over_http_cost_one_render() -> None:
     cache = ExpositionCache(render, lambda: 0)
     state = AgentState(
         render_metrics=cache.get,
-        health=Health({}, started_at=time.time()),
+        health=Health(intervals={}, started_at=time.time()),
         history=History(10),
         suites=[],
         trigger=lambda names: None,  # type: ignore[arg-type,return-value]

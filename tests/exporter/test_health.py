@@ -10,7 +10,7 @@ P, F = Outcome.PASSED, Outcome.FAILED
 
 
 def test_pending_until_every_suite_has_run_then_pass() -> None:
-    health = Health({"signup": 60, "invoices": 60}, started_at=1000)
+    health = Health(intervals={"signup": 60, "invoices": 60}, started_at=1000)
     code, body = health.report(now=1010)
     assert (code, body["status"]) == (503, "pending")
     health.suite_finished(make_suite("signup", ("create", P), at=1020))
@@ -22,7 +22,7 @@ def test_pending_until_every_suite_has_run_then_pass() -> None:
 
 
 def test_failure_names_the_test_with_message_and_since_and_skips_dependents() -> None:
-    health = Health({"signup": 60, "invoices": 60}, started_at=1000)
+    health = Health(intervals={"signup": 60, "invoices": 60}, started_at=1000)
     health.suite_finished(make_suite("signup", ("create", F), at=1010, message="assert 502 == 201"))
     health.suite_finished(
         make_suite(
@@ -52,7 +52,7 @@ def test_failure_names_the_test_with_message_and_since_and_skips_dependents() ->
 
 
 def test_stale_when_no_completed_run_within_twice_the_interval() -> None:
-    health = Health({"signup": 60}, started_at=1000)
+    health = Health(intervals={"signup": 60}, started_at=1000)
     assert health.report(now=1119)[1]["status"] == "pending"
     code, body = health.report(now=1121)
     assert (code, body["status"], body["stale"]) == (503, "stale", ["signup"])
@@ -63,7 +63,7 @@ def test_stale_when_no_completed_run_within_twice_the_interval() -> None:
 
 def test_load_errors_are_listed_without_failing() -> None:
     errors = (LoadError("checks/broken.py", 3, "SyntaxError: invalid syntax"),)
-    health = Health({"signup": 60}, started_at=1000, load_errors=errors)
+    health = Health(intervals={"signup": 60}, started_at=1000, load_errors=errors)
     health.suite_finished(make_suite("signup", ("create", P), at=1010))
     code, body = health.report(now=1011)
     assert code == 200

@@ -492,21 +492,42 @@ def test_requests_phases_edges_certificates_and_storage_reports() -> None:
     registry = CollectorRegistry()
     metrics = Metrics(registry, CONSTANT, version="0.1.0")
     fresh = RequestRecord(
-        "cdn",
-        "GET",
-        "/logo.svg",
-        200,
-        0.05,
-        {"resolve": 0.001, "connect": 0.002, "tls": 0.01, "processing": 0.03, "transfer": 0.005},
+        target="cdn",
+        method="GET",
+        path="/logo.svg",
+        status=200,
+        duration_seconds=0.05,
+        phases={
+            "resolve": 0.001,
+            "connect": 0.002,
+            "tls": 0.01,
+            "processing": 0.03,
+            "transfer": 0.005,
+        },
         cache="Miss",
         pop="LHR",
         tls_version="TLSv1.3",
         cert_not_after=1_900_000_000.0,
     )
     pooled = RequestRecord(
-        "cdn", "GET", "/logo.svg", 200, 0.01, {"processing": 0.008}, cache="Hit", pop="LHR"
+        target="cdn",
+        method="GET",
+        path="/logo.svg",
+        status=200,
+        duration_seconds=0.01,
+        phases={"processing": 0.008},
+        cache="Hit",
+        pop="LHR",
     )
-    failed = RequestRecord("api", "POST", "/customers", None, 0.1, {}, error="ConnectError: x")
+    failed = RequestRecord(
+        target="api",
+        method="POST",
+        path="/customers",
+        status=None,
+        duration_seconds=0.1,
+        phases={},
+        error="ConnectError: x",
+    )
     test = replace(
         make_test("fetch"),
         requests=(fresh, pooled, failed),

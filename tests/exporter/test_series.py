@@ -50,10 +50,23 @@ def both() -> tuple[CollectorRegistry, list[Family]]:
     )
     Gauge("x_unused", "Never set", LABELS, registry=registry)
     families = [
-        Family("x_last_run_timestamp_seconds", "gauge", "When \\ it ran\nlast", LABELS),
-        Family("x_runs_total", "counter", 'Runs "by" result', (*LABELS, "result")),
-        Family("x_duration_seconds", "histogram", "Durations", LABELS, BUCKETS),
-        Family("x_unused", "gauge", "Never set", LABELS),
+        Family(
+            name="x_last_run_timestamp_seconds",
+            kind="gauge",
+            help="When \\ it ran\nlast",
+            labels=LABELS,
+        ),
+        Family(
+            name="x_runs_total", kind="counter", help='Runs "by" result', labels=(*LABELS, "result")
+        ),
+        Family(
+            name="x_duration_seconds",
+            kind="histogram",
+            help="Durations",
+            labels=LABELS,
+            buckets=BUCKETS,
+        ),
+        Family(name="x_unused", kind="gauge", help="Never set", labels=LABELS),
     ]
     g, c, h, _ = families
     for key in (ODD, ("prod", "a", "b")):
@@ -87,7 +100,7 @@ def test_families_as_metrics_give_the_same_exposition(openmetrics: bool) -> None
 
 
 def test_histogram_buckets_include_their_upper_bound() -> None:
-    family = Family("h_seconds", "histogram", "h", ("a",), (0.1, 1.0))
+    family = Family(name="h_seconds", kind="histogram", help="h", labels=("a",), buckets=(0.1, 1.0))
     for value in (0.1, 0.10001, 1.0, 5.0):
         family.observe(("x",), value)
     registry = CollectorRegistry()
@@ -102,8 +115,8 @@ def test_histogram_buckets_include_their_upper_bound() -> None:
 
 def test_bad_definitions_and_updates_are_refused() -> None:
     with pytest.raises(ValueError, match="_total"):
-        Family("runs", "counter", "no suffix", ())
-    counter = Family("runs_total", "counter", "runs", ("a",))
+        Family(name="runs", kind="counter", help="no suffix", labels=())
+    counter = Family(name="runs_total", kind="counter", help="runs", labels=("a",))
     with pytest.raises(ValueError, match="only go up"):
         counter.inc(("x",), -1)
     with pytest.raises(ValueError, match="expected labels"):
