@@ -30,7 +30,7 @@ def renderer(metrics: metrics_module.Metrics, registry: Any) -> Render:
     if callable(method):
         bound: Render = method
         return bound
-    module_render: Callable[[Any, str | None], tuple[bytes, str]] = metrics_module.render
+    module_render: Callable[[Any, str | None], tuple[bytes, str]] = metrics_module.render_registry
     return lambda accept: module_render(registry, accept)
 
 

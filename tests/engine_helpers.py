@@ -8,11 +8,11 @@ from synthetic_exporter.authoring.suite import Suite
 from synthetic_exporter.core.results import SuiteResult, TestResult
 from synthetic_exporter.core.settings import Settings
 from synthetic_exporter.engine.coordinator import Coordinator
-from synthetic_exporter.engine.wiring import Collector, open_engine
+from synthetic_exporter.engine.wiring import KeepingFanout, open_engine
 
 
-class Recorder(Collector):
-    """A collector that also keeps every test result in the order they finished."""
+class Recorder(KeepingFanout):
+    """Keeps every suite result, and every test result in the order they finished."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -36,7 +36,7 @@ from synthetic_exporter.core.version import __version__
 from synthetic_exporter.engine.coordinator import new_run_id
 from synthetic_exporter.engine.loader import LoadResult, load, without_secret_names
 from synthetic_exporter.engine.shard import suites_for_shard
-from synthetic_exporter.engine.wiring import Collector, run_once, secret_variables
+from synthetic_exporter.engine.wiring import KeepingFanout, run_once, secret_variables
 from synthetic_exporter.exporter.failure_log import FailureLogger
 from synthetic_exporter.exporter.report import (
     ConsoleReporter,
@@ -128,7 +128,7 @@ def cmd_list(settings: Settings, loaded: LoadResult) -> int:
 
 
 async def _run_with_signals(
-    settings: Settings, loaded: LoadResult, names: list[str], collector: Collector
+    settings: Settings, loaded: LoadResult, names: list[str], collector: KeepingFanout
 ) -> bool:
     """Run once; return True when a signal interrupted the run."""
     stopped: list[int] = []
@@ -147,7 +147,7 @@ def cmd_run(settings: Settings, loaded: LoadResult, args: argparse.Namespace) ->
         raise UsageError(f"unknown suite {unknown[0]!r} (loaded: {known})")
     sys.stderr.write(format_load_errors(loaded.errors))
     reporter = ConsoleReporter(sys.stdout)
-    collector = Collector([reporter, FailureLogger()])
+    collector = KeepingFanout([reporter, FailureLogger()])
     names = args.suite or list(loaded.suites)
     started = time.time()
     interrupted = anyio.run(

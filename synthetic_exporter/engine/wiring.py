@@ -112,7 +112,7 @@ class Fanout:
 
 
 @dataclass(slots=True)
-class Collector(Fanout):
+class KeepingFanout(Fanout):
     """A fanout that also keeps every suite result (for one-off runs)."""
 
     suites: list[SuiteResult] = field(default_factory=list)

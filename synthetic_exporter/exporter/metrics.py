@@ -45,8 +45,8 @@ __all__ = [
     "SUITE_BUCKETS",
     "TEST_BUCKETS",
     "Metrics",
-    "render",
-    "render_off_loop",
+    "render_registry",
+    "render_registry_off_loop",
 ]
 
 TEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -502,20 +502,22 @@ class Metrics:
         return metric.labels(**values) if values else metric
 
 
-def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
+def render_registry(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
     """Return the exposition of any ``registry`` in the format ``accept`` asks for, and its type."""
     encoder, content_type = choose_encoder(accept or "")
     return encoder(registry), content_type
 
 
-async def render_off_loop(
+async def render_registry_off_loop(
     registry: CollectorRegistry, accept: str | None, compress: bool = False
 ) -> tuple[bytes, str]:
-    """Return :func:`render`'s result (gzip-compressed if ``compress``), computed in a worker
-    thread, uncached."""
+    """Return :func:`render_registry`'s result, computed in a worker thread, uncached.
+
+    The body is gzip-compressed if ``compress``.
+    """
 
     def work() -> tuple[bytes, str]:
-        body, content_type = render(registry, accept)
+        body, content_type = render_registry(registry, accept)
         return (gzip.compress(body, GZIP_LEVEL) if compress else body), content_type
 
     return await anyio.to_thread.run_sync(work)

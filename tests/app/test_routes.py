@@ -11,7 +11,7 @@ from synthetic_exporter.app.routes import AgentState, create_app
 from synthetic_exporter.core.results import Outcome, SuiteResult
 from synthetic_exporter.exporter.health import Health
 from synthetic_exporter.exporter.history import History
-from synthetic_exporter.exporter.metrics import render_off_loop
+from synthetic_exporter.exporter.metrics import render_registry_off_loop
 from tests.factories import make_suite
 
 
@@ -23,7 +23,7 @@ def state(token: str | None = None) -> AgentState:
         return [make_suite(n, ("t", Outcome.PASSED), at=time.time()) for n in names]
 
     return AgentState(
-        render_metrics=lambda accept, compress, _: render_off_loop(
+        render_metrics=lambda accept, compress, _: render_registry_off_loop(
             CollectorRegistry(), accept, compress
         ),
         health=Health(intervals={"signup": 60.0}, started_at=time.time()),
@@ -99,7 +99,9 @@ async def test_metrics_are_gzipped_when_the_scraper_asks() -> None:
     registry = CollectorRegistry()
     Gauge("synthetic_probe_value", "A value", registry=registry).set(42)
     agent = state()
-    agent.render_metrics = lambda accept, compress, _: render_off_loop(registry, accept, compress)
+    agent.render_metrics = lambda accept, compress, _: render_registry_off_loop(
+        registry, accept, compress
+    )
     async with client(agent) as http:
         # httpx would decode gzip itself: read the raw bytes of the response instead.
         async with http.stream("GET", "/metrics", headers={"Accept-Encoding": "gzip"}) as zipped:

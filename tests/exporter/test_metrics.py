@@ -21,7 +21,7 @@ from synthetic_exporter.core.results import (
     suite_outcome,
 )
 from synthetic_exporter.engine.runner import Listener
-from synthetic_exporter.exporter.metrics import Metrics, render, render_off_loop
+from synthetic_exporter.exporter.metrics import Metrics, render_registry, render_registry_off_loop
 
 CONSTANT = {"environment": "prod", "location": "eu-west-1"}
 T0 = 1_700_000_000.0
@@ -410,7 +410,7 @@ def test_constant_labels_may_not_clash_with_metric_labels(
 
 
 def test_render_defaults_to_prometheus_text(registry: CollectorRegistry, metrics: Metrics) -> None:
-    body, content_type = render(registry, None)
+    body, content_type = render_registry(registry, None)
 
     assert content_type.startswith("text/plain; version=0.0.4")
     labels = b'environment="prod",location="eu-west-1",version="1.2.3"'
@@ -420,7 +420,7 @@ def test_render_defaults_to_prometheus_text(registry: CollectorRegistry, metrics
 
 def test_render_gives_openmetrics_when_asked(registry: CollectorRegistry, metrics: Metrics) -> None:
     metrics.suites_loaded(loaded_suites(), load_errors=0, default_interval=300.0)
-    body, content_type = render(registry, "application/openmetrics-text; version=1.0.0")
+    body, content_type = render_registry(registry, "application/openmetrics-text; version=1.0.0")
 
     assert content_type.startswith("application/openmetrics-text; version=1.0.0")
     assert b"# TYPE synthetic_test_runs counter" in body
@@ -470,14 +470,16 @@ class ThreadRecorder:
         return []
 
 
-async def test_render_off_loop_renders_in_a_worker_thread(registry: CollectorRegistry) -> None:
+async def test_render_registry_off_loop_renders_in_a_worker_thread(
+    registry: CollectorRegistry,
+) -> None:
     Gauge("synthetic_exporter_suites_loaded", "Suites loaded", registry=registry).set(3)
     recorder = ThreadRecorder()
     registry.register(recorder)
     accept = "application/openmetrics-text; version=1.0.0"
 
-    off_loop = await render_off_loop(registry, accept)
-    on_loop = render(registry, accept)
+    off_loop = await render_registry_off_loop(registry, accept)
+    on_loop = render_registry(registry, accept)
 
     assert off_loop == on_loop
     assert recorder.threads[0] != threading.get_ident()
@@ -575,7 +577,7 @@ def test_cached_exposition_equals_a_full_render(
     metrics.suite_finished(skipped_suite(ended_at=T1))
     metrics.overrun("signup")
     cached, content_type = metrics.render(accept)
-    full, full_type = render(registry, accept)
+    full, full_type = render_registry(registry, accept)
     assert content_type == full_type
     assert samples_of(cached) == samples_of(full)
     assert samples_of(cached) != samples_of(first)
