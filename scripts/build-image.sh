@@ -18,7 +18,8 @@
 # Environment: IMAGE (default localhost/synthetic-exporter:dev), EXTRAS (default s3: the
 #   Dockerfile's default; empty for the image without boto3), BASE_SUITE (default bookworm,
 #   whose Python 3.11 the lock files are compiled for), BASE_MIRROR (default: this machine's
-#   Debian sources), IMAGE_CACHE_DIR (default .cache/image), PYTHON (default python3) runs pip.
+#   Debian sources), IMAGE_CACHE_DIR (default .cache/image), PYTHON (default: .venv/bin/python,
+#   else python3) runs pip.
 # Needs root (mmdebstrap and buildah's chroot isolation) and Debian's buildah and mmdebstrap
 # (scripts/install-system-deps.sh).
 set -euo pipefail
@@ -28,7 +29,13 @@ image="${IMAGE:-localhost/synthetic-exporter:dev}"
 extras="${EXTRAS-s3}"
 suite="${BASE_SUITE:-bookworm}"
 cache="${IMAGE_CACHE_DIR:-$root/.cache/image}"
-python="${PYTHON:-python3}"
+if [ -n "${PYTHON:-}" ]; then
+  python="$PYTHON"
+elif [ -x "$root/.venv/bin/python" ]; then
+  python="$root/.venv/bin/python"
+else
+  python="python3"
+fi
 base="localhost/debian-python:$suite"
 # What the Dockerfile runs in its stages: python -m venv (python3-venv), groupadd/useradd (passwd).
 base_packages="python3,python3-venv,python-is-python3,passwd"
@@ -68,8 +75,8 @@ if [ ! -s "$rootfs" ]; then
     --dpkgopt='path-exclude=/usr/share/locale/*' \
     --dpkgopt='path-exclude=/usr/share/doc/*' \
     --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-    "$suite" "$rootfs.partial" "$mirror"
-  mv -f "$rootfs.partial" "$rootfs"
+    "$suite" "$rootfs.partial.$$" "$mirror"
+  mv -f "$rootfs.partial.$$" "$rootfs"
   "${buildah[@]}" rmi --force "$base" >/dev/null 2>&1 || true
 fi
 # The image made from which tarball: "tarball image-id", checked against the store.

@@ -9,11 +9,14 @@ asserts what a Kubernetes probe and a Prometheus scrape would see, and the proce
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Server, start_process
+from tests.conftest import ROOT, Server, _pump
 
 NONROOT_UID = 65532
 IMAGE = "localhost/synthetic-exporter:test"
@@ -36,6 +39,10 @@ BUILDAH = [
     "vfs",
 ]
 BUILD_TIMEOUT_SECONDS = 540
+# `buildah run` sets up the chroot before the agent starts: more than conftest's 20 s on a busy box.
+START_TIMEOUT_SECONDS = 60
+LISTENING = "synthetic-exporter listening on "
+CONTAINER_PREFIX = "synthetic-exporter-test-"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(BUILD_TIMEOUT_SECONDS + 60)]
 
@@ -82,6 +89,36 @@ def image() -> str:
     return IMAGE
 
 
+def remove_stale_containers() -> None:
+    """Remove the containers of earlier test runs whose pytest process is gone (killed runs)."""
+    names = buildah("containers", "--all", "--noheading", "--format", "{{.ContainerName}}")
+    for name in names.split():
+        pid = name.removeprefix(CONTAINER_PREFIX)
+        if name.startswith(CONTAINER_PREFIX) and not Path(f"/proc/{pid}").exists():
+            buildah("rm", name)
+
+
+def start_listening(args: list[str]) -> Server:
+    """Start ``buildah run ...`` and wait (bounded) for the agent's 'listening on URL' line."""
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+    seen = []
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and (process.poll() is None or not lines.empty()):
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if LISTENING in line:
+            return Server(line.split(LISTENING, 1)[1].split()[0], process, lines)
+    kill_tree(process)
+    output = "".join(seen)
+    raise AssertionError(f"the container did not start (exit {process.returncode}): {output}")
+
+
 def image_config(image: str) -> dict[str, object]:
     """The image's OCI config (Entrypoint, Cmd, User, Env)."""
     inspected = json.loads(buildah("inspect", "--type", "image", image))
@@ -104,20 +141,36 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def descendants(root_pid: int) -> list[int]:
+    """A process's children, their children and so on (parents first)."""
+    found: list[int] = []
+    todo = [root_pid]
+    while todo:
+        kids = children(todo.pop(0))
+        found += kids
+        todo += kids
+    return found
+
+
+def kill_tree(process: subprocess.Popen[str]) -> None:
+    """SIGKILL ``buildah run`` and everything under it (the agent would outlive buildah)."""
+    for pid in [*reversed(descendants(process.pid)), process.pid]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.wait(timeout=20)
+
+
 def agent_pid(root_pid: int) -> int:
     """The PID of the agent's Python process under ``buildah run`` (bounded search)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        todo = [root_pid]
-        while todo:
-            pid = todo.pop()
+        for pid in descendants(root_pid):
             try:
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
             if argv[0].endswith(b"/python") and b"/opt/venv/bin/synthetic-exporter" in argv:
                 return pid
-            todo.extend(children(pid))
         time.sleep(0.1)
     raise AssertionError("no /opt/venv/bin/python synthetic-exporter process under buildah run")
 
@@ -141,8 +194,7 @@ def stop_container(server: Server, name: str) -> None:
                 os.kill(agent_pid(server.process.pid), signal.SIGTERM)
                 server.process.wait(timeout=20)
             except (AssertionError, ProcessLookupError, subprocess.TimeoutExpired):
-                server.process.kill()
-                server.process.wait(timeout=20)
+                kill_tree(server.process)
     finally:
         subprocess.run([*BUILDAH, "rm", name], capture_output=True, timeout=60, check=False)
 
@@ -152,11 +204,11 @@ def container(image: str, demo_api: str) -> Iterator[Server]:
     """The image's ENTRYPOINT + CMD as its USER, on 127.0.0.1 (host network), against the demo."""
     config = image_config(image)
     command = [*config["Entrypoint"], *config["Cmd"]]  # type: ignore[misc]
-    name = f"synthetic-exporter-test-{os.getpid()}"
-    subprocess.run([*BUILDAH, "rm", name], capture_output=True, timeout=60, check=False)
+    remove_stale_containers()
+    name = f"{CONTAINER_PREFIX}{os.getpid()}"
     buildah("from", "--pull-never", "--name", name, image)
     try:
-        server = start_process(
+        server = start_listening(
             [
                 *BUILDAH,
                 "run",
@@ -171,8 +223,7 @@ def container(image: str, demo_api: str) -> Iterator[Server]:
                 name,
                 "--",
                 *command,
-            ],
-            "synthetic-exporter listening on ",
+            ]
         )
     except BaseException:
         subprocess.run([*BUILDAH, "rm", name], capture_output=True, timeout=60, check=False)
@@ -183,7 +234,7 @@ def container(image: str, demo_api: str) -> Iterator[Server]:
         stop_container(server, name)
 
 
-def test_image_config_is_the_dockerfile_s(image: str) -> None:
+def test_image_config_matches_the_dockerfile(image: str) -> None:
     config = image_config(image)
     assert config["User"] == f"{NONROOT_UID}:{NONROOT_UID}"
     assert config["Entrypoint"] == ["synthetic-exporter"]
