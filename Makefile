@@ -91,8 +91,8 @@ lock:
 		| $(UV_COMPILE) - -o requirements/build.lock
 
 ## make image: build the container image without Docker (buildah on an mmdebstrap Debian base,
-## wheels from the lock files; needs root); see docs/deploy.md and scripts/build-image.sh.
+## wheels from the lock files; needs root, buildah and mmdebstrap: make system-deps); see
+## docs/deploy.md and scripts/build-image.sh.
 .PHONY: image
 image:
-	bash scripts/install-system-deps.sh
 	bash scripts/build-image.sh
