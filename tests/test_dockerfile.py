@@ -173,6 +173,22 @@ def read_lock(path: Path) -> dict[str, tuple[str, list[str]]]:
     return pins
 
 
+def lock_requirers(path: Path) -> dict[str, set[str]]:
+    """What requires each pin, from the lock's ``# via`` notes (the project: synthetic-exporter)."""
+    requirers: dict[str, set[str]] = {}
+    current = ""
+    for line in path.read_text().splitlines():
+        pin = re.match(r"([A-Za-z0-9._-]+)==", line)
+        if pin:
+            current = canonicalize_name(pin[1])
+            requirers[current] = set()
+            continue
+        via = re.match(r"\s*#\s+(?:via\s+)?(\S+)", line)
+        if current and via and via[1] != "via":
+            requirers[current].add(canonicalize_name(via[1]))
+    return requirers
+
+
 def linux_py311(requirement: Requirement, extra: str = "") -> bool:
     """Whether a requirement applies in the image (Linux, CPython 3.11)."""
     environment = {"sys_platform": "linux", "platform_system": "Linux", "extra": extra}
@@ -203,6 +219,14 @@ def test_lock_pins_every_runtime_dependency_of_pyproject(extras: list[str]) -> N
         )
     if "s3" not in extras:
         assert "boto3" not in pins, "the image without extras must not carry boto3"
+    # No stale pins: what the project itself requires is one of its dependencies, and everything
+    # else is required by another pin (a dependency dropped from pyproject.toml leaves the lock).
+    direct = {canonicalize_name(r.name) for r in wanted}
+    for pinned, requirers in lock_requirers(lock_path(extras)).items():
+        assert requirers, f"{pinned} in {lock_path(extras).name} has no '# via' note"
+        assert requirers <= set(pins) | {"synthetic-exporter"}, (pinned, requirers)
+        if "synthetic-exporter" in requirers:
+            assert pinned in direct, f"{pinned} is no dependency of pyproject.toml now: make lock"
 
 
 def test_build_lock_pins_the_build_backend() -> None:
