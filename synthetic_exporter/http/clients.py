@@ -5,12 +5,12 @@ target keeps clocks honest (they start after client set-up) and connections pool
 with ``fresh_connections`` keeps its connections for one suite run only: each run then pays,
 and measures, its own DNS, TCP and TLS. Its client is shared too; its transport keeps a pool
 per run (:func:`~synthetic_exporter.http.transport.run_connections`). An HTTP/2 target runs on
-httpx's own transport, which cannot do that, so a fresh one gets a new client per run.
+httpcore's pool (:mod:`synthetic_exporter.http.http2_backend`), which cannot do that, so a
+fresh one gets a new client per run.
 """
 
 from __future__ import annotations
 
-import re
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,6 +22,7 @@ import httpx
 
 from synthetic_exporter.core.settings import Settings, TargetSettings
 from synthetic_exporter.core.version import __version__
+from synthetic_exporter.http._httpx_adapter import merge_plain_path
 from synthetic_exporter.http.instrumentation import InstrumentedTransport
 from synthetic_exporter.http.transport import Http11Transport, run_connections
 
@@ -43,63 +44,37 @@ class _Cookies(httpx.Cookies):
             super().extract_cookies(response)
 
 
-# An absolute path (and query) made only of characters httpx's URL parser keeps as they are
-# (its PATH_SAFE and QUERY_SAFE sets, printable ASCII): such a URL parses to itself.
-PLAIN_PATH_AND_QUERY = re.compile(r"/(?!/)[!$-;=@-_a-z|~]*(?:\?[!$-;=?-~]*)?")
-PLAIN_URL_MAX_LENGTH = 4096
-
-
-def plain_merge(base: httpx.URL, url: str) -> httpx.URL | None:
-    """Return ``base`` merged with ``url`` as httpx merges them, without parsing, or ``None``.
-
-    Only for the common case: ``url`` is a plain absolute path (and query) with no dot
-    segments, and ``base`` has no query or fragment. httpx would parse ``url``, then parse the
-    merged URL again (about 40 µs, inside the check's clock); here the parsed form is built
-    from ``base``'s (``httpx.URL`` keeps it in ``_uri_reference``; httpx is pinned below 0.29
-    and tests/http/test_clients.py compares the two ways on thousands of URLs).
-    """
-    parsed = base._uri_reference
-    if parsed.query is not None or parsed.fragment is not None or not parsed.host:
-        return None
-    if len(url) > PLAIN_URL_MAX_LENGTH or not PLAIN_PATH_AND_QUERY.fullmatch(url):
-        return None
-    path, separator, query = url.partition("?")
-    if "." in path and any(segment in (".", "..") for segment in path.split("/")):
-        return None
-    merged = httpx.URL.__new__(httpx.URL)
-    merged._uri_reference = parsed._replace(
-        path=(parsed.path or "/") + path[1:], query=query if separator else None
-    )
-    return merged
-
-
 class TargetClient(httpx.AsyncClient):
     """``httpx.AsyncClient`` that does less work per request inside the check's clock.
 
-    Two differences, both invisible to check code: the cheaper cookie jar above, and merging
-    plain paths with the base URL without parsing them (:func:`plain_merge`); any other URL is
-    merged by httpx itself.
+    Two differences, both invisible to check code and both through httpx's public API: the
+    cheaper cookie jar above (behind the public ``cookies`` property, which httpx's own code
+    reads), and plain paths merged with the base URL without parsing them
+    (:func:`~synthetic_exporter.http._httpx_adapter.merge_plain_path`, in
+    :meth:`build_request`, which every ``get``, ``post``, ``request`` and ``stream`` goes
+    through); any other URL is merged by httpx itself.
     """
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self._cookies = _Cookies(self._cookies)
+        self._check_cookies = _Cookies(options.get("cookies"))
 
-    def _merge_url(self, url: httpx.URL | str) -> httpx.URL:
+    def build_request(self, method: str, url: httpx.URL | str, **options: Any) -> httpx.Request:
+        """Build a request as httpx does; a plain path's URL is merged without parsing."""
         if isinstance(url, str):
-            merged = plain_merge(self._base_url, url)
+            merged = merge_plain_path(self.base_url, url)
             if merged is not None:
-                return merged
-        return super()._merge_url(url)
+                url = merged
+        return super().build_request(method, url, **options)
 
     @property
     def cookies(self) -> httpx.Cookies:
-        """The client's cookies (the same jar httpx keeps, of the cheaper kind)."""
-        return self._cookies
+        """The client's cookies (a jar of the cheaper kind)."""
+        return self._check_cookies
 
     @cookies.setter
     def cookies(self, cookies: Any) -> None:
-        self._cookies = _Cookies(cookies)
+        self._check_cookies = _Cookies(cookies)
 
 
 def tls_context(target: TargetSettings) -> ssl.SSLContext:
@@ -147,7 +122,10 @@ def build_client(
         headers["Authorization"] = f"Bearer {(secrets or {})[target.bearer_secret]}"
     inner: httpx.AsyncBaseTransport
     if target.http2:
-        inner = httpx.AsyncHTTPTransport(verify=context(), http2=True)
+        # httpcore (with h2) loads only for HTTP/2 targets: about 5 MiB otherwise unused.
+        from synthetic_exporter.http.http2_backend import Http2Transport
+
+        inner = Http2Transport(context())
     else:
         inner = Http11Transport(make_ssl_context=context, per_run=target.fresh_connections)
     return TargetClient(

@@ -1,8 +1,9 @@
 """The instrumented httpx transport: times every request and attributes it to a target and a CDN.
 
 The phases and the request record are :mod:`synthetic_exporter.http.timing`'s; this transport
-wraps the one that sends the request (ours, :mod:`synthetic_exporter.http.transport`, or httpx's
-for HTTP/2 targets) and finishes each record when its response is closed.
+wraps the one that sends the request (ours, :mod:`synthetic_exporter.http.transport`, or the
+HTTP/2 path's, :mod:`synthetic_exporter.http.http2_backend`) and finishes each record when its
+response is closed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from synthetic_exporter.http.timing import (
     HookedStream,
     RequestTimer,
 )
+from synthetic_exporter.http.transport import Http11Transport
 
 
 class _ClosingStream(httpx.AsyncByteStream):
@@ -50,15 +52,9 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         inner: httpx.AsyncBaseTransport,
         redact: Callable[[str], str] = lambda s: s,
     ) -> None:
-        # httpx's own transport (HTTP/2 targets) reports phases through httpcore's trace hook
-        # and resolves through TimedBackend; ours (http.transport) marks them itself.
-        self.traced = isinstance(inner, httpx.AsyncHTTPTransport)
-        if isinstance(inner, httpx.AsyncHTTPTransport):
-            # httpcore (with h2) loads only for HTTP/2 targets: about 5 MiB otherwise unused.
-            from synthetic_exporter.http.http2_backend import TimedBackend
-
-            pool = inner._pool
-            pool._network_backend = TimedBackend(pool._network_backend)
+        # Ours (http.transport) marks the phases itself; others (the HTTP/2 path's, on
+        # httpcore) report them through httpcore's trace hook.
+        self.traced = not isinstance(inner, Http11Transport)
         self.target = target
         self.inner = inner
         self.redact = redact
