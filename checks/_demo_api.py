@@ -1,4 +1,4 @@
-"""The typed demo API client (``checks/_demo_client``), wired to the agent's instrumented client.
+"""The typed demo API client (:mod:`synthetic_exporter.demo.client`), on the agent's client.
 
 The generated ``Client``/``AuthenticatedClient`` normally build their own ``httpx`` client; a
 check gives them the target's client instead, with ``set_async_httpx_client``, so typed calls
@@ -13,17 +13,26 @@ view of ``t.http`` that adds ``Authorization`` to its own requests and sends the
 ``t.http`` (same connections, same instrumentation).
 
 Regenerate the client with ``scripts/generate-demo-client.sh`` after changing the demo API.
+The client is generated code that needs the ``demo`` extra (``attrs``); the production image
+leaves it out, so this module imports it only when a check calls for it, and
+:func:`skip_without_typed_client` turns its absence into a skipped test rather than a load
+error.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import importlib.util
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-from _demo_client import AuthenticatedClient, Client
-from _demo_client.types import Response
 
 from synthetic_exporter import T
+
+if TYPE_CHECKING:
+    from synthetic_exporter.demo.client import AuthenticatedClient, Client
+    from synthetic_exporter.demo.client.types import Response
+
+TYPED_CLIENT = "synthetic_exporter.demo.client"
 
 X = TypeVar("X")
 
@@ -53,14 +62,36 @@ class BearerClient(httpx.AsyncClient):
         return await self._inner.send(request, **kwargs)
 
 
+def typed_client_missing() -> str:
+    """Return why the typed client cannot be imported, or ``""`` when it can."""
+    for module in (TYPED_CLIENT, "attrs"):
+        if importlib.util.find_spec(module) is None:
+            return (
+                f"the typed demo client is not installed (no module {module!r}):"
+                " install synthetic-exporter[demo]"
+            )
+    return ""
+
+
+def skip_without_typed_client(t: T) -> None:
+    """Skip the test when the typed client is not installed (the production image)."""
+    missing = typed_client_missing()
+    if missing:
+        t.skip(missing)
+
+
 def public_client(t: T) -> Client:
     """The typed client for endpoints without a session, on ``t.http``."""
+    from synthetic_exporter.demo.client import Client
+
     client = Client(base_url=str(t.http.base_url), raise_on_unexpected_status=True)
     return client.set_async_httpx_client(t.http)
 
 
 def customer_client(t: T, token: str) -> AuthenticatedClient:
     """The typed client for a logged-in customer, on ``t.http``."""
+    from synthetic_exporter.demo.client import AuthenticatedClient
+
     client = AuthenticatedClient(
         base_url=str(t.http.base_url), token=token, raise_on_unexpected_status=True
     )

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Regenerate the typed client of the demo API (checks/_demo_client) from its OpenAPI document.
+# Regenerate the typed client of the demo API (synthetic_exporter/demo/client) from its OpenAPI
+# document: generated code lives beside the demo it comes from, not among the hand-written checks.
 #
 #   scripts/generate-demo-client.sh [OUTPUT_DIR]
 #
 # The document is written by the demo module itself (no server needed), then fed to
-# openapi-python-client with --path, and kept beside the client as openapi.json. The output is formatted with ruff in isolated mode, so
-# the result is the same wherever it is generated (tests/test_examples.py relies on that to
-# check that the committed client is up to date). Never edit checks/_demo_client by hand.
+# openapi-python-client with --path, and kept beside the client as openapi.json. The output is
+# formatted with ruff in isolated mode, so the result is the same wherever it is generated
+# (tests/demo/test_client.py relies on that to check that the committed client is up to date).
+# Never edit synthetic_exporter/demo/client by hand. It needs attrs: the `demo` extra.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-$VENV/bin/python}"
-OUTPUT="${1:-$ROOT/checks/_demo_client}"
+OUTPUT="${1:-$ROOT/synthetic_exporter/demo/client}"
 export PATH="$(dirname "$PYTHON"):$PATH" # ruff, for the post hooks
 
 work="$(mktemp -d)"

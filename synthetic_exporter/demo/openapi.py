@@ -2,7 +2,7 @@
 
 Schemas come from the pydantic models in :mod:`synthetic_exporter.demo.schemas`; paths are
 listed here by hand. ``scripts/generate-demo-client.sh`` turns this document into the typed
-client that the ``payments`` example suite uses (``checks/_demo_client``).
+client that the ``payments`` example suite uses (:mod:`synthetic_exporter.demo.client`).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ object per bucket) and renders through generic collectors. For the agent's per-s
 thousands of them, that costs memory, microseconds per update and milliseconds per scrape.
 A :class:`Family` here keeps a dict from label values to a float (or a :class:`Buckets`),
 remembers each series' rendered label text, and writes the text format (0.0.4) or OpenMetrics
-exactly as prometheus_client does (checked by tests/exporter/test_series.py), so a suite's block costs
-one pass over plain values. :meth:`Family.metric` presents the same values to a
+exactly as prometheus_client does (checked by tests/exporter/test_series.py), so a suite's
+block costs one pass over plain values. :meth:`Family.metric` presents the same values to a
 prometheus_client registry (the slow, general path: tests and other consumers).
 
 Updates come from the event loop; rendering may run in a worker thread. A render copies each
