@@ -15,7 +15,8 @@ ARG PYTHON_IMAGE=python:3.11-slim
 ARG EXTRAS=s3
 
 # Builder: install the locked dependencies (hash-checked) into /opt/venv, then build the
-# project's wheel with the locked setuptools and install it without dependencies.
+# project's wheel with the locked setuptools and install it without dependencies. The demo's
+# generated API client (and attrs, its dependency) is left out unless EXTRAS names demo.
 FROM ${PYTHON_IMAGE} AS builder
 ARG EXTRAS
 # 1: install only from wheelhouse/ in the build context (scripts/build-image.sh fills it from
@@ -38,6 +39,7 @@ COPY synthetic_exporter/ synthetic_exporter/
 RUN /opt/build/bin/pip wheel --no-build-isolation --no-deps --wheel-dir /wheels . \
     && wheel="$(echo /wheels/synthetic_exporter-*.whl)" \
     && /opt/venv/bin/pip install --no-deps "${wheel}" \
+    && case ",${EXTRAS}," in *,demo,*) ;; *) rm -r /opt/venv/lib/python3*/site-packages/synthetic_exporter/demo/client ;; esac \
     && /opt/venv/bin/pip check \
     && /opt/venv/bin/synthetic-exporter --version \
     && /opt/venv/bin/python -m pip uninstall --quiet --yes pip setuptools

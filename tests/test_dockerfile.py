@@ -117,6 +117,9 @@ def test_builder_installs_the_locks_then_the_wheel_into_a_venv(stages: list[Stag
     assert "pip wheel --no-build-isolation --no-deps --wheel-dir /wheels ." in script
     assert '/opt/venv/bin/pip install --no-deps "${wheel}"' in script
     assert "/opt/venv/bin/pip check" in script
+    # The demo's generated client (it needs attrs) only when EXTRAS names demo.
+    drop = "rm -r /opt/venv/lib/python3*/site-packages/synthetic_exporter/demo/client"
+    assert f'case ",${{EXTRAS}}," in *,demo,*) ;; *) {drop} ;; esac' in script
     # The wheel by its file name, never by project name (a same-named package on PyPI).
     assert 'wheel="$(echo /wheels/synthetic_exporter-*.whl)"' in script
     copies = [c.value for c in builder.all("COPY")]

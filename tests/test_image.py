@@ -267,3 +267,7 @@ def test_container_serves_health_and_metrics_as_the_nonroot_user(container: Serv
     assert 'synthetic_exporter_build_info{environment="default",version="0.1.0"} 1.0' in metrics
     assert signup, "no synthetic_test_success series of the signup suite"
     assert all(line.endswith(" 1.0") for line in signup), signup
+    # No demo client in the image (no demo extra): the typed-client example skips, it does not
+    # fail to load.
+    assert "synthetic_exporter_load_errors" in metrics
+    assert 'synthetic_exporter_load_errors{environment="default"} 0.0' in metrics
