@@ -1,5 +1,7 @@
-"""synthetic-exporter: write end-to-end checks like pytest tests, run them on an interval,
-export the results as Prometheus metrics.
+"""synthetic-exporter: end-to-end checks written like pytest tests, exported to Prometheus.
+
+Write checks like pytest tests; the agent runs them on an interval and exports the results
+as Prometheus metrics.
 
 The authoring API is all this package exports::
 

@@ -180,7 +180,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        """A request is read: what follows is the next request's headers."""
+        """Count a request read: what follows is the next request's headers."""
         self.reading_headers = True
         self.header_bytes = 0
         self.requests_read += 1
@@ -188,19 +188,19 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._update_waiting()
 
     def on_response_complete(self) -> None:
-        """A response is sent: wait for the next request (unless one is already read)."""
+        """Count a response sent: wait for the next request (unless one is already read)."""
         self.responses_done += 1
         super().on_response_complete()
         self._update_waiting()
 
     def pause_writing(self) -> None:
-        """The client stopped reading: give it ``write_stall`` seconds to resume."""
+        """Give a client that stopped reading ``write_stall`` seconds to resume."""
         super().pause_writing()
         if self.write_timer is None:
             self.write_timer = self.loop.call_later(self.limits.write_stall, self._stalled)
 
     def resume_writing(self) -> None:
-        """The client reads again."""
+        """Stop the stall timer: the client reads again."""
         super().resume_writing()
         if self.write_timer is not None:
             self.write_timer.cancel()
@@ -249,9 +249,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
 
 class Turns:
-    """ASGI middleware: at most ``limit`` GET and HEAD requests in the app at once, the others
-    waiting in order; every request's state gets ``received_at`` (``time.monotonic``), when it
-    came. Other methods (``POST /api/v1/run`` waits for whole suite runs) do not take turns.
+    """ASGI middleware: at most ``limit`` GET and HEAD requests in the app at once.
+
+    The others wait in order; every request's state gets ``received_at`` (``time.monotonic``),
+    when it came. Other methods (``POST /api/v1/run`` waits for whole suite runs) do not take
+    turns.
     """
 
     def __init__(self, app: ASGIApp, limit: int | None = None) -> None:

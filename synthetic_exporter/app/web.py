@@ -80,8 +80,11 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def config_for(app: Any, limits: Limits | None = None, **options: Any) -> uvicorn.Config:
-    """Return quiet uvicorn settings for ``app``, with ``limits`` (the current ones by default:
-    see :mod:`synthetic_exporter.app.http_limits`) on header size, time and connections."""
+    """Return quiet uvicorn settings for ``app``, with ``limits``.
+
+    ``limits`` (the current ones by default: see :mod:`synthetic_exporter.app.http_limits`)
+    bound header size, time and connections.
+    """
     limited = uvicorn_options(current_limits() if limits is None else limits)
     return uvicorn.Config(
         app,

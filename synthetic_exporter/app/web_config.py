@@ -61,8 +61,10 @@ EMPTY_HINT = "give tls_server_config and/or basic_auth_users, or unset SYNTHETIC
 
 
 def _strict_loader() -> Any:
-    """Return a SafeLoader that refuses duplicate keys, as exporter-toolkit's strict parser does
-    (PyYAML would keep the last one silently: a second ``basic_auth_users`` replaces the first)."""
+    """Return a SafeLoader that refuses duplicate keys, as exporter-toolkit's strict parser does.
+
+    PyYAML would keep the last one silently: a second ``basic_auth_users`` replaces the first.
+    """
     import yaml
 
     class StrictLoader(yaml.SafeLoader):

@@ -110,8 +110,11 @@ def _url_password(parts: SplitResult) -> str | None:
 
 
 def _is_utf8(text: str) -> bool:
-    """Tell whether ``text`` encodes as UTF-8 (environment bytes that are not arrive as
-    surrogates, which the metrics exposition cannot encode)."""
+    """Tell whether ``text`` encodes as UTF-8.
+
+    Environment bytes that are not UTF-8 arrive as surrogates, which the metrics exposition
+    cannot encode.
+    """
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

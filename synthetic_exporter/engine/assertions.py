@@ -1,5 +1,7 @@
-"""Compile check files with pytest's assertion rewriting, so a failing plain ``assert`` says
-what was compared (``assert 502 == 201`` and where each value came from), as under pytest.
+"""Compile check files with pytest's assertion rewriting.
+
+A failing plain ``assert`` then says what was compared (``assert 502 == 201`` and where each
+value came from), as under pytest.
 """
 
 from __future__ import annotations

@@ -97,6 +97,7 @@ class Fanout:
     listeners: list[Listener] = field(default_factory=list)
 
     def test_finished(self, result: TestResult) -> None:
+        """Forward a finished test to every listener; one that raises is logged and skipped."""
         for listener in self.listeners:
             try:
                 listener.test_finished(result)
@@ -104,6 +105,7 @@ class Fanout:
                 logger.exception(f"{type(listener).__name__} failed on {result.full_name}")
 
     def suite_finished(self, result: SuiteResult) -> None:
+        """Forward a finished suite to every listener; one that raises is logged and skipped."""
         for listener in self.listeners:
             try:
                 listener.suite_finished(result)
@@ -118,6 +120,7 @@ class KeepingFanout(Fanout):
     suites: list[SuiteResult] = field(default_factory=list)
 
     def suite_finished(self, result: SuiteResult) -> None:
+        """Keep the suite's result, then forward it."""
         self.suites.append(result)
         Fanout.suite_finished(self, result)
 

@@ -1,5 +1,6 @@
-"""Consumers of results: Prometheus metrics and their exposition, ``/healthz``, run history,
-``run --once`` reports and the failure log.
+"""Consumers of results: metrics, ``/healthz``, run history, reports and the failure log.
 
-Reads result records (:mod:`synthetic_exporter.core`) and loaded suites; never the engine. Internal.
+Prometheus metrics and their exposition, ``/healthz``, run history, ``run --once`` reports and
+the failure log. Reads result records (:mod:`synthetic_exporter.core`) and loaded suites; never
+the engine. Internal.
 """

@@ -444,8 +444,11 @@ class Metrics:
         return b"".join(parts), content_type
 
     def render_parts(self, accept: str | None) -> tuple[list[bytes], str]:
-        """Return :meth:`render`'s exposition in pieces (mostly the suites' cached blocks, so
-        that a compressor can take them without a joined copy), and its content type."""
+        """Return :meth:`render`'s exposition in pieces, and its content type.
+
+        The pieces are mostly the suites' cached blocks, so that a compressor can take them
+        without a joined copy.
+        """
         encoder, content_type = choose_encoder(accept or "")
         openmetrics = content_type.startswith(OPENMETRICS)
         agent = encoder(self._agent).removesuffix(EOF_LINE)
@@ -464,15 +467,20 @@ class Metrics:
     async def render_off_loop(
         self, accept: str | None, compress: bool = False, received_at: float | None = None
     ) -> tuple[bytes, str]:
-        """Return :meth:`render`'s result (gzip-compressed if ``compress``), computed in a
-        worker thread, once for all the scrapes that ask at about the same time (see
-        :mod:`synthetic_exporter.exporter.exposition_cache`; ``received_at``: when the request came,
-        on ``time.monotonic``)."""
+        """Return :meth:`render`'s result (gzip-compressed if ``compress``), off the event loop.
+
+        It is computed in a worker thread, once for all the scrapes that ask at about the same
+        time (see :mod:`synthetic_exporter.exporter.exposition_cache`; ``received_at``: when
+        the request came, on ``time.monotonic``).
+        """
         return await self._exposition.get(accept, compress, received_at)
 
     def changes(self) -> int:
-        """Return a number that grows whenever a suite's series change (a result, an overrun,
-        a clean-up count) or a suite appears; agent-level series are not counted."""
+        """Return a number that grows whenever a suite's series change or a suite appears.
+
+        A result, an overrun or a clean-up count changes a suite's series; agent-level series
+        are not counted.
+        """
         suites = list(self._suites.values())
         return len(suites) + sum(series.version for series in suites)
 
