@@ -7,6 +7,8 @@ sum of ``probe_http_duration_seconds`` phases. Agent: the test's ``duration_seco
 sum of its request's ``phases``, as recorded in the result. ``whatif-httpcore-pooled`` is the
 agent's engine with one shared client on httpx's default transport (what the agent measured
 before its own transport); ``reference-raw-asyncio`` a bare asyncio GET on a fresh connection.
+``whatif-httpx2-pooled`` is the same on httpx2/httpcore2, when the lab has their interpreter
+(:mod:`benchmarks.httpx2`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from benchmarks.agent_worker import AGENT_FRESH, AGENT_POOLED, HTTPCORE_POOLED, REFERENCE
+from benchmarks.httpx2 import HTTPX2_POOLED
 from benchmarks.lab import Lab
 from benchmarks.stats import Dist
 
@@ -61,10 +64,11 @@ async def _blackbox_chunk(lab: Lab, delay: int, prefix: str, n: int, raw: _Raw) 
 
 
 async def _agent_chunk(lab: Lab, system: str, delay: int, prefix: str, n: int, raw: _Raw) -> None:
-    answer = await lab.agent.call(
+    agent, kind = lab.driver_for(system)
+    answer = await agent.call(
         "accuracy",
         limit=n * TIMEOUT_PER_SAMPLE + delay / 1000 * n + 10,
-        kind=system,
+        kind=kind,
         delay_ms=delay,
         n=n,
         prefix=prefix,
@@ -78,15 +82,18 @@ async def _agent_chunk(lab: Lab, system: str, delay: int, prefix: str, n: int, r
             raw.phases[sample["id"]] = float(sample["phases"])
 
 
-async def measure_accuracy(lab: Lab) -> Accuracy:
-    """Measure added latency at every planned delay, all systems interleaved."""
+async def measure_accuracy(lab: Lab, systems: tuple[str, ...] | None = None) -> Accuracy:
+    """Measure added latency at every planned delay, all ``systems`` (default: every one the
+    lab can run) interleaved."""
     plan = lab.plan
+    if systems is None:
+        systems = SYSTEMS + ((HTTPX2_POOLED,) if lab.httpx2_agent is not None else ())
     result = Accuracy()
     for delay, samples in zip(plan.accuracy_delays, plan.accuracy_samples, strict=True):
-        raws = {system: _Raw() for system in SYSTEMS}
+        raws = {system: _Raw() for system in systems}
         chunks = max(samples // plan.accuracy_chunk, 1)
         for c in range(chunks):
-            order = SYSTEMS[c % len(SYSTEMS) :] + SYSTEMS[: c % len(SYSTEMS)]
+            order = systems[c % len(systems) :] + systems[: c % len(systems)]
             for s, system in enumerate(order):
                 prefix = f"a{delay}c{c}s{s}-"
                 if system == BLACKBOX:

@@ -25,13 +25,22 @@ class AgentDriver:
 
     @classmethod
     async def start(
-        cls, target: str, workdir: Path, env: dict[str, str], name: str = "agent"
+        cls,
+        target: str,
+        workdir: Path,
+        env: dict[str, str],
+        name: str = "agent",
+        python: str = sys.executable,
+        module: str = "benchmarks.agent_worker",
     ) -> AgentDriver:
-        """Start a worker; its state is in ``workdir/<name>-state``, its log ``<name>.log``."""
+        """Start a worker; its state is in ``workdir/<name>-state``, its log ``<name>.log``.
+
+        ``python`` and ``module``: another interpreter and launcher (the httpx2 what-ifs).
+        """
         args = [
-            sys.executable,
+            python,
             "-m",
-            "benchmarks.agent_worker",
+            module,
             "--target",
             target,
             "--state-dir",

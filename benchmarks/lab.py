@@ -7,12 +7,13 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks import procs, rawhttp
 from benchmarks.agent import AgentDriver
 from benchmarks.blackbox import Blackbox
+from benchmarks.httpx2 import KINDS, WORKER_MODULE, Httpx2
 
 HELD_BATCH = 200
 
@@ -74,6 +75,15 @@ class Lab:
     blackbox: Blackbox
     agent: AgentDriver
     blackbox_idle_rss: int
+    httpx2: Httpx2 = field(default_factory=lambda: Httpx2(None, "skipped"))
+    httpx2_agent: AgentDriver | None = None
+
+    def driver_for(self, system: str) -> tuple[AgentDriver, str]:
+        """Return the worker that measures ``system`` and the kind it runs for it."""
+        if system in KINDS:
+            assert self.httpx2_agent is not None, f"{system}: {self.httpx2.note}"
+            return self.httpx2_agent, KINDS[system]
+        return self.agent, system
 
     @asynccontextmanager
     async def another_agent(self, name: str) -> AsyncIterator[AgentDriver]:
@@ -104,8 +114,9 @@ def child_env() -> dict[str, str]:
 
 
 @asynccontextmanager
-async def open_lab(plan: Plan, workdir: Path) -> AsyncIterator[Lab]:
-    """Start the target, the blackbox exporter and the agent; stop them by PID afterwards."""
+async def open_lab(plan: Plan, workdir: Path, httpx2: Httpx2 | None = None) -> AsyncIterator[Lab]:
+    """Start the target, the blackbox exporter and the agent (and the httpx2 worker, when
+    ``httpx2`` has an interpreter); stop them by PID afterwards."""
     env = child_env()
     target = await procs.start(
         "target",
@@ -116,12 +127,20 @@ async def open_lab(plan: Plan, workdir: Path) -> AsyncIterator[Lab]:
     )
     blackbox: Blackbox | None = None
     agent: AgentDriver | None = None
+    other: AgentDriver | None = None
+    httpx2 = httpx2 or Httpx2(None, "skipped: no --httpx2-python interpreter given")
     try:
         blackbox = await Blackbox.start(workdir)
         idle_rss = blackbox.child.rss()
         agent = await AgentDriver.start(target.url, workdir, env)
-        yield Lab(plan, workdir, target, blackbox, agent, idle_rss)
+        if httpx2.python is not None:
+            other = await AgentDriver.start(
+                target.url, workdir, env, "agent-httpx2", httpx2.python, WORKER_MODULE
+            )
+        yield Lab(plan, workdir, target, blackbox, agent, idle_rss, httpx2, other)
     finally:
+        if other is not None:
+            await other.stop()
         if agent is not None:
             await agent.stop()
         if blackbox is not None:

@@ -26,6 +26,7 @@ from benchmarks.agent_worker import (
     HTTPCORE_POOLED,
     REFERENCE,
 )
+from benchmarks.httpx2 import HTTPX2_POOLED
 from benchmarks.lab import Plan
 from benchmarks.lag import LOAD_INFLIGHT, Lag, Scenario
 from benchmarks.memory import Memory
@@ -73,6 +74,7 @@ class Results:
     phase_seconds: dict[str, float] = field(default_factory=dict)
     total_seconds: float = 0.0
     code: str = ""
+    httpx2: str = "skipped"
 
 
 def ms(value: float) -> str:
@@ -109,7 +111,7 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def machine(code: str) -> list[tuple[str, str]]:
+def machine(code: str, httpx2: str = "skipped") -> list[tuple[str, str]]:
     """Return what the figures were measured on."""
     cpu = "unknown"
     cpuinfo = Path("/proc/cpuinfo")
@@ -125,6 +127,7 @@ def machine(code: str) -> list[tuple[str, str]]:
         ("kernel", platform.release()),
         ("Python", platform.python_version()),
         ("httpx / httpcore", f"{versions['httpx']} / {versions['httpcore']}"),
+        ("httpx2 / httpcore2 (`whatif-httpx2*` rows)", httpx2),
         ("httptools (the agent's HTTP/1.1 parser)", versions["httptools"]),
         ("agent's event loop", f"{loop} (uvloop {versions['uvloop']})"),
         ("prometheus_client", versions["prometheus_client"]),
@@ -456,7 +459,7 @@ def render_report(r: Results) -> str:
         [[g.goal, g.measured, yes(g.met), g.change] for g in goals(r)],
     )
     lines += ["", "## Machine", ""]
-    lines += table(["", ""], [[k, v] for k, v in machine(r.code)])
+    lines += table(["", ""], [[k, v] for k, v in machine(r.code, r.httpx2)])
     lines += _accuracy(r)
     lines += _throughput(r)
     lines += _lag(r)
@@ -496,7 +499,8 @@ def _accuracy(r: Results) -> list[str]:
         "`TestResult`. `agent-fresh` is a target with `fresh_connections=True` (a connection "
         "pool per suite run); `agent-pooled` the shared pool. `whatif-httpcore-pooled` is not "
         "the agent: its engine with one shared client on httpx's default transport "
-        "(httpcore), what it measured before its own transport. `reference-raw-asyncio` is a "
+        "(httpcore), what it measured before its own transport; `whatif-httpx2-pooled` the "
+        f"same on httpx2/httpcore2 ({r.httpx2}). `reference-raw-asyncio` is a "
         "bare asyncio GET on a fresh connection (the floor for Python here). Milliseconds.",
         "",
     ]
@@ -531,7 +535,8 @@ def _accuracy(r: Results) -> list[str]:
     )
     overhead = []
     for (delay, system), cell in r.accuracy.cells.items():
-        if system in (AGENT_FRESH, AGENT_POOLED, HTTPCORE_POOLED) and cell.phases is not None:
+        measured_systems = (AGENT_FRESH, AGENT_POOLED, HTTPCORE_POOLED, HTTPX2_POOLED)
+        if system in measured_systems and cell.phases is not None:
             overhead.append(f"{system} at {delay} ms: {ms(cell.measured.p50 - cell.phases.p50)} ms")
     lines += [
         "",
@@ -561,7 +566,9 @@ def _throughput(r: Results) -> list[str]:
         "flight, commanded at once (checks and CPU summed, the window their mean); the what-if "
         "rows are not the agent: `whatif-httpcore` is its engine on httpx's default transport "
         "(what it measured before its own transport), `whatif-engine-only` suites that make "
-        "no request at all.",
+        "no request at all; `whatif-httpx2` is `whatif-httpcore` on httpx2/httpcore2 and "
+        "`whatif-httpx2-agent-transport` the agent's own transport under httpx2's client, in a "
+        f"worker whose `import httpx` gives httpx2 ({r.httpx2}).",
         "",
     ]
     rows = []

@@ -4,13 +4,16 @@ Starts the target, Debian's blackbox_exporter and the agent worker on 127.0.0.1,
 accuracy, throughput, schedule lag, scrape cost and memory in one run (systems interleaved
 within each measurement), prints the Markdown report and writes it into ``--output``
 (default ``docs/performance.md`` for a full run; a quick run writes only where told).
-Every child process is stopped by its PID at the end.
+``--httpx2-python`` (or ``BENCH_HTTPX2_PYTHON``) names the interpreter of a virtualenv with
+httpx2 for the httpx2 what-if rows (:mod:`benchmarks.httpx2`); without it they are skipped
+with a note. Every child process is stopped by its PID at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shlex
 import sys
 import tempfile
@@ -22,6 +25,7 @@ from typing import TypeVar
 from benchmarks.accuracy import measure_accuracy
 from benchmarks.agent_api import code_under_test
 from benchmarks.blackbox import BINARY
+from benchmarks.httpx2 import Httpx2, find_httpx2
 from benchmarks.lab import Lab, Plan, open_lab
 from benchmarks.lag import measure_lag
 from benchmarks.memory import Memory, measure_memory
@@ -44,13 +48,14 @@ async def _phase(
     return result
 
 
-async def run(plan: Plan, command: str) -> Results:
+async def run(plan: Plan, command: str, httpx2_python: str | None = None) -> Results:
     """Run every measurement once; return the figures."""
     start = time.monotonic()
     code = code_under_test()
     timings: dict[str, float] = {}
+    httpx2: Httpx2 = await find_httpx2(httpx2_python)
     with tempfile.TemporaryDirectory(prefix="synthetic-bench-") as tmp:
-        async with open_lab(plan, Path(tmp)) as lab:
+        async with open_lab(plan, Path(tmp), httpx2) as lab:
             accuracy = await _phase("accuracy", timings, measure_accuracy, lab)
             throughput = await _phase("throughput", timings, measure_throughput, lab)
             lag = await _phase("schedule lag", timings, measure_lag, lab)
@@ -73,6 +78,7 @@ async def run(plan: Plan, command: str) -> Results:
         timings,
         time.monotonic() - start,
         code if code == code_under_test() else f"{code}, then changed during the run",
+        httpx2.note,
     )
 
 
@@ -87,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help=f"Markdown file to write the figures into (full run default: {DEFAULT_OUTPUT})",
     )
+    parser.add_argument(
+        "--httpx2-python",
+        default=os.environ.get("BENCH_HTTPX2_PYTHON"),
+        help="interpreter of a virtualenv with httpx2, for the httpx2 what-if rows "
+        "(default: $BENCH_HTTPX2_PYTHON; none: the rows are skipped with a note)",
+    )
     args = parser.parse_args(argv)
     if not Path(BINARY).exists():
         print(
@@ -98,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "make bench" + (" BENCH_ARGS=--quick" if args.quick else "")
     if argv is None:
         command += f"  # or: python -m benchmarks {shlex.join(sys.argv[1:])}".rstrip()
-    results = asyncio.run(run(plan, command))
+    results = asyncio.run(run(plan, command, args.httpx2_python))
     report = render_report(results)
     print(report)
     output = args.output if args.output is not None else (None if args.quick else DEFAULT_OUTPUT)

@@ -5,7 +5,8 @@ Blackbox: N concurrent ``/probe`` requests from the harness (the harness's own C
 counted; Prometheus would be doing that work). Agent: N concurrent one-test suites, each run
 through ``Coordinator.run_batch`` with every listener ``serve`` attaches. At the highest
 concurrency only: ``agent-pooled-2-shards``, two agent processes (what ``SYNTHETIC_SHARD=0/2``
-and ``1/2`` run) each keeping half the checks in flight, commanded at once; and the what-ifs.
+and ``1/2`` run) each keeping half the checks in flight, commanded at once; and the what-ifs
+(those on httpx2 when the lab has its interpreter: :mod:`benchmarks.httpx2`).
 CPU is read from ``/proc/<pid>/stat`` over the measured window only (after a warm-up).
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from benchmarks.agent import AgentDriver
 from benchmarks.agent_worker import AGENT_FRESH, AGENT_POOLED, ENGINE_ONLY, HTTPCORE
+from benchmarks.httpx2 import HTTPX2, HTTPX2_AGENT
 from benchmarks.lab import Lab
 from benchmarks.procs import cpu_seconds
 from benchmarks.stats import ratio
@@ -29,6 +31,7 @@ SYSTEMS = (BLACKBOX, AGENT_POOLED, AGENT_FRESH)
 # (evidence for design changes, not the agent).
 SHARDED = "agent-pooled-2-shards"
 WHATIFS = (HTTPCORE, ENGINE_ONLY)
+HTTPX2_WHATIFS = (HTTPX2, HTTPX2_AGENT)
 TOP_ONLY = (SHARDED, *WHATIFS)
 SHARD_AGENT = "agent-shard2"
 STOP_GRACE_SECONDS = 30.0
@@ -158,7 +161,8 @@ async def _rounds(
                 shards = [(lab.agent, inflight - half), (second, half)]
                 await _agent_round(lab, shards, AGENT_POOLED, cell)
             else:
-                await _agent_round(lab, [(lab.agent, inflight)], system, cell)
+                agent, kind = lab.driver_for(system)
+                await _agent_round(lab, [(agent, inflight)], kind, cell)
     return cells
 
 
@@ -167,10 +171,11 @@ async def measure_throughput(lab: Lab) -> Throughput:
     plan = lab.plan
     result = Throughput()
     top = max(plan.inflight)
+    top_only = TOP_ONLY + (HTTPX2_WHATIFS if lab.httpx2_agent is not None else ())
     for inflight in plan.inflight:
         if inflight == top:
             async with lab.another_agent(SHARD_AGENT) as second:
-                cells = await _rounds(lab, inflight, SYSTEMS + TOP_ONLY, second)
+                cells = await _rounds(lab, inflight, SYSTEMS + top_only, second)
         else:
             cells = await _rounds(lab, inflight, SYSTEMS, None)
         result.cells.update({(inflight, system): cell for system, cell in cells.items()})

@@ -46,6 +46,7 @@ def test_quick_benchmark_reports_every_section_with_figures(tmp_path: Path) -> N
     assert Path(BINARY).exists(), "blackbox_exporter is not installed: run `make system-deps`"
     output = tmp_path / "performance.md"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHETIC_")}
+    env.pop("BENCH_HTTPX2_PYTHON", None)  # as on a fresh machine
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--output", str(output)],
@@ -93,7 +94,51 @@ def test_quick_benchmark_reports_every_section_with_figures(tmp_path: Path) -> N
     }, "deployment and what-if rows: top concurrency only"
     for removed in REMOVED:
         assert removed not in text, removed
+    # No httpx2 interpreter given (a fresh machine): its rows are skipped with a note.
+    assert "whatif-httpx2" not in top_systems
+    assert "httpx2 / httpcore2" in sections["## Machine"]
+    assert "skipped: no --httpx2-python interpreter given" in sections["## Throughput"]
     machine = dict(row[:2] for row in _table_rows(sections["## Machine"]))
     assert machine["cores"].isdigit()
     assert re.match(r"\d+\.\d+", machine["blackbox_exporter"])
     assert "make bench" in sections["## Reproduce"]
+
+
+@pytest.mark.slow
+async def test_httpx2_rows_are_skipped_with_a_reason_without_a_usable_interpreter(
+    tmp_path: Path,
+) -> None:
+    from benchmarks.httpx2 import find_httpx2
+
+    assert (await find_httpx2(None)).python is None
+    missing = await find_httpx2(str(tmp_path / "no-python"))
+    assert missing.python is None
+    assert missing.note.startswith("skipped: cannot run")
+    without = await find_httpx2(sys.executable)  # the project's venv has no httpx2
+    assert without.python is None
+    assert "ModuleNotFoundError" in without.note
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_stacks_quick_mode_compares_the_http_stacks() -> None:
+    """``python -m benchmarks.stacks --quick`` runs end to end; with httpx2 (when a virtualenv
+    with it is named in BENCH_HTTPX2_PYTHON) its rows are there too."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHETIC_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.stacks", "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    systems = {row[1] for row in _table_rows(done.stdout) if len(row) > 1}
+    systems |= {row[0] for row in _table_rows(done.stdout)}
+    assert {"agent-pooled", "whatif-httpcore-pooled", "whatif-httpcore"} <= systems
+    if env.get("BENCH_HTTPX2_PYTHON"):
+        assert {"whatif-httpx2", "whatif-httpx2-pooled"} <= systems
+    else:
+        assert "httpx2: skipped" in done.stdout
