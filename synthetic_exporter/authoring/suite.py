@@ -56,6 +56,26 @@ def _optional_duration(value: float | str | None, what: str) -> float | None:
     return seconds
 
 
+def _where(fn: object) -> str:
+    """Return ``file:line`` of a function's definition, or its repr when it has no code."""
+    code = getattr(fn, "__code__", None)
+    return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else repr(fn)
+
+
+def _check_arity(fn: object, count: int, what: str, takes: str) -> None:
+    """Refuse ``fn`` unless it can be called with ``count`` positional arguments."""
+    if not callable(fn):
+        raise DefinitionError(f"{what} must be a function, got {fn!r}")
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # a builtin or C callable: nothing to inspect, the call will tell
+    try:
+        signature.bind(*[None] * count)
+    except TypeError:
+        raise DefinitionError(f"{what} at {_where(fn)} must take {takes}") from None
+
+
 def _retries(value: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise DefinitionError(f"{what} must be a whole number >= 0, got {value!r}")
@@ -142,6 +162,7 @@ class Suite:
 
         def register(fn: TestFunction) -> TestFunction:
             name = _check_name("test", fn.__name__)
+            _check_arity(fn, 1, f"test {name!r}", "one argument, the test context `t`")
             if any(t.name == name for t in self.tests):
                 raise DefinitionError(f"suite {self.name!r} already has a test named {name!r}")
             self.tests.append(
@@ -162,6 +183,12 @@ class Suite:
         _check_name("resource kind", kind)
 
         def register(fn: JanitorFunction) -> JanitorFunction:
+            _check_arity(
+                fn,
+                2,
+                f"janitor for {kind!r}",
+                "two arguments, the janitor context `j` and the resource `r`",
+            )
             self.janitors[kind] = fn
             return fn
 
@@ -183,6 +210,9 @@ class Suite:
             )
 
         def register(fn: OrphanFinder) -> OrphanFinder:
+            _check_arity(
+                fn, 1, f"orphan listing for {kind!r}", "one argument, the janitor context `j`"
+            )
             self.orphan_finders[kind] = fn
             return fn
 

@@ -7,7 +7,9 @@ dependency cycle (the suites involved, and their dependents, are left out).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import inspect
 import sys
 import traceback
 import types
@@ -24,11 +26,24 @@ MODULE_PREFIX = "synthetic_checks"
 
 
 @dataclass(frozen=True, slots=True)
+class LoadWarning:
+    """A likely mistake in a check file that does not stop it loading."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: warning: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
 class LoadResult:
-    """The suites that loaded, by name in load order, and what failed to load."""
+    """The suites that loaded, by name in load order, what failed to load, and warnings."""
 
     suites: dict[str, Suite]
     errors: tuple[LoadError, ...]
+    warnings: tuple[LoadWarning, ...] = ()
 
 
 def check_files(path: Path) -> list[Path]:
@@ -54,8 +69,37 @@ def _error_line(exc: BaseException, path: Path) -> int:
     return frames[-1].lineno or 0 if frames else 0
 
 
+def unregistered_tests(module: types.ModuleType, path: Path) -> list[LoadWarning]:
+    """Warn of ``test_*`` functions defined at the top of ``module`` that no suite registered."""
+    namespace = vars(module)
+    suites = [v for v in namespace.values() if isinstance(v, Suite)]
+    registered = {id(t.func) for s in suites for t in s.tests}
+    own = [n for n, v in namespace.items() if isinstance(v, Suite) and v.file == str(path)]
+    decorator = f"@{own[0]}.test" if own else "@<suite>.test"
+    return [
+        LoadWarning(
+            str(path),
+            value.__code__.co_firstlineno,
+            f"{name} is not registered with a suite (decorate it with {decorator})",
+        )
+        for name, value in namespace.items()
+        if name.startswith("test_")
+        and inspect.isfunction(value)
+        and value.__code__.co_filename == str(path)
+        and id(value) not in registered
+    ]
+
+
 def load_file(path: Path) -> tuple[list[Suite], LoadError | None]:
     """Import one check file and return the suites it defines (or the error)."""
+    suites, error, _ = load_file_with_warnings(path)
+    return suites, error
+
+
+def load_file_with_warnings(
+    path: Path,
+) -> tuple[list[Suite], LoadError | None, list[LoadWarning]]:
+    """Import one check file; return the suites it defines (or the error) and its warnings."""
     name = _module_name(path)
     module = types.ModuleType(name)
     module.__file__ = str(path)
@@ -67,10 +111,17 @@ def load_file(path: Path) -> tuple[list[Suite], LoadError | None]:
     except BaseException as exc:  # SystemExit or KeyboardInterrupt in a check file is its error
         sys.modules.pop(name, None)
         message = f"{type(exc).__name__}: {exc}"
-        return [], LoadError(str(path), _error_line(exc, path), message)
+        return [], LoadError(str(path), _error_line(exc, path), message), []
     # Suites defined in this file, each once: not those it imported, not a second name for one.
     found = {id(v): v for v in vars(module).values() if isinstance(v, Suite)}
-    return [s for s in found.values() if s.file == str(path)], None
+    suites = [s for s in found.values() if s.file == str(path)]
+    return suites, None, unregistered_tests(module, path)
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest of ``known``, or ``""``."""
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _find_cycles(suites: dict[str, Suite]) -> set[str]:
@@ -102,6 +153,7 @@ def resolve(candidates: list[Suite]) -> LoadResult:
     """Check names and dependencies of loaded suites; drop the broken ones with an error each."""
     errors: list[LoadError] = []
     suites: dict[str, Suite] = {}
+    names = list(dict.fromkeys(s.name for s in candidates))
     for suite in candidates:
         if suite.name in suites:
             first = suites[suite.name]
@@ -126,11 +178,13 @@ def resolve(candidates: list[Suite]) -> LoadResult:
             if missing:
                 del suites[name]
                 changed = True
+                unknown = "" if missing[0] in names else _did_you_mean(missing[0], names)
                 errors.append(
                     LoadError(
                         suite.file,
                         suite.line,
-                        f"suite {name!r} depends on unknown or unloadable suite {missing[0]!r}",
+                        f"suite {name!r} depends on unknown or unloadable suite"
+                        f" {missing[0]!r}{unknown}",
                     )
                 )
     return LoadResult(suites, tuple(errors))
@@ -169,7 +223,7 @@ def without_secret_names(loaded: LoadResult, secrets: Mapping[str, str]) -> Load
     masked = tuple(  # a dependent's error names the refused suite
         LoadError(e.file, e.line, redact(e.message, secrets.values())) for e in resolved.errors
     )
-    return LoadResult(resolved.suites, (*loaded.errors, *errors, *masked))
+    return LoadResult(resolved.suites, (*loaded.errors, *errors, *masked), loaded.warnings)
 
 
 def load(path: Path) -> LoadResult:
@@ -178,10 +232,12 @@ def load(path: Path) -> LoadResult:
         return LoadResult({}, (LoadError(str(path), 0, "checks path does not exist"),))
     candidates: list[Suite] = []
     errors: list[LoadError] = []
+    warnings: list[LoadWarning] = []
     for file in check_files(path):
-        found, error = load_file(file)
+        found, error, file_warnings = load_file_with_warnings(file)
         candidates.extend(found)
+        warnings.extend(file_warnings)
         if error is not None:
             errors.append(error)
     resolved = resolve(candidates)
-    return LoadResult(resolved.suites, (*errors, *resolved.errors))
+    return LoadResult(resolved.suites, (*errors, *resolved.errors), tuple(warnings))

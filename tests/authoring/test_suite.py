@@ -75,3 +75,52 @@ def test_an_orphan_listing_belongs_to_a_kind_with_a_janitor() -> None:
     assert suite.orphan_finders == {"customer": customers}
     with pytest.raises(DefinitionError, match="invalid resource kind name"):
         suite.orphans("bad kind")
+
+
+async def _no_args() -> None: ...
+
+
+async def _one_arg(x: object) -> None: ...
+
+
+async def _two_args(x: object, y: object) -> None: ...
+
+
+async def _keyword_only(t: object, *, extra: object) -> None: ...
+
+
+async def _optional_extra(t: object, extra: object = None, *rest: object) -> None: ...
+
+
+async def _star_args(*args: object) -> None: ...
+
+
+@pytest.mark.parametrize("func", [_no_args, _two_args, _keyword_only])
+def test_a_test_that_cannot_take_t_is_refused_with_its_file_and_line(func: object) -> None:
+    suite = Suite("arity")
+    code = func.__code__  # type: ignore[attr-defined]
+    where = f"{code.co_filename}:{code.co_firstlineno}"
+    message = f"test '{code.co_name}' at {where} must take one argument, the test context `t`"
+    with pytest.raises(DefinitionError) as caught:
+        suite.test(func)  # type: ignore[call-overload]
+    assert str(caught.value) == message
+    assert suite.tests == []
+
+
+@pytest.mark.parametrize("func", [_one_arg, _optional_extra, _star_args])
+def test_a_test_that_can_take_t_is_accepted(func: object) -> None:
+    suite = Suite("arity")
+    suite.test(func)  # type: ignore[call-overload]
+    assert [t.func for t in suite.tests] == [func]
+
+
+def test_janitors_take_j_and_r_and_orphan_listings_take_j() -> None:
+    suite = Suite("cleaning")
+    with pytest.raises(DefinitionError, match=r"janitor for 'customer' at .*:\d+ must take two"):
+        suite.janitor("customer")(_one_arg)  # type: ignore[arg-type]
+    suite.janitor("customer")(_two_args)
+    with pytest.raises(DefinitionError, match=r"orphan listing for 'customer' at .* must take one"):
+        suite.orphans("customer")(_two_args)  # type: ignore[arg-type]
+    suite.orphans("customer")(_one_arg)  # type: ignore[arg-type]
+    registered: list[object] = [*suite.janitors.values(), *suite.orphan_finders.values()]
+    assert registered == [_two_args, _one_arg]

@@ -164,3 +164,89 @@ def test_suites_named_after_a_secret_are_refused_with_their_dependents(tmp_path:
     ]
     assert messages[3] == "suite 'after' depends on unknown or unloadable suite 'tenant-***'"
     assert not any("hunter22" in m for m in messages)
+
+
+NO_T = """from synthetic_exporter import Suite
+
+suite = Suite("no_t")
+
+
+@suite.test
+async def no_t() -> None:
+    pass
+"""
+
+
+def test_a_test_without_t_is_a_load_error_with_file_and_line(tmp_path: Path) -> None:
+    checks = write_checks(tmp_path / "checks", {"x.py": NO_T, "good.py": GOOD})
+    result = load(checks)
+    assert list(result.suites) == ["good"]
+    where = f"{checks / 'x.py'}:6"
+    assert [str(e) for e in result.errors] == [
+        f"{where}: DefinitionError: test 'no_t' at {where} must take one argument,"
+        " the test context `t`"
+    ]
+
+
+UNREGISTERED = """from synthetic_exporter import Suite, T
+
+checkout = Suite("checkout")
+
+
+@checkout.test
+async def test_registered(t: T) -> None:
+    pass
+
+
+async def test_forgotten(t: T) -> None:
+    pass
+
+
+def test_sync_forgotten(t: T) -> None:
+    pass
+
+
+def helper_test(t: T) -> None:
+    pass
+
+
+test_data = {"not": "a function"}
+"""
+
+
+def test_undecorated_test_functions_are_warnings_not_errors(tmp_path: Path) -> None:
+    checks = write_checks(
+        tmp_path / "checks",
+        {"x.py": UNREGISTERED, "bare.py": "def test_alone(t):\n    pass\n"},
+    )
+    result = load(checks)
+    assert result.errors == ()
+    assert list(result.suites) == ["checkout"]
+    assert [str(w) for w in result.warnings] == [
+        f"{checks / 'bare.py'}:1: warning: test_alone is not registered with a suite"
+        " (decorate it with @<suite>.test)",
+        f"{checks / 'x.py'}:11: warning: test_forgotten is not registered with a suite"
+        " (decorate it with @checkout.test)",
+        f"{checks / 'x.py'}:15: warning: test_sync_forgotten is not registered with a suite"
+        " (decorate it with @checkout.test)",
+    ]
+    kept = without_secret_names(result, {})
+    assert kept.warnings == result.warnings
+
+
+def test_an_unknown_dependency_suggests_the_closest_loaded_name(tmp_path: Path) -> None:
+    checks = write_checks(
+        tmp_path / "checks",
+        {
+            "a.py": "from synthetic_exporter import Suite\n\n"
+            "accounts = Suite('accounts')\n"
+            "billing = Suite('billing', depends_on=['acounts'])\n"
+            "other = Suite('other', depends_on=['zzz'])\n",
+        },
+    )
+    result = load(checks)
+    assert sorted(e.message for e in result.errors) == [
+        "suite 'billing' depends on unknown or unloadable suite 'acounts'"
+        " (did you mean 'accounts'?)",
+        "suite 'other' depends on unknown or unloadable suite 'zzz'",
+    ]
