@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
+from loguru import logger
 
 from synthetic_exporter.app.eventloop import backend_options
 from synthetic_exporter.app.serve import serve
@@ -31,7 +32,13 @@ from synthetic_exporter.app.web_config import WebConfig
 from synthetic_exporter.core.durations import parse_duration
 from synthetic_exporter.core.logs import configure_logging
 from synthetic_exporter.core.results import RunResult
-from synthetic_exporter.core.settings import Settings, SettingsError, listen_address, load_settings
+from synthetic_exporter.core.settings import (
+    Settings,
+    SettingsError,
+    listen_address,
+    load_settings,
+    unknown_variable_warnings,
+)
 from synthetic_exporter.core.version import __version__
 from synthetic_exporter.engine.coordinator import new_run_id
 from synthetic_exporter.engine.loader import LoadResult, load, without_secret_names
@@ -107,8 +114,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_validate(settings: Settings, loaded: LoadResult) -> int:
-    """Print load errors; return 1 if there are any."""
+    """Print load errors and warnings; return 1 if there are errors."""
     sys.stderr.write(format_load_errors(loaded.errors))
+    sys.stderr.write("".join(f"{w}\n" for w in loaded.warnings))
     tests = sum(len(s.tests) for s in loaded.suites.values())
     print(f"{len(loaded.suites)} suites, {tests} tests loaded, {len(loaded.errors)} errors")
     return EXIT_FAILED if loaded.errors else EXIT_OK
@@ -199,7 +207,8 @@ def select_shard(settings: Settings, loaded: LoadResult) -> LoadResult:
     if settings.shard is None:
         return loaded
     shard = settings.shard
-    return LoadResult(suites_for_shard(loaded.suites, shard.index, shard.total), loaded.errors)
+    suites = suites_for_shard(loaded.suites, shard.index, shard.total)
+    return LoadResult(suites, loaded.errors, loaded.warnings)
 
 
 def _announce(url: str) -> None:
@@ -267,6 +276,8 @@ def invalid_setting(variable: str, message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
+    for line in unknown_variable_warnings():
+        sys.stderr.write(f"{line}\n")
     try:
         settings = _settings(args)
     except SettingsError as exc:
@@ -301,6 +312,8 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
     loaded = select_shard(settings, loaded)
     if args.command == "validate":
         return cmd_validate(settings, loaded)
+    for warning in loaded.warnings:
+        logger.warning(str(warning))
     if args.command == "list":
         return cmd_list(settings, loaded)
     with hold_state_dir(settings.state_dir):

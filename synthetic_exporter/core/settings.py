@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -27,6 +29,7 @@ __all__ = [
     "listen_address",
     "load_settings",
     "mask_url_password",
+    "unknown_variable_warnings",
     "url_passwords",
 ]
 
@@ -413,6 +416,27 @@ def load_settings(**overrides: object) -> Settings:
     if problems:
         raise SettingsError("\n".join(problems))
     return settings
+
+
+def unknown_variable_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Return one warning line per ``SYNTHETIC_*`` variable that names no setting.
+
+    Only the top-level name is checked (``SYNTHETIC_TARGETS__X__...`` is validated by the
+    settings themselves). A warning, not an error: other tools may share the prefix.
+    """
+    known = sorted(Settings.model_fields)
+    lines = []
+    for key in sorted(os.environ if environ is None else environ):
+        name = key.upper()
+        if not name.startswith(ENV_PREFIX):
+            continue
+        field = name[len(ENV_PREFIX) :].split("__", 1)[0].lower()
+        if field in known:
+            continue
+        close = difflib.get_close_matches(field, known, n=1)
+        hint = f" (did you mean {env_var_name((close[0],))}?)" if close else ""
+        lines.append(f"synthetic-exporter: warning: {key} is not a setting, ignored{hint}")
+    return lines
 
 
 def _strip_optional(annotation: Any) -> Any:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import cli_env, run_cli, write_checks
+from tests.conftest import cli_env, run_cli, start_agent, stop_process, write_checks
 
 pytestmark = pytest.mark.slow
 
@@ -450,3 +450,60 @@ def test_secrets_never_reach_names_or_messages(tmp_path: Path, demo_api: str) ->
     assert "404 Not Found" in run.stdout
     assert "pa55w0rd" not in run.stdout + run.stderr
     assert "hunter22" not in run.stdout + run.stderr
+
+
+MISTAKES = {
+    "ok.py": "from synthetic_exporter import Suite, T\n\naccounts = Suite('accounts')\n\n\n"
+    "@accounts.test\nasync def fine(t: T) -> None:\n    pass\n\n\n"
+    "async def test_forgotten(t: T) -> None:\n    pass\n",
+    "no_t.py": "from synthetic_exporter import Suite\n\nsuite = Suite('no_t')\n\n\n"
+    "@suite.test\nasync def no_t() -> None:\n    pass\n",
+    "typo.py": "from synthetic_exporter import Suite\n\n"
+    "billing = Suite('billing', depends_on=['acounts'])\n",
+}
+NO_T_ERROR = "DefinitionError: test 'no_t' at {checks}/no_t.py:6 must take one argument"
+SETTING_WARNING = (
+    "synthetic-exporter: warning: SYNTHETIC_INTERVALL is not a setting, ignored"
+    " (did you mean SYNTHETIC_INTERVAL?)"
+)
+
+
+def test_validate_reports_mistakes_with_file_and_line_and_exits_1(tmp_path: Path) -> None:
+    checks = write_checks(tmp_path / "checks", MISTAKES)
+    env = cli_env(tmp_path / "state", None, SYNTHETIC_INTERVALL="5s")
+    validate = run_cli(["--checks", str(checks), "validate"], env)
+    assert validate.returncode == 1
+    lines = validate.stderr.splitlines()
+    assert lines[0] == SETTING_WARNING
+    assert f"{checks}/no_t.py:6: {NO_T_ERROR.format(checks=checks)}, the test context `t`" in lines
+    assert (
+        f"{checks}/typo.py:3: suite 'billing' depends on unknown or unloadable suite 'acounts'"
+        " (did you mean 'accounts'?)" in lines
+    )
+    assert (
+        f"{checks}/ok.py:11: warning: test_forgotten is not registered with a suite"
+        " (decorate it with @accounts.test)" in lines
+    )
+    assert "1 suites, 1 tests loaded, 2 errors" in validate.stdout
+
+
+def test_run_reports_the_same_mistakes_and_logs_the_warnings(tmp_path: Path, demo_api: str) -> None:
+    checks = write_checks(tmp_path / "checks", MISTAKES)
+    env = cli_env(tmp_path / "state", demo_api, SYNTHETIC_INTERVALL="5s")
+    run = run_cli(["--checks", str(checks), "run", "--once"], env)
+    assert run.returncode == 2
+    assert "accounts/fine PASSED" in run.stdout
+    assert NO_T_ERROR.format(checks=checks) in run.stdout + run.stderr
+    assert run.stderr.splitlines()[0] == SETTING_WARNING
+    logged = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
+    assert any("test_forgotten is not registered" in record["message"] for record in logged)
+
+
+def test_serve_reports_the_same_mistakes(tmp_path: Path) -> None:
+    checks = write_checks(tmp_path / "checks", MISTAKES)
+    agent = start_agent(checks, tmp_path / "state", None)
+    try:
+        body = httpx.get(f"{agent.url}/healthz", timeout=5).json()
+    finally:
+        stop_process(agent.process)
+    assert any(NO_T_ERROR.format(checks=checks) in e for e in body["load_errors"])

@@ -15,6 +15,7 @@ from synthetic_exporter.core.settings import (
     listen_address,
     load_settings,
     mask_url_password,
+    unknown_variable_warnings,
     url_passwords,
 )
 
@@ -357,3 +358,27 @@ def test_framing_headers_cannot_be_defaults(name: str) -> None:
         f"SYNTHETIC_TARGETS__API__HEADERS: header {name!r} is set per request, not as a default"
         " header"
     )
+
+
+def test_unknown_synthetic_variables_are_warned_about_with_a_suggestion(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SYNTHETIC_INTERVALL", "5s")
+    monkeypatch.setenv("SYNTHETIC_CHECK_PATH", "checks")
+    monkeypatch.setenv("SYNTHETIC_QWXZ", "1")
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__BASE_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("SYNTHETIC_LOG_LEVEL", "INFO")
+    monkeypatch.setenv("NOT_SYNTHETIC_INTERVALL", "5s")
+    assert unknown_variable_warnings() == [
+        "synthetic-exporter: warning: SYNTHETIC_CHECK_PATH is not a setting, ignored"
+        " (did you mean SYNTHETIC_CHECKS_PATH?)",
+        "synthetic-exporter: warning: SYNTHETIC_INTERVALL is not a setting, ignored"
+        " (did you mean SYNTHETIC_INTERVAL?)",
+        "synthetic-exporter: warning: SYNTHETIC_QWXZ is not a setting, ignored",
+    ]
+    assert load_settings().interval == 300.0  # still ignored by the settings themselves
+
+
+def test_known_settings_give_no_warnings() -> None:
+    environ = {f"SYNTHETIC_{name.upper()}": "x" for name in Settings.model_fields}
+    assert unknown_variable_warnings({**environ, "SYNTHETIC_SECRETS__API_KEY": "k"}) == []
