@@ -43,6 +43,9 @@ from synthetic_exporter.http.clients import Targets
 from synthetic_exporter.http.timing import CURRENT_SINK
 
 TRACEBACK_FRAMES = 5
+MESSAGE_MAX_LINES = 20
+MESSAGE_MAX_CHARS = 2000
+"""Bounds of an exception's failure message (pytest's explanations can be long)."""
 
 
 class Listener(Protocol):
@@ -113,6 +116,24 @@ def _certificate_problem(exc: BaseException) -> str | None:
     return f"TLS certificate{where} not accepted: {reason} (certificate verify failed)"
 
 
+def bounded_message(message: str) -> str:
+    """Cut a failure message to :data:`MESSAGE_MAX_LINES` lines and :data:`MESSAGE_MAX_CHARS`.
+
+    Whole lines go, replaced by a ``... (N more lines)`` line; trailing spaces go too.
+    """
+    lines = [line.rstrip() for line in message.splitlines()]
+    kept: list[str] = []
+    size = 0
+    for line in lines[:MESSAGE_MAX_LINES]:
+        if kept and size + len(line) > MESSAGE_MAX_CHARS:
+            break
+        kept.append(line[:MESSAGE_MAX_CHARS])
+        size += len(line) + 1
+    if more := len(lines) - len(kept):
+        kept.append(f"... ({more} more lines)")
+    return "\n".join(kept)
+
+
 def classify(exc: BaseException, harness: Harness) -> tuple[Outcome, str, str]:
     """Return the outcome, message and traceback for an exception a test raised."""
     leaf = _first_leaf(exc)
@@ -120,7 +141,7 @@ def classify(exc: BaseException, harness: Harness) -> tuple[Outcome, str, str]:
         return Outcome.SKIPPED, leaf.message, ""
     if isinstance(leaf, SkipStop | FatalStop):
         return Outcome.FAILED, "; ".join(harness.failures), ""
-    message = harness.redact(_certificate_problem(leaf) or describe_error(leaf))
+    message = bounded_message(harness.redact(_certificate_problem(leaf) or describe_error(leaf)))
     tb = harness.redact(short_traceback(leaf))
     if isinstance(leaf, AssertionError):
         return Outcome.FAILED, "; ".join([*harness.failures, message]), tb
