@@ -69,11 +69,20 @@ async def is_real_cancel(exc: BaseException) -> bool:
     return False
 
 
+FORGOTTEN_AWAIT = " (a coroutine: did you forget `await`?)"
+
+
 def describe_error(exc: BaseException) -> str:
-    """Return ``Type: message`` for an exception, or the message of an assertion."""
+    """Return ``Type: message`` for an exception, or the message of an assertion.
+
+    An attribute or type error on a ``'coroutine' object`` (``r = t.http.get(...)`` then
+    ``r.status_code``) gets a hint: the coroutine was never awaited.
+    """
     text = str(exc).strip()
     if isinstance(exc, AssertionError):
         return text or "assertion failed"
+    if isinstance(exc, AttributeError | TypeError) and "'coroutine' object" in text:
+        text += FORGOTTEN_AWAIT
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

@@ -507,3 +507,50 @@ def test_serve_reports_the_same_mistakes(tmp_path: Path) -> None:
     finally:
         stop_process(agent.process)
     assert any(NO_T_ERROR.format(checks=checks) in e for e in body["load_errors"])
+
+
+FORGOTTEN_AWAIT = """
+from synthetic_exporter import Suite, T
+
+suite = Suite("awaits", stop_on_failure=False)
+
+
+@suite.test
+async def forgot_await(t: T) -> None:
+    r = t.http.get("/health")
+    assert r.status_code == 200
+
+
+@suite.test
+async def forgot_await_then_index(t: T) -> None:
+    r = t.http.get("/health")
+    r["status"]
+
+
+@suite.test
+async def still_runs(t: T) -> None:
+    r = await t.http.get("/health")
+    assert r.status_code == 200
+"""
+
+
+@pytest.mark.parametrize("warnings", ["default", "error"])
+def test_a_forgotten_await_is_explained_and_crashes_nothing(
+    tmp_path: Path, demo_api: str, warnings: str
+) -> None:
+    checks = write_checks(tmp_path / "checks", {"awaits.py": FORGOTTEN_AWAIT})
+    env = cli_env(tmp_path / "state", demo_api, PYTHONWARNINGS=warnings)
+    report = tmp_path / "r.json"
+    run = run_cli(["--checks", str(checks), "run", "--once", "--json", str(report)], env)
+    assert run.returncode == 1, run.stderr
+    tests = {t["name"]: t for s in json.loads(report.read_text())["suites"] for t in s["tests"]}
+    assert tests["forgot_await"]["message"] == (
+        "AttributeError: 'coroutine' object has no attribute 'status_code'"
+        " (a coroutine: did you forget `await`?)"
+    )
+    assert tests["forgot_await_then_index"]["message"] == (
+        "TypeError: 'coroutine' object is not subscriptable (a coroutine: did you forget `await`?)"
+    )
+    assert tests["still_runs"]["outcome"] == "passed"
+    # Python's own notice stays (a warning, or with -W error an "Exception ignored" report).
+    assert "RuntimeWarning: coroutine 'AsyncClient.get' was never awaited" in run.stderr
