@@ -67,6 +67,18 @@ def port_number(text: str) -> int:
     return int(text)
 
 
+def global_options() -> argparse.ArgumentParser:
+    """Return the global options again, for after the subcommand (``run --checks d``).
+
+    Their default is SUPPRESS, so that an option given before the subcommand is kept.
+    """
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--checks", type=Path, default=argparse.SUPPRESS, help="checks directory or file"
+    )
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser."""
     parser = argparse.ArgumentParser(
@@ -77,8 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--checks", type=Path, help="checks directory or file (default: SYNTHETIC_CHECKS_PATH)"
     )
+    common = global_options()
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = commands.add_parser("run", help="run the checks once and report, like pytest")
+    run = commands.add_parser(
+        "run", help="run the checks once and report, like pytest", parents=[common]
+    )
     run.add_argument("--once", action="store_true", help="run once and exit (the only mode)")
     run.add_argument(
         "--suite",
@@ -89,9 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--junit-xml", type=Path, metavar="PATH", help="write JUnit XML here")
     run.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON here")
-    commands.add_parser("serve", help="run the agent: scheduler, /metrics, /healthz, API")
+    commands.add_parser(
+        "serve", help="run the agent: scheduler, /metrics, /healthz, API", parents=[common]
+    )
     demo = commands.add_parser(
-        "demo", help="run the embedded demo API on 127.0.0.1 and the agent against it"
+        "demo",
+        help="run the embedded demo API on 127.0.0.1 and the agent against it",
+        parents=[common],
     )
     demo.add_argument(
         "--api-port", type=port_number, default=0, help="demo API port (0: a free one)"
@@ -101,8 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="15s",
         help="the default interval in the demo (suites that set their own keep it)",
     )
-    commands.add_parser("list", help="list suites, tests, dependencies and intervals")
-    commands.add_parser("validate", help="load the checks and report errors (exit 1 on any)")
+    commands.add_parser(
+        "list", help="list suites, tests, dependencies and intervals", parents=[common]
+    )
+    commands.add_parser(
+        "validate", help="load the checks and report errors (exit 1 on any)", parents=[common]
+    )
     return parser
 
 

@@ -303,6 +303,18 @@ def test_list_shows_suites_tests_dependencies_and_intervals(tmp_path: Path) -> N
     assert "  payments/pay" in run.stdout
 
 
+def test_global_options_are_accepted_after_the_subcommand(tmp_path: Path) -> None:
+    checks = write_checks(tmp_path / "checks", {"chain.py": CHAIN})
+    env = cli_env(tmp_path / "state", None)
+    after = run_cli(["list", "--checks", str(checks)], env)
+    assert after.returncode == 0, after.stderr
+    assert "  payments/pay" in after.stdout
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    both = run_cli(["--checks", str(empty), "list", "--checks", str(checks)], env)
+    assert "  payments/pay" in both.stdout  # the later one wins, as argparse does
+
+
 def test_bad_settings_name_the_variable_and_exit_2(tmp_path: Path) -> None:
     env = cli_env(tmp_path / "state", None, SYNTHETIC_INTERVAL="soon")
     run = run_cli(["list"], env)
