@@ -1,8 +1,9 @@
 """The ``synthetic-exporter`` command line.
 
 Exit status: 0 ok; 1 a check failed (``run``) or a check file has errors (``validate``);
-2 usage, settings or load errors (``run``, ``list``, ``serve``). A setting that cannot be used
-is reported before anything starts, on one line naming it, with no traceback.
+2 usage, settings or load errors (``run``, ``list``, ``serve``); 5 ``run`` collected no test,
+as pytest. A setting that cannot be used is reported before anything starts, on one line
+naming it, with no traceback.
 """
 
 from __future__ import annotations
@@ -48,11 +49,12 @@ from synthetic_exporter.exporter.failure_log import FailureLogger
 from synthetic_exporter.exporter.report import (
     ConsoleReporter,
     format_load_errors,
+    plural,
     write_json,
     write_junit,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_TESTS = 0, 1, 2, 5
 INVALID_SETTINGS = "synthetic-exporter: invalid settings:"
 
 
@@ -141,7 +143,8 @@ def cmd_validate(settings: Settings, loaded: LoadResult) -> int:
     sys.stderr.write(format_load_errors(loaded.errors))
     sys.stderr.write("".join(f"{w}\n" for w in loaded.warnings))
     tests = sum(len(s.tests) for s in loaded.suites.values())
-    print(f"{len(loaded.suites)} suites, {tests} tests loaded, {len(loaded.errors)} errors")
+    suites, errors = plural(len(loaded.suites), "suite"), plural(len(loaded.errors), "error")
+    print(f"{suites}, {plural(tests, 'test')} loaded, {errors}")
     return EXIT_FAILED if loaded.errors else EXIT_OK
 
 
@@ -198,6 +201,8 @@ def cmd_run(settings: Settings, loaded: LoadResult, args: argparse.Namespace) ->
         return EXIT_OK
     if loaded.errors:
         return EXIT_USAGE
+    if not run.all_tests:
+        return EXIT_NO_TESTS
     return EXIT_OK if run.ok else EXIT_FAILED
 
 

@@ -32,6 +32,15 @@ ORDER = (
 )
 
 
+COUNTABLE = frozenset({"error", "timeout", "load error", "suite", "test"})
+
+
+def plural(count: int, word: str) -> str:
+    """Return ``"1 error"``, ``"2 errors"``; participles (``passed``, ``flaky``) never change."""
+    suffix = "s" if count != 1 and word in COUNTABLE else ""
+    return f"{count} {word}{suffix}"
+
+
 def rule(title: str, char: str = "=") -> str:
     """Return a pytest-style banner line."""
     text = f" {title} "
@@ -89,9 +98,9 @@ class ConsoleReporter:
                     f"{suite.suite}: {f.name}: {f.message}" for f in suite.janitor_failures
                 )
         counts = Counter(t.outcome for t in run.all_tests)
-        parts = [f"{counts[o]} {o.value}" for o in ORDER if counts[o]]
+        parts = [plural(counts[o], o.value) for o in ORDER if counts[o]]
         if run.load_errors:
-            parts.append(f"{len(run.load_errors)} load errors")
+            parts.append(plural(len(run.load_errors), "load error"))
         elapsed = run.ended_at - run.started_at
         lines.append(rule(f"{', '.join(parts) or 'no tests ran'} in {elapsed:.2f}s"))
         return "\n".join(lines) + "\n"

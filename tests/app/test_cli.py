@@ -292,7 +292,7 @@ def test_load_errors_are_reported_and_working_suites_still_run(
     validate = run_cli(["--checks", str(checks), "validate"], env)
     assert validate.returncode == 1
     assert "broken.py:3" in validate.stderr
-    assert "1 suites, 1 tests loaded, 1 errors" in validate.stdout
+    assert "1 suite, 1 test loaded, 1 error" in validate.stdout
 
 
 def test_list_shows_suites_tests_dependencies_and_intervals(tmp_path: Path) -> None:
@@ -313,6 +313,17 @@ def test_global_options_are_accepted_after_the_subcommand(tmp_path: Path) -> Non
     empty.mkdir()
     both = run_cli(["--checks", str(empty), "list", "--checks", str(checks)], env)
     assert "  payments/pay" in both.stdout  # the later one wins, as argparse does
+
+
+def test_nothing_collected_exits_5_as_pytest(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = cli_env(tmp_path / "state", None)
+    run = run_cli(["run", "--once", "--checks", str(empty)], env)
+    assert run.returncode == 5, run.stdout + run.stderr
+    assert "no tests ran in" in run.stdout.splitlines()[-1]
+    validate = run_cli(["validate", "--checks", str(empty)], env)
+    assert "0 suites, 0 tests loaded, 0 errors" in validate.stdout
 
 
 def test_bad_settings_name_the_variable_and_exit_2(tmp_path: Path) -> None:
@@ -496,7 +507,7 @@ def test_validate_reports_mistakes_with_file_and_line_and_exits_1(tmp_path: Path
         f"{checks}/ok.py:11: warning: test_forgotten is not registered with a suite"
         " (decorate it with @accounts.test)" in lines
     )
-    assert "1 suites, 1 tests loaded, 2 errors" in validate.stdout
+    assert "1 suite, 1 test loaded, 2 errors" in validate.stdout
 
 
 def test_run_reports_the_same_mistakes_and_logs_the_warnings(tmp_path: Path, demo_api: str) -> None:
