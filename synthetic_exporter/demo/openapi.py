@@ -142,6 +142,21 @@ ID = {
     "key": _path_param("key", "Object key, e.g. assets/logo.svg"),
 }
 Method = Literal["get", "post", "delete"]
+DELAY_MS = {
+    "name": "ms",
+    "in": "path",
+    "required": True,
+    "description": "How long to wait before answering, in milliseconds",
+    "schema": {"type": "integer", "minimum": 0, "maximum": s.MAX_DELAY_MS},
+}
+DELAYED = {
+    "schema": {
+        "type": "object",
+        "properties": {"delayed_ms": {"type": "integer"}},
+        "required": ["delayed_ms"],
+        "title": "Delayed",
+    }
+}
 
 
 def _paths() -> dict[str, dict[Method, Json]]:
@@ -327,6 +342,16 @@ def _paths() -> dict[str, dict[Method, Json]]:
         },
         "/health": {
             "get": op("health", "Liveness", "plumbing", (200, _json(s.Health, "Alive"))),
+        },
+        "/delay/{ms}": {
+            "get": op(
+                "delay",
+                f"Answer after ms milliseconds (at most {s.MAX_DELAY_MS}), for timeout checks",
+                "plumbing",
+                (200, {"description": "Answered late", "content": {"application/json": DELAYED}}),
+                errors=(422,),
+                params=(DELAY_MS,),
+            ),
         },
         "/admin/faults": {
             "post": op(

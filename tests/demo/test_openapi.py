@@ -17,10 +17,10 @@ from synthetic_exporter.demo import schemas
 from synthetic_exporter.demo.__main__ import main
 from synthetic_exporter.demo.api import create_app
 from synthetic_exporter.demo.openapi import build_openapi, openapi_json
+from tests.conftest import ROOT
 
 MARKER = {"X-Synthetic-Test": "tests/demo"}
 UNDOCUMENTED = {  # operator tools and test helpers, not part of the customer API
-    ("GET", "/delay/{ms}"),
     ("GET", "/admin/faults"),
     ("GET", "/admin/stats"),
     ("GET", "/admin/customers/{id}"),
@@ -133,3 +133,32 @@ async def test_handlers_answer_what_the_document_says(client: httpx.AsyncClient)
     ok(schemas.Payment, await client.post(refund, headers=auth), 200)
     ok(schemas.Error, await client.post("/sessions", json={}), 422)
     ok(schemas.Health, await client.get("/health"), 200)
+
+
+def docs_table_operations() -> set[tuple[str, str]]:
+    """(method, path) of every row of the endpoint table in docs/demo-api.md."""
+    text = (ROOT / "docs" / "demo-api.md").read_text()
+    return set(re.findall(r"^\| `([A-Z]+)` \| `(/[^`]*)` \|", text, flags=re.MULTILINE))
+
+
+def test_docs_table_lists_every_route_and_nothing_else() -> None:
+    listed = docs_table_operations()
+    assert listed, "no endpoint table found in docs/demo-api.md"
+    assert listed == route_operations()
+
+
+def test_docs_table_lists_every_documented_operation() -> None:
+    assert documented_operations(build_openapi()) <= docs_table_operations()
+
+
+def test_delay_is_documented_and_answers_as_documented() -> None:
+    operation = build_openapi()["paths"]["/delay/{ms}"]["get"]
+    assert operation["parameters"][0]["schema"]["maximum"] == schemas.MAX_DELAY_MS
+    assert set(operation["responses"]) == {"200", "422"}
+
+
+async def test_delay_answers_what_the_document_says(client: httpx.AsyncClient) -> None:
+    r = await client.get("/delay/5")
+    assert (r.status_code, r.json()) == (200, {"delayed_ms": 5})
+    too_long = await client.get(f"/delay/{schemas.MAX_DELAY_MS + 1}")
+    ok(schemas.Error, too_long, 422)

@@ -8,6 +8,7 @@ from .confirm import Confirm
 from .currency import Currency
 from .customer import Customer
 from .customer_list import CustomerList
+from .delay_delayed import DelayDelayed
 from .error import Error
 from .error_fields_type_0 import ErrorFieldsType0
 from .health import Health
@@ -32,6 +33,7 @@ __all__ = (
     "Currency",
     "Customer",
     "CustomerList",
+    "DelayDelayed",
     "Error",
     "ErrorFieldsType0",
     "Health",
