@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import anyio
@@ -30,6 +30,7 @@ from synthetic_exporter.app.startup_checks import (
 )
 from synthetic_exporter.app.statedir import StateDirError, hold_state_dir
 from synthetic_exporter.app.web_config import WebConfig
+from synthetic_exporter.authoring.suite import Suite
 from synthetic_exporter.core.durations import parse_duration
 from synthetic_exporter.core.logs import configure_logging
 from synthetic_exporter.core.results import RunResult
@@ -41,10 +42,24 @@ from synthetic_exporter.core.settings import (
     unknown_variable_warnings,
 )
 from synthetic_exporter.core.version import __version__
-from synthetic_exporter.engine.coordinator import new_run_id
+from synthetic_exporter.engine.coordinator import Coordinator, new_run_id
+from synthetic_exporter.engine.graph import with_dependencies
 from synthetic_exporter.engine.loader import LoadResult, load, without_secret_names
+from synthetic_exporter.engine.runner import Listener, unrun_suite
+from synthetic_exporter.engine.selection import (
+    Expression,
+    ExpressionError,
+    parse_expression,
+    select,
+)
 from synthetic_exporter.engine.shard import suites_for_shard
-from synthetic_exporter.engine.wiring import KeepingFanout, run_once, secret_variables
+from synthetic_exporter.engine.wiring import (
+    KeepingFanout,
+    open_engine,
+    run_once,
+    secret_variables,
+    sweep_leftovers,
+)
 from synthetic_exporter.exporter.failure_log import FailureLogger
 from synthetic_exporter.exporter.report import (
     ConsoleReporter,
@@ -55,6 +70,7 @@ from synthetic_exporter.exporter.report import (
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_TESTS = 0, 1, 2, 5
+STOPPED_BY_X = "stopped after the first failure (-x)"
 INVALID_SETTINGS = "synthetic-exporter: invalid settings:"
 
 
@@ -103,6 +119,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="run only this suite and what it depends on (repeatable)",
+    )
+    run.add_argument(
+        "-k",
+        dest="keywords",
+        metavar="EXPR",
+        help="run only tests whose suite/test name or tags match EXPR (as pytest -k)",
+    )
+    run.add_argument(
+        "-m", dest="tags", metavar="TAG_EXPR", help="run only suites whose tags match TAG_EXPR"
+    )
+    run.add_argument(
+        "-x", "--exitfirst", action="store_true", help="stop after the first failed test"
     )
     run.add_argument("--junit-xml", type=Path, metavar="PATH", help="write JUnit XML here")
     run.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON here")
@@ -161,31 +189,79 @@ def cmd_list(settings: Settings, loaded: LoadResult) -> int:
     return EXIT_USAGE if loaded.errors else EXIT_OK
 
 
+async def run_exitfirst(
+    settings: Settings, suites: Mapping[str, Suite], names: list[str], listener: Listener
+) -> None:
+    """Run suites one at a time in dependency order; skip the rest after a failed test (-x)."""
+    async with open_engine(settings, suites) as engine:
+        await sweep_leftovers(engine)
+        coordinator = Coordinator(engine=engine, suites=suites, listener=listener, concurrency=1)
+        failed = False
+        for name in with_dependencies(suites, names):
+            if failed:
+                result = unrun_suite(suites[name], new_run_id(), STOPPED_BY_X, time.time())
+                for test in result.tests:
+                    listener.test_finished(test)
+                listener.suite_finished(result)
+                continue
+            coordinator.reserve([name])
+            result = await coordinator.run_reserved(name)
+            failed = any(test.outcome.bad for test in result.tests)
+
+
 async def _run_with_signals(
-    settings: Settings, loaded: LoadResult, names: list[str], collector: KeepingFanout
+    settings: Settings,
+    suites: Mapping[str, Suite],
+    names: list[str],
+    collector: KeepingFanout,
+    exitfirst: bool,
 ) -> bool:
     """Run once; return True when a signal interrupted the run."""
     stopped: list[int] = []
+    runner = run_exitfirst if exitfirst else run_once
     async with anyio.create_task_group() as group:
         group.start_soon(cancel_on_signal, group.cancel_scope, settings.shutdown_grace, stopped)
-        await run_once(settings, loaded.suites, names, collector)
+        await runner(settings, suites, names, collector)
         group.cancel_scope.cancel()
     return bool(stopped)
 
 
-def cmd_run(settings: Settings, loaded: LoadResult, args: argparse.Namespace) -> int:
-    """Run suites once with live output; write reports; return the exit status."""
+def selected_suites(loaded: LoadResult, args: argparse.Namespace) -> dict[str, Suite]:
+    """Return the suites ``--suite``, ``-k`` and ``-m`` select, narrowed to their tests."""
     unknown = [n for n in args.suite if n not in loaded.suites]
     if unknown:
         known = ", ".join(loaded.suites) or "none"
         raise UsageError(f"unknown suite {unknown[0]!r} (loaded: {known})")
+    candidates = {n: loaded.suites[n] for n in args.suite or loaded.suites}
+    return select(candidates, _expression("-k", args.keywords), _expression("-m", args.tags))
+
+
+def _expression(option: str, text: str | None) -> Expression | None:
+    """Parse a ``-k`` / ``-m`` expression; a malformed one is a usage error naming the option."""
+    if text is None:
+        return None
+    try:
+        return parse_expression(text)
+    except ExpressionError as exc:
+        raise UsageError(f"{option} {text!r}: {exc}") from None
+
+
+def cmd_run(settings: Settings, loaded: LoadResult, args: argparse.Namespace) -> int:
+    """Run suites once with live output; write reports; return the exit status."""
+    selected = selected_suites(loaded, args)
     sys.stderr.write(format_load_errors(loaded.errors))
     reporter = ConsoleReporter(sys.stdout)
     collector = KeepingFanout([reporter, FailureLogger()])
-    names = args.suite or list(loaded.suites)
+    suites = {**loaded.suites, **selected}
     started = time.time()
     interrupted = anyio.run(
-        _run_with_signals, settings, loaded, names, collector, backend_options=backend_options()
+        _run_with_signals,
+        settings,
+        suites,
+        list(selected),
+        collector,
+        args.exitfirst,
+        backend_options=backend_options(),
     )
     run = RunResult(
         run_id=new_run_id(),

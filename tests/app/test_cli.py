@@ -326,6 +326,84 @@ def test_nothing_collected_exits_5_as_pytest(tmp_path: Path) -> None:
     assert "0 suites, 0 tests loaded, 0 errors" in validate.stdout
 
 
+SELECTION = """
+from synthetic_exporter import Suite, T
+
+accounts = Suite("accounts", tags=["smoke"])
+checkout = Suite("checkout", depends_on=["accounts"], tags=["billing"])
+search = Suite("search", tags=["smoke"])
+
+
+@accounts.test
+async def sign_up(t: T) -> None:
+    r = await t.http.get("/delay/1")
+    assert r.status_code == 200
+
+
+@checkout.test
+async def pay_by_card(t: T) -> None:
+    pass
+
+
+@checkout.test
+async def refund(t: T) -> None:
+    assert 1 == 2
+
+
+@search.test
+async def query(t: T) -> None:
+    pass
+"""
+
+
+def outcome_lines(stdout: str) -> list[str]:
+    """Return the live ``suite/test OUTCOME`` lines, without their durations, sorted."""
+    return sorted(line.split(" [")[0] for line in stdout.splitlines() if "/" in line[:40])
+
+
+def test_k_and_m_select_tests_and_dependencies_still_run(tmp_path: Path, demo_api: str) -> None:
+    checks = write_checks(tmp_path / "checks", {"selection.py": SELECTION})
+    env = cli_env(tmp_path / "state", demo_api)
+    run = run_cli(["run", "--once", "--checks", str(checks), "-k", "CARD or query"], env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert outcome_lines(run.stdout) == [
+        "accounts/sign_up PASSED",  # checkout's dependency
+        "checkout/pay_by_card PASSED",
+        "search/query PASSED",
+    ]
+    tagged = run_cli(["run", "--checks", str(checks), "-m", "smoke and not billing"], env)
+    assert outcome_lines(tagged.stdout) == ["accounts/sign_up PASSED", "search/query PASSED"]
+    by_tag = run_cli(["run", "--checks", str(checks), "-k", "billing and not pay"], env)
+    assert by_tag.returncode == 1
+    assert "checkout/refund FAILED" in by_tag.stdout
+    assert "checkout/pay_by_card" not in by_tag.stdout
+
+
+def test_a_selection_that_matches_nothing_exits_5(tmp_path: Path, demo_api: str) -> None:
+    checks = write_checks(tmp_path / "checks", {"selection.py": SELECTION})
+    env = cli_env(tmp_path / "state", demo_api)
+    run = run_cli(["run", "--checks", str(checks), "-k", "nothing_like_this"], env)
+    assert run.returncode == 5, run.stdout + run.stderr
+    assert "no tests ran in" in run.stdout
+    bad = run_cli(["run", "--checks", str(checks), "-m", "smoke and"], env)
+    assert bad.returncode == 2
+    assert "-m 'smoke and': unexpected end of expression" in bad.stderr
+
+
+def test_x_stops_after_the_first_failure(tmp_path: Path, demo_api: str) -> None:
+    checks = write_checks(tmp_path / "checks", {"selection.py": SELECTION})
+    env = cli_env(tmp_path / "state", demo_api)
+    results = tmp_path / "results.json"
+    both = ["run", "--checks", str(checks), "--suite", "checkout", "--suite", "search"]
+    run = run_cli([*both, "-x", "--json", str(results)], env)
+    assert run.returncode == 1, run.stdout + run.stderr
+    suites = {s["suite"]: s for s in json.loads(results.read_text())["suites"]}
+    assert suites["checkout"]["outcome"] == "failed"
+    assert suites["search"]["skip_reason"] == "stopped after the first failure (-x)"
+    assert "search/query SKIPPED [0 ms] (stopped after the first failure (-x))" in run.stdout
+    assert "search/query PASSED" in run_cli(both, env).stdout
+
+
 def test_bad_settings_name_the_variable_and_exit_2(tmp_path: Path) -> None:
     env = cli_env(tmp_path / "state", None, SYNTHETIC_INTERVAL="soon")
     run = run_cli(["list"], env)
