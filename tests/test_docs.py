@@ -1,11 +1,13 @@
-"""The docs say what the code does: every metric documented, every documented metric real."""
+"""The docs say what the code does: every metric documented and real, the tutorial as shown."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from tests.conftest import ROOT
+import pytest
+
+from tests.conftest import ROOT, cli_env, run_cli, write_checks
 from tests.exposition import agent_registry
 
 DOCS = ROOT / "docs"
@@ -49,3 +51,33 @@ def test_docs_mention_no_metric_the_agent_does_not_export() -> None:
         } - {n.removesuffix("_total") for n in exported}
         # Recording rules (level:metric:operation) are documented with their colons.
         assert not unknown, f"{doc.name} mentions {sorted(unknown)}, not exported"
+
+
+def tutorial_check() -> str:
+    """The check file docs/tutorial.md asks the reader to write."""
+    text = (DOCS / "tutorial.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) == 1, "docs/tutorial.md should show one check file"
+    return str(blocks[0])
+
+
+@pytest.mark.slow
+def test_tutorial_check_passes_then_fails_as_shown(demo_api: str, tmp_path: Path) -> None:
+    """The tutorial's check passes against the demo API, and its broken form fails as shown."""
+    source = tutorial_check()
+    checks = write_checks(tmp_path / "my_checks", {"first.py": source})
+    env = cli_env(tmp_path / "state", demo_api)
+    passed = run_cli(["run", "--once", "--checks", str(checks)], env)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "first/sign_up PASSED" in passed.stdout
+    assert "1 passed" in passed.stdout
+
+    broken = source.replace("== 201, r.text", "== 200, r.text")
+    assert broken != source
+    write_checks(checks, {"first.py": broken})
+    failed = run_cli(["run", "--once", "--checks", str(checks)], env)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "first/sign_up FAILED" in failed.stdout
+    assert "assert 201 == 200" in failed.stdout
+    assert "line 12, in sign_up" in failed.stdout
+    assert "1 failed" in failed.stdout
