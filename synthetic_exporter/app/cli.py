@@ -9,6 +9,7 @@ naming it, with no traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -65,6 +66,7 @@ from synthetic_exporter.exporter.report import (
     ConsoleReporter,
     format_load_errors,
     plural,
+    use_colour,
     write_json,
     write_junit,
 )
@@ -131,6 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "-x", "--exitfirst", action="store_true", help="stop after the first failed test"
+    )
+    run.add_argument("-v", "--verbose", action="count", default=0, help="more output per test")
+    run.add_argument(
+        "-q", "--quiet", action="count", default=0, help="less: only tests that did not pass"
+    )
+    run.add_argument(
+        "--color",
+        choices=("yes", "no", "auto"),
+        default="auto",
+        help="colour the outcomes (auto: on a terminal, unless NO_COLOR is set)",
     )
     run.add_argument("--junit-xml", type=Path, metavar="PATH", help="write JUnit XML here")
     run.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON here")
@@ -250,7 +262,11 @@ def cmd_run(settings: Settings, loaded: LoadResult, args: argparse.Namespace) ->
     """Run suites once with live output; write reports; return the exit status."""
     selected = selected_suites(loaded, args)
     sys.stderr.write(format_load_errors(loaded.errors))
-    reporter = ConsoleReporter(sys.stdout)
+    reporter = ConsoleReporter(
+        sys.stdout,
+        verbosity=args.verbose - args.quiet,
+        colour=use_colour(args.color, sys.stdout, os.environ),
+    )
     collector = KeepingFanout([reporter, FailureLogger()])
     suites = {**loaded.suites, **selected}
     started = time.time()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -41,6 +42,24 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{suffix}"
 
 
+GREEN, YELLOW, RED, RESET = "\x1b[32m", "\x1b[33m", "\x1b[31m", "\x1b[0m"
+COLOURS = {
+    Outcome.PASSED: GREEN,
+    Outcome.FLAKY: YELLOW,
+    Outcome.SKIPPED: YELLOW,
+    Outcome.FAILED: RED,
+    Outcome.ERROR: RED,
+    Outcome.TIMEOUT: RED,
+}
+
+
+def use_colour(choice: str, stream: TextIO, environ: Mapping[str, str]) -> bool:
+    """Decide ``--color=yes|no|auto``: auto means a terminal and no ``NO_COLOR`` (no-color.org)."""
+    if choice != "auto":
+        return choice == "yes"
+    return stream.isatty() and not environ.get("NO_COLOR")
+
+
 def rule(title: str, char: str = "=") -> str:
     """Return a pytest-style banner line."""
     text = f" {title} "
@@ -50,19 +69,34 @@ def rule(title: str, char: str = "=") -> str:
 
 @dataclass(slots=True)
 class ConsoleReporter:
-    """Prints one line per finished test, as it finishes."""
+    """Prints one line per finished test, as it finishes.
+
+    ``verbosity`` is ``-v`` minus ``-q``: below 0 only the tests that did not pass get a
+    line; above 0 a failed test's line is followed by its message's first line.
+    """
 
     stream: TextIO
     started: float = field(default_factory=time.monotonic)
+    verbosity: int = 0
+    colour: bool = False
+
+    def paint(self, text: str, colour: str) -> str:
+        """Return ``text`` in ``colour`` when colour is on."""
+        return f"{colour}{text}{RESET}" if self.colour else text
 
     def test_finished(self, result: TestResult) -> None:
         """Print the test's line."""
+        if self.verbosity < 0 and result.outcome is Outcome.PASSED:
+            return
         detail = f" ({result.message})" if result.outcome is Outcome.SKIPPED else ""
         retry = f" after {result.attempts} attempts" if result.attempts > 1 else ""
+        outcome = self.paint(result.outcome.value.upper(), COLOURS[result.outcome])
         self.stream.write(
-            f"{result.full_name} {result.outcome.value.upper()}"
+            f"{result.full_name} {outcome}"
             f" [{result.duration_seconds * 1000:.0f} ms{retry}]{detail}\n"
         )
+        if self.verbosity > 0 and result.outcome.bad and result.message:
+            self.stream.write(f"    {result.message.splitlines()[0]}\n")
         self.stream.flush()
 
     def suite_finished(self, result: SuiteResult) -> None:
@@ -102,8 +136,19 @@ class ConsoleReporter:
         if run.load_errors:
             parts.append(plural(len(run.load_errors), "load error"))
         elapsed = run.ended_at - run.started_at
-        lines.append(rule(f"{', '.join(parts) or 'no tests ran'} in {elapsed:.2f}s"))
+        closing = rule(f"{', '.join(parts) or 'no tests ran'} in {elapsed:.2f}s")
+        lines.append(self.paint(closing, self.closing_colour(run)))
         return "\n".join(lines) + "\n"
+
+    @staticmethod
+    def closing_colour(run: RunResult) -> str:
+        """Return the counts line's colour, as pytest: red on a failure, yellow on nothing."""
+        tests = run.all_tests
+        if run.load_errors or any(t.outcome.bad for t in tests):
+            return RED
+        if not tests or any(t.outcome is not Outcome.PASSED for t in tests):
+            return YELLOW
+        return GREEN
 
 
 def write_json(run: RunResult, path: Path) -> None:

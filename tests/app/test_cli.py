@@ -404,6 +404,23 @@ def test_x_stops_after_the_first_failure(tmp_path: Path, demo_api: str) -> None:
     assert "search/query PASSED" in run_cli(both, env).stdout
 
 
+def test_q_v_and_color_change_the_live_output(tmp_path: Path, demo_api: str) -> None:
+    checks = write_checks(tmp_path / "checks", {"selection.py": SELECTION})
+    env = cli_env(tmp_path / "state", demo_api)
+    args = ["run", "--checks", str(checks), "--suite", "checkout"]
+    plain = run_cli(args, env)
+    assert "checkout/pay_by_card PASSED" in plain.stdout
+    assert "\x1b[" not in plain.stdout  # a pipe: no colour
+    quiet = run_cli([*args, "-q"], env)
+    assert "PASSED" not in quiet.stdout
+    assert "checkout/refund FAILED" in quiet.stdout
+    verbose = run_cli([*args, "-v"], env)
+    assert "checkout/refund FAILED" in verbose.stdout
+    assert "\n    assert 1 == 2\n" in verbose.stdout
+    coloured = run_cli([*args, "--color=yes"], {**env, "NO_COLOR": "1"})
+    assert "checkout/refund \x1b[31mFAILED\x1b[0m" in coloured.stdout
+
+
 def test_bad_settings_name_the_variable_and_exit_2(tmp_path: Path) -> None:
     env = cli_env(tmp_path / "state", None, SYNTHETIC_INTERVAL="soon")
     run = run_cli(["list"], env)

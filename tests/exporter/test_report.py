@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 
 from synthetic_exporter.core.results import LoadError, Outcome, RunResult
-from synthetic_exporter.exporter.report import ConsoleReporter, plural
-from tests.factories import make_suite
+from synthetic_exporter.exporter.report import ConsoleReporter, plural, use_colour
+from tests.factories import make_suite, make_test
 
 
 def counts_line(run: RunResult) -> str:
@@ -41,3 +42,42 @@ def test_counts_line_uses_plurals_as_pytest() -> None:
 def test_an_empty_run_says_no_tests_ran() -> None:
     empty = RunResult(run_id="r", suites=(), started_at=0.0, ended_at=0.0)
     assert "no tests ran in 0.00s" in counts_line(empty)
+
+
+def test_colour_is_on_only_for_a_terminal_without_no_color() -> None:
+    main, secondary = os.openpty()
+    with os.fdopen(secondary, "w") as terminal, io.StringIO() as pipe:
+        assert use_colour("auto", terminal, {})
+        assert not use_colour("auto", terminal, {"NO_COLOR": "1"})
+        assert use_colour("auto", terminal, {"NO_COLOR": ""})  # no-color.org: empty is unset
+        assert not use_colour("auto", pipe, {})
+        assert use_colour("yes", pipe, {"NO_COLOR": "1"})
+        assert not use_colour("no", terminal, {})
+    os.close(main)
+
+
+def live_lines(verbosity: int, colour: bool = False) -> str:
+    """Return what the reporter prints for a passed and a failed test."""
+    stream = io.StringIO()
+    reporter = ConsoleReporter(stream, verbosity=verbosity, colour=colour)
+    reporter.test_finished(make_test("s", "ok", Outcome.PASSED))
+    reporter.test_finished(make_test("s", "bad", Outcome.FAILED, message="assert 1 == 2\nmore"))
+    return stream.getvalue()
+
+
+def test_verbosity_changes_the_live_lines() -> None:
+    assert live_lines(0).splitlines() == ["s/ok PASSED [100 ms]", "s/bad FAILED [100 ms]"]
+    assert live_lines(-1).splitlines() == ["s/bad FAILED [100 ms]"]
+    assert live_lines(1).splitlines()[-1] == "    assert 1 == 2"
+
+
+def test_colour_paints_outcomes_and_the_counts_line() -> None:
+    assert "s/ok \x1b[32mPASSED\x1b[0m" in live_lines(0, colour=True)
+    assert "s/bad \x1b[31mFAILED\x1b[0m" in live_lines(0, colour=True)
+    assert "\x1b" not in live_lines(0)
+    suite = make_suite("s", ("a", Outcome.PASSED))
+    green = RunResult(run_id="r", suites=(suite,), started_at=0.0, ended_at=1.0)
+    reporter = ConsoleReporter(io.StringIO(), colour=True)
+    assert reporter.summary(green).splitlines()[-1].startswith("\x1b[32m=")
+    empty = RunResult(run_id="r", suites=(), started_at=0.0, ended_at=0.0)
+    assert reporter.summary(empty).splitlines()[-1].startswith("\x1b[33m=")
