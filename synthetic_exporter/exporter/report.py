@@ -33,7 +33,8 @@ ORDER = (
 )
 
 
-COUNTABLE = frozenset({"error", "timeout", "load error", "suite", "test"})
+COUNTABLE = frozenset({"error", "timeout", "load error", "suite", "test", "earlier line"})
+CAPTURED_LINES, CAPTURED_CHARS = 20, 200
 
 
 def plural(count: int, word: str) -> str:
@@ -118,6 +119,7 @@ class ConsoleReporter:
                 lines.append(test.message)
                 if test.traceback:
                     lines.append(test.traceback)
+                lines.extend(captured_log(test))
         if flaky:
             lines.append(rule("FLAKY (passed after a retry)"))
             lines.extend(f"{t.full_name}: {t.message}" for t in flaky)
@@ -149,6 +151,24 @@ class ConsoleReporter:
         if not tests or any(t.outcome is not Outcome.PASSED for t in tests):
             return YELLOW
         return GREEN
+
+
+def captured_log(test: TestResult) -> list[str]:
+    """Return a failure's ``t.log`` lines under a pytest-like banner, bounded.
+
+    Only the last :data:`CAPTURED_LINES` are shown, each cut at :data:`CAPTURED_CHARS`.
+    """
+    if not test.logs:
+        return []
+    lines = [rule("Captured log", "-")]
+    hidden = len(test.logs) - CAPTURED_LINES
+    if hidden > 0:
+        lines.append(f"... ({plural(hidden, 'earlier line')} not shown)")
+    for line in test.logs[-CAPTURED_LINES:]:
+        text = f"{line.offset_seconds:7.3f}s {line.level:<7} {line.message}"
+        cut = text if len(text) <= CAPTURED_CHARS else f"{text[: CAPTURED_CHARS - 3]}..."
+        lines.append(cut)
+    return lines
 
 
 def write_json(run: RunResult, path: Path) -> None:

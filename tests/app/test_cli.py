@@ -347,6 +347,7 @@ async def pay_by_card(t: T) -> None:
 
 @checkout.test
 async def refund(t: T) -> None:
+    t.log("refunding order 42")
     assert 1 == 2
 
 
@@ -411,6 +412,9 @@ def test_q_v_and_color_change_the_live_output(tmp_path: Path, demo_api: str) -> 
     plain = run_cli(args, env)
     assert "checkout/pay_by_card PASSED" in plain.stdout
     assert "\x1b[" not in plain.stdout  # a pipe: no colour
+    captured = plain.stdout[plain.stdout.index("assert 1 == 2") :]
+    assert " Captured log " in captured
+    assert "INFO    refunding order 42" in captured
     quiet = run_cli([*args, "-q"], env)
     assert "PASSED" not in quiet.stdout
     assert "checkout/refund FAILED" in quiet.stdout

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import replace
 
-from synthetic_exporter.core.results import LoadError, Outcome, RunResult
+from synthetic_exporter.core.results import LoadError, LogLine, Outcome, RunResult
 from synthetic_exporter.exporter.report import ConsoleReporter, plural, use_colour
 from tests.factories import make_suite, make_test
 
@@ -81,3 +82,28 @@ def test_colour_paints_outcomes_and_the_counts_line() -> None:
     assert reporter.summary(green).splitlines()[-1].startswith("\x1b[32m=")
     empty = RunResult(run_id="r", suites=(), started_at=0.0, ended_at=0.0)
     assert reporter.summary(empty).splitlines()[-1].startswith("\x1b[33m=")
+
+
+def failed_with_logs(count: int, text: str = "step") -> RunResult:
+    """Return a run of one failed test that logged ``count`` lines."""
+    logs = tuple(LogLine(i / 10, "INFO", f"{text} {i}") for i in range(count))
+    test = replace(make_test("s", "bad", Outcome.FAILED, message="assert 1 == 2"), logs=logs)
+    suite = replace(make_suite("s"), tests=(test,))
+    return RunResult(run_id="r", suites=(suite,), started_at=0.0, ended_at=1.0)
+
+
+def test_captured_log_follows_each_failure_bounded() -> None:
+    summary = ConsoleReporter(io.StringIO()).summary(failed_with_logs(3))
+    assert " Captured log " in summary
+    assert "  0.100s INFO    step 1" in summary
+    assert summary.index("assert 1 == 2") < summary.index("Captured log")
+    long = ConsoleReporter(io.StringIO()).summary(failed_with_logs(25, "x" * 500))
+    assert "... (5 earlier lines not shown)" in long
+    shown = [line for line in long.splitlines() if "INFO" in line]
+    assert len(shown) == 20
+    assert shown[0].startswith("  0.500s INFO")  # the last 20 of 25
+    assert all(len(line) == 200 and line.endswith("...") for line in shown)
+
+
+def test_no_captured_log_without_logs() -> None:
+    assert "Captured log" not in ConsoleReporter(io.StringIO()).summary(failed_with_logs(0))
