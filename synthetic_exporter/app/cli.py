@@ -36,6 +36,7 @@ from synthetic_exporter.core.durations import parse_duration
 from synthetic_exporter.core.logs import configure_logging
 from synthetic_exporter.core.results import RunResult
 from synthetic_exporter.core.settings import (
+    ENV_PREFIX,
     Settings,
     SettingsError,
     listen_address,
@@ -96,6 +97,9 @@ def global_options() -> argparse.ArgumentParser:
     options.add_argument(
         "--checks", type=Path, default=argparse.SUPPRESS, help="checks directory or file"
     )
+    options.add_argument(
+        "--env-file", type=Path, default=argparse.SUPPRESS, help="read SYNTHETIC_* settings here"
+    )
     return options
 
 
@@ -110,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--checks", type=Path, help="checks directory or file (default: SYNTHETIC_CHECKS_PATH)"
     )
     common = global_options()
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        metavar="PATH",
+        help="read SYNTHETIC_* settings from this dotenv file (the environment wins)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
         "run", help="run the checks once and report, like pytest", parents=[common]
@@ -393,9 +403,30 @@ def invalid_setting(variable: str, message: str) -> int:
     return EXIT_USAGE
 
 
+def apply_env_file(path: Path) -> None:
+    """Set the ``SYNTHETIC_*`` variables of a dotenv file that the environment does not set.
+
+    Other variables of the file are left alone (the file may be shared with other tools).
+    """
+    from dotenv import dotenv_values  # pydantic-settings' own dotenv reader
+
+    if not path.is_file():
+        raise UsageError(f"--env-file: {path}: no such file")
+    present = {key.upper() for key in os.environ}
+    for key, value in dotenv_values(path).items():
+        if key.upper().startswith(ENV_PREFIX) and key.upper() not in present and value is not None:
+            os.environ[key] = value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
+    if args.env_file is not None:
+        try:
+            apply_env_file(args.env_file)
+        except UsageError as exc:
+            sys.stderr.write(f"synthetic-exporter: error: {exc}\n")
+            return EXIT_USAGE
     for line in unknown_variable_warnings():
         sys.stderr.write(f"{line}\n")
     try:

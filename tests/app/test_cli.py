@@ -425,6 +425,27 @@ def test_q_v_and_color_change_the_live_output(tmp_path: Path, demo_api: str) -> 
     assert "checkout/refund \x1b[31mFAILED\x1b[0m" in coloured.stdout
 
 
+def test_env_file_sets_settings_the_environment_wins(tmp_path: Path) -> None:
+    checks = write_checks(tmp_path / "checks", {"chain.py": CHAIN})
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        f"# shared with other tools\nSYNTHETIC_CHECKS_PATH={checks}\nSYNTHETIC_INTERVAL=7s\n"
+        "DATABASE_URL=postgres://elsewhere\nSYNTHETIC_INTERVALL=5s\n"
+    )
+    env = cli_env(tmp_path / "state", None)
+    run = run_cli(["list", "--env-file", str(env_file)], env)
+    assert run.returncode == 0, run.stderr
+    assert "signup (every 7s)" in run.stdout
+    assert "SYNTHETIC_INTERVALL" in run.stderr  # the file's typo is warned about too
+    wins = run_cli(["--env-file", str(env_file), "list"], {**env, "SYNTHETIC_INTERVAL": "9s"})
+    assert "signup (every 9s)" in wins.stdout
+    missing = run_cli(["list", "--env-file", str(tmp_path / "nope.env")], env)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        f"synthetic-exporter: error: --env-file: {tmp_path / 'nope.env'}: no such file"
+    ]
+
+
 def test_bad_settings_name_the_variable_and_exit_2(tmp_path: Path) -> None:
     env = cli_env(tmp_path / "state", None, SYNTHETIC_INTERVAL="soon")
     run = run_cli(["list"], env)
