@@ -44,10 +44,8 @@ from synthetic_exporter.core.settings import (
     unknown_variable_warnings,
 )
 from synthetic_exporter.core.version import __version__
-from synthetic_exporter.engine.coordinator import Coordinator, new_run_id
-from synthetic_exporter.engine.graph import with_dependencies
+from synthetic_exporter.engine.coordinator import new_run_id
 from synthetic_exporter.engine.loader import LoadResult, load, without_secret_names
-from synthetic_exporter.engine.runner import Listener, unrun_suite
 from synthetic_exporter.engine.selection import (
     Expression,
     ExpressionError,
@@ -57,10 +55,8 @@ from synthetic_exporter.engine.selection import (
 from synthetic_exporter.engine.shard import suites_for_shard
 from synthetic_exporter.engine.wiring import (
     KeepingFanout,
-    open_engine,
     run_once,
     secret_variables,
-    sweep_leftovers,
 )
 from synthetic_exporter.exporter.failure_log import FailureLogger
 from synthetic_exporter.exporter.report import (
@@ -211,26 +207,6 @@ def cmd_list(settings: Settings, loaded: LoadResult) -> int:
     return EXIT_USAGE if loaded.errors else EXIT_OK
 
 
-async def run_exitfirst(
-    settings: Settings, suites: Mapping[str, Suite], names: list[str], listener: Listener
-) -> None:
-    """Run suites one at a time in dependency order; skip the rest after a failed test (-x)."""
-    async with open_engine(settings, suites) as engine:
-        await sweep_leftovers(engine)
-        coordinator = Coordinator(engine=engine, suites=suites, listener=listener, concurrency=1)
-        failed = False
-        for name in with_dependencies(suites, names):
-            if failed:
-                result = unrun_suite(suites[name], new_run_id(), STOPPED_BY_X, time.time())
-                for test in result.tests:
-                    listener.test_finished(test)
-                listener.suite_finished(result)
-                continue
-            coordinator.reserve([name])
-            result = await coordinator.run_reserved(name)
-            failed = any(test.outcome.bad for test in result.tests)
-
-
 async def _run_with_signals(
     settings: Settings,
     suites: Mapping[str, Suite],
@@ -240,10 +216,10 @@ async def _run_with_signals(
 ) -> bool:
     """Run once; return True when a signal interrupted the run."""
     stopped: list[int] = []
-    runner = run_exitfirst if exitfirst else run_once
+    stop_after_failure = STOPPED_BY_X if exitfirst else None
     async with anyio.create_task_group() as group:
         group.start_soon(cancel_on_signal, group.cancel_scope, settings.shutdown_grace, stopped)
-        await runner(settings, suites, names, collector)
+        await run_once(settings, suites, names, collector, stop_after_failure)
         group.cancel_scope.cancel()
     return bool(stopped)
 

@@ -107,6 +107,20 @@ class Coordinator:
             reason = f"the agent failed to run the suite: {describe_error(exc)}"
             return unrun_suite(run.suite, run.run_id, reason, run.scheduled_at, Outcome.ERROR)
 
+    async def run_until_failure(self, names: Iterable[str], reason: str) -> None:
+        """Run suites one at a time in dependency order; after a bad test, skip the rest."""
+        failed = False
+        for name in with_dependencies(self.suites, names):
+            if failed:
+                result = unrun_suite(self.suites[name], new_run_id(), reason, time.time())
+                for test in result.tests:
+                    self.listener.test_finished(test)
+                self.listener.suite_finished(result)
+                continue
+            self.reserve([name])
+            result = await self.run_reserved(name)
+            failed = any(test.outcome.bad for test in result.tests)
+
     async def idle(self) -> None:
         """Return once no suite runs (or waits to run)."""
         while self.running:

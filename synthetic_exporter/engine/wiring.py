@@ -126,12 +126,24 @@ class KeepingFanout(Fanout):
 
 
 async def run_once(
-    settings: Settings, suites: Mapping[str, Suite], names: Iterable[str], listener: Listener
+    settings: Settings,
+    suites: Mapping[str, Suite],
+    names: Iterable[str],
+    listener: Listener,
+    stop_after_failure: str | None = None,
 ) -> None:
-    """Sweep leftovers, then run the named suites (and their dependencies) once."""
+    """Sweep leftovers, then run the named suites (and their dependencies) once.
+
+    With ``stop_after_failure`` (a skip reason), suites run one at a time and those after the
+    first bad test are skipped with that reason (``run --once -x``).
+    """
     async with open_engine(settings, suites) as engine:
         await sweep_leftovers(engine)
+        concurrency = settings.concurrency if stop_after_failure is None else 1
         coordinator = Coordinator(
-            engine=engine, suites=suites, listener=listener, concurrency=settings.concurrency
+            engine=engine, suites=suites, listener=listener, concurrency=concurrency
         )
-        await coordinator.run_batch(names)
+        if stop_after_failure is None:
+            await coordinator.run_batch(names)
+        else:
+            await coordinator.run_until_failure(names, stop_after_failure)
