@@ -22,7 +22,7 @@ import httpx
 from synthetic_exporter.authoring.context import FatalStop, Harness, SkipStop, T
 from synthetic_exporter.authoring.janitor import new_key
 from synthetic_exporter.authoring.suite import Suite, TestDef, TestFunction
-from synthetic_exporter.core.frames import check_frames
+from synthetic_exporter.core.frames import check_frames, format_frames
 from synthetic_exporter.core.results import (
     CleanupFailure,
     Outcome,
@@ -84,9 +84,12 @@ class _Attempt:
 
 
 def short_traceback(exc: BaseException) -> str:
-    """Return the frames of an exception that point into check code, innermost last."""
+    """Return the frames of an exception that point into check code, innermost last.
+
+    Each frame shows its whole statement: a multi-line ``assert`` in full.
+    """
     frames = check_frames(traceback.extract_tb(exc.__traceback__))
-    return "".join(traceback.format_list(frames[-TRACEBACK_FRAMES:])).rstrip()
+    return format_frames(frames[-TRACEBACK_FRAMES:])
 
 
 def _first_leaf(exc: BaseException) -> BaseException:

@@ -78,6 +78,15 @@ COMPARISONS = """
     @suite.test
     def secrets(t: T) -> None:
         assert {"token": t.secret("api_key")} == {"token": "expected"}, "token differs"
+
+
+    @suite.test
+    def multi_line(t: T) -> None:
+        got = {"id": 7, "confirmed": False}
+        assert got == {
+            "id": 7,
+            "confirmed": True,
+        }, "order not confirmed"
 """
 
 
@@ -155,6 +164,23 @@ async def test_failed_comparisons_carry_pytests_explanation(
     assert "s3cr3t" not in secret
     assert secret.startswith("token differs\nassert {'token': ")
     assert "  Differing items:" in secret.splitlines()
+
+
+@pytest.mark.usefixtures("outside_pytest")
+async def test_a_multi_line_assert_is_shown_whole(
+    tmp_path: Path, settings_for: SettingsFor
+) -> None:
+    checks = write_checks(tmp_path / "checks", {"cmp.py": COMPARISONS})
+    result = (await _results(checks, settings_for()))["multi_line"]
+    assert result.message.startswith("order not confirmed\nassert {'id': 7, 'confirmed': False}")
+    assert "  Differing items:" in result.message.splitlines()
+    assert result.traceback.splitlines()[-5:] == [
+        f'  File "{checks / "cmp.py"}", line 65, in multi_line',
+        "    assert got == {",
+        '        "id": 7,',
+        '        "confirmed": True,',
+        '    }, "order not confirmed"',
+    ]
 
 
 @pytest.mark.usefixtures("outside_pytest")
