@@ -22,6 +22,9 @@ from loguru import logger
 
 from synthetic_exporter.core.settings import Settings, TargetSettings
 
+# pytester: the pytest plugin (tests/app/test_pytest_plugin.py) runs pytest in subprocesses.
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 20
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,15 @@ def test_tutorial_check_passes_then_fails_as_shown(demo_api: str, tmp_path: Path
     assert "assert 201 == 200" in failed.stdout
     assert "line 12, in sign_up" in failed.stdout
     assert "1 failed" in failed.stdout
+    under_pytest = subprocess.run(
+        [sys.executable, "-m", "pytest", "--synthetic", str(checks), "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert under_pytest.returncode == 1, under_pytest.stdout + under_pytest.stderr
+    assert "FAILED my_checks/first.py::first::sign_up - {" in under_pytest.stdout
+    assert "assert 201 == 200" in under_pytest.stdout

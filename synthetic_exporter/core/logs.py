@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, TextIO
@@ -63,6 +64,25 @@ def configure_logging(log_format: str, level: str, stream: TextIO = sys.stderr) 
         logger.add(
             stream, level=level.upper(), format=_text_format, backtrace=False, diagnose=False
         )
+
+
+class _ToStandardLogging(logging.Handler):
+    """Hands loguru's records to Python's logging, under the module's logger name."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger(record.name).handle(record)
+
+
+def log_to_standard_logging(level: str) -> None:
+    """Replace all loguru sinks with Python's logging (under pytest: its log capture)."""
+    logger.remove()
+    logger.add(
+        _ToStandardLogging(),
+        level=level.upper(),
+        format="{message}",
+        backtrace=False,
+        diagnose=False,
+    )
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
