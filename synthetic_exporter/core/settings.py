@@ -13,7 +13,15 @@ from typing import Any, Literal, Union, get_args, get_origin
 from urllib.parse import SplitResult, urlsplit
 
 import pydantic_settings
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from synthetic_exporter.core.durations import PositiveDuration
@@ -292,6 +300,14 @@ class Settings(BaseSettings):
     """How long an intent (a create whose answer never came) is looked up before it is dropped."""
     shard: Shard | None = None
     """Run only shard i of N (``i/N``, 0-based): a replica's share of the suites."""
+    history_retention: PositiveDuration = 7 * 86400.0
+    """How long suite runs are kept in the run history (state directory, SQLite)."""
+    history_max_bytes: ByteSize = Field(default=ByteSize(256 * 1024 * 1024), ge=1024 * 1024)
+    """Size limit of the run history file, e.g. 256MiB; the oldest runs go first."""
+    failure_reminder: PositiveDuration = 3600.0
+    """While a test keeps failing, how often its failure is logged again."""
+    otlp_endpoint: str | None = None
+    """OTLP/HTTP traces URL (e.g. http://collector:4318/v1/traces); unset: spans not exported."""
 
     @field_validator("shard", mode="before")
     @classmethod
