@@ -78,6 +78,8 @@ class RequestRecord:
 
     ``phases`` holds the phases that happened, in seconds: on a reused connection there is no
     resolve, connect or tls. ``path`` never carries the query string; no headers are kept.
+    ``started_at`` is the wall-clock start; ``span_id`` the W3C trace span of the request
+    (16 hex digits, in the ``traceparent`` header it carried; empty when none was sent).
     """
 
     target: str
@@ -91,6 +93,8 @@ class RequestRecord:
     tls_version: str = ""
     cert_not_after: float | None = None
     error: str = ""
+    started_at: float = 0.0
+    span_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +131,8 @@ class TestResult:
     cleanup_seconds: float = 0.0
     requests: tuple[RequestRecord, ...] = ()
     storage: tuple[StorageReport, ...] = ()
+    trace_id: str = ""
+    """The W3C trace id (32 hex digits) of this test run's requests; empty when none was sent."""
 
     @property
     def full_name(self) -> str:

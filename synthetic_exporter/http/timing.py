@@ -72,6 +72,7 @@ class RequestTimer:
     url: httpx.URL
     redact: Callable[[str], str]
     started: float = field(default_factory=time.monotonic)
+    started_at: float = field(default_factory=time.time)
     marks: dict[str, float] = field(default_factory=dict)
     resolve_seconds: float | None = None
     status: int | None = None
@@ -127,6 +128,7 @@ class RequestTimer:
             tls_version=self.tls_version,
             cert_not_after=self.cert_not_after,
             error=self.redact(self.error),
+            started_at=self.started_at,
         )
 
 
