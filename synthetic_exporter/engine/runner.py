@@ -41,6 +41,7 @@ from synthetic_exporter.engine.ledger import Ledger
 from synthetic_exporter.engine.sweeper import Sweeper
 from synthetic_exporter.http.clients import Targets
 from synthetic_exporter.http.timing import CURRENT_SINK
+from synthetic_exporter.http.tracecontext import CURRENT_TRACE, new_trace_id
 
 TRACEBACK_FRAMES = 5
 MESSAGE_MAX_LINES = 20
@@ -81,6 +82,7 @@ class _Attempt:
     harness: Harness
     cleanup_failures: list[CleanupFailure]
     cleanup_seconds: float
+    trace_id: str
 
 
 def short_traceback(exc: BaseException) -> str:
@@ -310,6 +312,7 @@ class SuiteRun:
                 ended_at=now,
                 attempts=1,
                 message=message,
+                trace_id=CURRENT_TRACE.get() or "",
             )
             self._emit(cut)
             raise
@@ -324,14 +327,19 @@ class SuiteRun:
         timeout = self.test_timeout(test)
         earlier: list[str] = []
         attempts = 0
-        while True:
-            attempts += 1
-            deadline = min(anyio.current_time() + timeout, self._deadline)
-            attempt = await self._attempt(test.name, test.func, deadline, timeout)
-            retry = attempt.outcome.bad and attempts <= retries
-            if not retry or anyio.current_time() >= self._deadline:
-                break
-            earlier.append(f"attempt {attempts}: {attempt.outcome.value}: {attempt.message}")
+        # One trace per test run: its attempts, subtests and cleanups share it (not janitors).
+        trace = CURRENT_TRACE.set(new_trace_id())
+        try:
+            while True:
+                attempts += 1
+                deadline = min(anyio.current_time() + timeout, self._deadline)
+                attempt = await self._attempt(test.name, test.func, deadline, timeout)
+                retry = attempt.outcome.bad and attempts <= retries
+                if not retry or anyio.current_time() >= self._deadline:
+                    break
+                earlier.append(f"attempt {attempts}: {attempt.outcome.value}: {attempt.message}")
+        finally:
+            CURRENT_TRACE.reset(trace)
         if attempt.outcome is Outcome.PASSED and earlier:
             attempt.outcome = Outcome.FLAKY
             attempt.message = f"passed on attempt {attempts} after " + "; ".join(earlier)
@@ -389,6 +397,7 @@ class SuiteRun:
             harness=harness,
             cleanup_failures=failures,
             cleanup_seconds=round(cleanup_seconds, 6),
+            trace_id=CURRENT_TRACE.get() or "",
         )
 
     def _timeout_message(self, timeout: float | None, deadline: float) -> str:
@@ -428,6 +437,7 @@ class SuiteRun:
             cleanup_seconds=attempt.cleanup_seconds,
             requests=tuple(timer.record() for timer in harness.requests),
             storage=tuple(harness.storage),
+            trace_id=attempt.trace_id,
         )
 
     def _skipped(self, name: str, reason: str) -> TestResult:

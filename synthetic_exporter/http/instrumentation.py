@@ -19,6 +19,8 @@ from synthetic_exporter.http.timing import (
     HookedStream,
     RequestTimer,
 )
+from synthetic_exporter.http.tracecontext import CURRENT_TRACE, HEADER, TraceParent, new_span_id
+from synthetic_exporter.http.tracecontext import parse as parse_traceparent
 from synthetic_exporter.http.transport import Http11Transport
 
 
@@ -43,6 +45,24 @@ class _ClosingStream(httpx.AsyncByteStream):
                 self.on_close()
 
 
+def _trace(request: httpx.Request) -> str:
+    """Add the running test's ``traceparent`` to ``request``; return the span id it carries.
+
+    A check's own ``traceparent`` is kept (its span id returned, if valid); outside a test run
+    nothing is added and the span id is empty.
+    """
+    own = request.headers.get(HEADER)
+    if own is not None:
+        parsed = parse_traceparent(own)
+        return parsed.span_id if parsed is not None else ""
+    trace_id = CURRENT_TRACE.get()
+    if trace_id is None:
+        return ""
+    span_id = new_span_id()
+    request.headers[HEADER] = TraceParent(trace_id, span_id).header()
+    return span_id
+
+
 class InstrumentedTransport(httpx.AsyncBaseTransport):
     """An httpx transport that times every request and attributes it to a target and a CDN."""
 
@@ -60,11 +80,17 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         self.redact = redact
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send the request with a trace hook; record it into the running test, if any."""
+        """Send the request with a trace hook; record it into the running test, if any.
+
+        During a test run (and its cleanups) the request carries a ``traceparent`` header:
+        the run's trace id and a new span id, unless the check set its own.
+        """
+        span_id = _trace(request)
         sink = CURRENT_SINK.get()
         if sink is None:
             return await self.inner.handle_async_request(request)
         timer = RequestTimer(self.target, request.method, request.url, self.redact)
+        timer.span_id = span_id
         if self.traced:
             request.extensions = {**request.extensions, "trace": timer.trace}
         token = ACTIVE_REQUEST.set(timer)

@@ -81,6 +81,7 @@ class RequestTimer:
     cert_not_after: float | None = None
     error: str = ""
     ended: float | None = None
+    span_id: str = ""
 
     async def trace(self, event: str, info: dict[str, Any]) -> None:
         """Take one httpcore trace event."""
@@ -129,6 +130,7 @@ class RequestTimer:
             cert_not_after=self.cert_not_after,
             error=self.redact(self.error),
             started_at=self.started_at,
+            span_id=self.span_id,
         )
 
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import trustme
@@ -17,7 +18,8 @@ import trustme
 from synthetic_exporter import Suite, T
 from synthetic_exporter.core.results import Outcome, RequestRecord, TestResult
 from synthetic_exporter.core.settings import Settings, TargetSettings
-from tests.engine_helpers import run_suites
+from synthetic_exporter.http.tracecontext import parse as parse_traceparent
+from tests.engine_helpers import by_name, run_suites
 
 SettingsFor = Callable[..., Settings]
 # Phases add up to the request's duration but for pool waiting and httpx's own work: about
@@ -26,11 +28,16 @@ SUM_TOLERANCE_SECONDS = 0.01
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    """``/delay/<ms>`` waits, then answers; anything else answers at once."""
+    """``/delay/<ms>`` waits, then answers; anything else answers at once.
+
+    Every request's path and ``traceparent`` header are kept in :attr:`seen`.
+    """
 
     protocol_version = "HTTP/1.1"
+    seen: ClassVar[list[tuple[str, str | None]]] = []
 
     def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("traceparent")))
         if self.path.startswith("/delay/"):
             time.sleep(int(self.path.split("/")[2].split("?")[0]) / 1000)
         body = b"x" * 20_000
@@ -216,3 +223,107 @@ async def test_secrets_in_paths_and_errors_are_masked_in_request_records(
     (request,) = result.requests
     assert request.path == "/delay/0/***"
     assert "tok-5ecret-value" not in repr(result)
+
+
+def traceparents(prefix: str) -> list[tuple[str, str]]:
+    """Return the (path, trace id) of each request the server saw under ``prefix``, in order.
+
+    A request without a valid ``traceparent`` has the trace id "".
+    """
+    found = []
+    for path, header in list(Handler.seen):
+        if path.startswith(prefix):
+            parsed = parse_traceparent(header or "")
+            found.append((path, parsed.trace_id if parsed else ""))
+    return found
+
+
+def span_ids(prefix: str) -> list[str]:
+    """Return the span id of each request the server saw under ``prefix``, in order."""
+    return [
+        parsed.span_id
+        for path, header in list(Handler.seen)
+        if path.startswith(prefix) and (parsed := parse_traceparent(header or "")) is not None
+    ]
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["own-transport", "httpcore-transport"])
+async def test_each_request_carries_the_test_runs_trace_and_its_own_span(
+    plain: Site, settings_for: SettingsFor, tmp_path: Path, http2: bool
+) -> None:
+    prefix = f"/trace-{http2}/"
+    suite = Suite("traced")
+
+    @suite.test
+    async def one(t: T) -> None:
+        t.cleanup(lambda: t.http.get(f"{prefix}one/cleanup"))
+        for index in range(3):
+            assert (await t.http.get(f"{prefix}one/{index}")).status_code == 200
+
+    @suite.test
+    async def two(t: T) -> None:
+        assert (await t.http.get(f"{prefix}two")).status_code == 200
+
+    settings = settings_for(targets=target(plain, tmp_path, http2=http2))
+    recorder = await run_suites(settings, [suite])
+    first, second = recorder.tests
+    assert first.trace_id != second.trace_id
+    seen = traceparents(prefix)
+    assert seen == [
+        *[(f"{prefix}one/{index}", first.trace_id) for index in range(3)],
+        (f"{prefix}one/cleanup", first.trace_id),  # a test's cleanups share its trace
+        (f"{prefix}two", second.trace_id),
+    ]
+    spans = span_ids(prefix)
+    assert len(set(spans)) == 5
+    # The records carry the span each request sent (the cleanup's is not recorded).
+    assert [r.span_id for r in first.requests] == spans[:3]
+    assert [r.span_id for r in second.requests] == spans[4:]
+
+
+async def test_retries_and_subtests_share_the_test_runs_trace(
+    plain: Site, settings_for: SettingsFor, tmp_path: Path
+) -> None:
+    prefix = "/trace-retries/"
+    suite = Suite("retried", retries=1)
+    attempts: list[int] = []
+
+    @suite.test
+    async def flaky(t: T) -> None:
+        attempts.append(1)
+        await t.http.get(f"{prefix}attempt/{len(attempts)}")
+
+        async def sub(t: T) -> None:
+            await t.http.get(f"{prefix}sub/{len(attempts)}")
+
+        await t.run("sub", sub)
+        assert len(attempts) > 1, "fails on the first attempt"
+
+    settings = settings_for(targets=target(plain, tmp_path))
+    recorder = await run_suites(settings, [suite])
+    results = by_name(recorder.tests)
+    test = results["retried/flaky"]
+    assert test.outcome is Outcome.FLAKY
+    assert [r.trace_id for r in recorder.tests] == [test.trace_id] * 3  # sub twice, then flaky
+    assert {trace for _, trace in traceparents(prefix)} == {test.trace_id}
+    assert len(traceparents(prefix)) == 4
+
+
+async def test_a_checks_own_traceparent_is_kept(
+    plain: Site, settings_for: SettingsFor, tmp_path: Path
+) -> None:
+    prefix = "/trace-own/"
+    own = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    suite = Suite("own")
+
+    @suite.test
+    async def mine(t: T) -> None:
+        await t.http.get(f"{prefix}mine", headers={"traceparent": own})
+        await t.http.get(f"{prefix}ours")
+
+    settings = settings_for(targets=target(plain, tmp_path))
+    (result,) = (await run_suites(settings, [suite])).tests
+    sent = [header for path, header in Handler.seen if path.startswith(prefix)]
+    assert sent[0] == own
+    assert traceparents(prefix)[1] == (f"{prefix}ours", result.trace_id)
+    assert [r.span_id for r in result.requests] == ["b7ad6b7169203331", span_ids(prefix)[1]]
