@@ -1,0 +1,520 @@
+"""The durable run history: every suite run in SQLite (``<state_dir>/history.sqlite3``).
+
+Each run is kept whole, as compressed JSON (tests, messages, tracebacks, logs, steps, requests),
+beside indexed columns for filters; each test of a run is a small row for bars, uptimes and
+sparklines. The listener methods run on the event loop and only enqueue: one writer thread
+stores the runs, and applies retention (age, then file size) every ``MAINTAIN_EVERY_WRITES``
+writes or ``MAINTAIN_EVERY_SECONDS``. Reads use their own connection and block: call them from a
+worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from synthetic_exporter.core.results import Outcome, SuiteResult, TestResult, to_jsonable
+from synthetic_exporter.exporter.history import summary
+
+HISTORY_FILE = "history.sqlite3"
+QUEUE_SIZE = 1000
+BATCH_SIZE = 100
+MAINTAIN_EVERY_WRITES = 100
+MAINTAIN_EVERY_SECONDS = 60.0
+MESSAGE_CHARS = 500  # of a test's message in its row (the whole message is in the run)
+WAL_LIMIT_BYTES = 4 * 1024 * 1024
+MAX_LIMIT = 500
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    suite TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    summary BLOB NOT NULL,
+    result BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_run_id ON runs (run_id);
+CREATE INDEX IF NOT EXISTS runs_suite ON runs (suite, id);
+CREATE INDEX IF NOT EXISTS runs_outcome ON runs (outcome, id);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
+CREATE TABLE IF NOT EXISTS test_names (
+    id INTEGER PRIMARY KEY,
+    suite TEXT NOT NULL,
+    test TEXT NOT NULL,
+    latest_at REAL NOT NULL DEFAULT 0,
+    bad_since REAL,
+    UNIQUE (suite, test)
+);
+CREATE TABLE IF NOT EXISTS tests (
+    run INTEGER NOT NULL,
+    test_id INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    duration_seconds REAL NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (run, test_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tests_by_test ON tests (test_id, started_at, outcome);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class TestRun:
+    """One test in one suite run, for bars, uptimes and sparklines."""
+
+    __test__ = False  # not a pytest test class
+
+    run_id: str
+    suite: str
+    test: str
+    outcome: str
+    started_at: float
+    duration_seconds: float
+    message: str
+
+
+class DamagedHistory(Exception):
+    """The history file is not a usable SQLite database of ours."""
+
+
+def _pack(value: Any) -> bytes:
+    return zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 6)
+
+
+def _unpack(blob: bytes) -> Any:
+    return json.loads(zlib.decompress(blob))
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA busy_timeout=5000")
+    return db
+
+
+def _create(path: Path) -> sqlite3.Connection:
+    """Open (creating if new) the history database; raise DamagedHistory if it is not one."""
+    try:
+        db = _connect(path)
+    except sqlite3.DatabaseError as exc:
+        raise DamagedHistory(str(exc)) from exc
+    try:
+        if db.execute("PRAGMA page_count").fetchone()[0] == 0:
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # only takes before the first table
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
+        db.executescript(SCHEMA)
+        check = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if check != "ok":
+            raise DamagedHistory(str(check))
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise DamagedHistory(str(exc)) from exc
+    except DamagedHistory:
+        db.close()
+        raise
+    return db
+
+
+def _parse_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
+        raise ValueError("cursor must be a value returned as 'next'")
+    return int(cursor)
+
+
+class RunStore:
+    """Suite runs kept in SQLite for ``retention_seconds`` and at most about ``max_bytes``."""
+
+    def __init__(self, path: Path, retention_seconds: float, max_bytes: int) -> None:
+        self.path = path
+        self.retention_seconds = retention_seconds
+        self.max_bytes = max_bytes
+        self.dropped = 0
+        """Runs not stored because the writer's queue was full."""
+        self._queue: queue.Queue[SuiteResult | None] = queue.Queue(QUEUE_SIZE)
+        self._enqueued = 0
+        self._stored = 0  # written, or given up on (an error is logged)
+        self._progress = threading.Condition()
+        self._write_lock = threading.Lock()  # held while the writer writes
+        self._read_lock = threading.Lock()
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._thread: threading.Thread | None = None
+        self._writes_since_maintenance = 0
+        self._maintained_at = 0.0
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the database (moving a damaged file aside) and start the writer thread."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._open()
+        self._maintain()
+        self._thread = threading.Thread(target=self._write_loop, name="run-store", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Store what is queued, stop the writer thread and close the database."""
+        if self._thread is not None:
+            self._queue.put(None)  # blocks only while the queue is full: the writer drains it
+            self._thread.join()
+            self._thread = None
+        with self._write_lock, self._read_lock:
+            for db in (self._writer, self._reader):
+                if db is not None:
+                    db.close()
+            self._writer = self._reader = None
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until the runs queued so far are stored (or ``timeout`` seconds pass)."""
+        with self._progress:
+            target = self._enqueued
+            self._progress.wait_for(lambda: self._stored >= target, timeout)
+
+    def _open(self) -> None:
+        try:
+            self._writer = _create(self.path)
+        except DamagedHistory as exc:
+            self._move_aside(str(exc))
+            self._writer = _create(self.path)
+        self._reader = _connect(self.path)
+
+    def _move_aside(self, why: str) -> None:
+        aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
+        logger.error(f"run history {self.path} is damaged ({why}): moved to {aside}, starting anew")
+        for suffix in ("-wal", "-shm"):
+            side = self.path.with_name(self.path.name + suffix)
+            side.unlink(missing_ok=True)
+        self.path.replace(aside)
+
+    def _recover(self, why: str) -> None:
+        """Replace a database found damaged while in use (writer thread, write lock held)."""
+        with self._read_lock:
+            for db in (self._writer, self._reader):
+                if db is not None:
+                    db.close()
+            self._move_aside(why)
+            self._writer = _create(self.path)
+            self._reader = _connect(self.path)
+
+    # --- listener (event loop: enqueue only) ------------------------------------------------
+
+    def test_finished(self, result: TestResult) -> None:
+        """Ignore single tests: suite results carry them."""
+
+    def suite_finished(self, result: SuiteResult) -> None:
+        """Queue a suite run for the writer; drop it (WARNING, counted) if the queue is full."""
+        try:
+            self._queue.put_nowait(result)
+        except queue.Full:
+            self.dropped += 1
+            logger.warning(
+                f"run history: queue full, run {result.run_id} of {result.suite} not stored"
+                f" ({self.dropped} dropped so far)"
+            )
+            return
+        with self._progress:
+            self._enqueued += 1
+
+    # --- writer thread ----------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            try:
+                item = self._queue.get(timeout=MAINTAIN_EVERY_SECONDS)
+            except queue.Empty:
+                self._maintain_guarded()
+                continue
+            batch: list[SuiteResult] = []
+            while True:
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+                if stopping or len(batch) >= BATCH_SIZE:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._write_guarded(batch)
+            due = time.monotonic() - self._maintained_at >= MAINTAIN_EVERY_SECONDS
+            if self._writes_since_maintenance >= MAINTAIN_EVERY_WRITES or due:
+                self._maintain_guarded()
+
+    def _write_guarded(self, batch: list[SuiteResult]) -> None:
+        try:
+            with self._write_lock:
+                try:
+                    self._write(batch)
+                except sqlite3.DatabaseError as exc:
+                    if isinstance(exc, sqlite3.OperationalError):
+                        raise
+                    self._recover(str(exc))
+                    self._write(batch)
+        except Exception:
+            logger.exception(f"run history: {len(batch)} runs not stored in {self.path}")
+        finally:
+            self._writes_since_maintenance += len(batch)
+            with self._progress:
+                self._stored += len(batch)
+                self._progress.notify_all()
+
+    def _write(self, batch: list[SuiteResult]) -> None:
+        assert self._writer is not None
+        db = self._writer
+        rows = [
+            (r, _pack(summary(r)), _pack(to_jsonable(r)))  # serialised before the transaction
+            for r in batch
+        ]
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for result, packed_summary, packed_result in rows:
+                cursor = db.execute(
+                    "INSERT INTO runs (run_id, suite, outcome, started_at, summary, result)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        result.run_id,
+                        result.suite,
+                        result.outcome.value,
+                        result.started_at,
+                        packed_summary,
+                        packed_result,
+                    ),
+                )
+                run = cursor.lastrowid
+                for test in result.tests:
+                    self._write_test(db, run, test)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _write_test(self, db: sqlite3.Connection, run: int | None, test: TestResult) -> None:
+        db.execute(
+            "INSERT INTO test_names (suite, test) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (test.suite, test.name),
+        )
+        (test_id,) = db.execute(
+            "SELECT id FROM test_names WHERE suite = ? AND test = ?", (test.suite, test.name)
+        ).fetchone()
+        db.execute(
+            "INSERT OR REPLACE INTO tests"
+            " (run, test_id, outcome, started_at, duration_seconds, message)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                run,
+                test_id,
+                test.outcome.value,
+                test.started_at,
+                test.duration_seconds,
+                test.message[:MESSAGE_CHARS],
+            ),
+        )
+        if test.outcome is Outcome.SKIPPED:
+            return
+        # The current bad streak: it starts at the first bad run after an ok one.
+        bad = test.outcome.bad
+        db.execute(
+            "UPDATE test_names SET latest_at = ?,"
+            " bad_since = CASE WHEN ? THEN coalesce(bad_since, ?) ELSE NULL END"
+            " WHERE id = ? AND latest_at <= ?",
+            (test.started_at, bad, test.started_at, test_id, test.started_at),
+        )
+
+    def _maintain_guarded(self) -> None:
+        try:
+            with self._write_lock:
+                self._maintain()
+        except Exception:
+            logger.exception(f"run history: retention failed on {self.path}")
+
+    def _maintain(self) -> None:
+        """Delete runs older than the retention, then the oldest until the file fits."""
+        self._writes_since_maintenance = 0
+        self._maintained_at = time.monotonic()
+        db = self._writer
+        assert db is not None
+        cutoff = time.time() - self.retention_seconds
+        row = db.execute("SELECT max(id) FROM runs WHERE started_at < ?", (cutoff,)).fetchone()
+        if row[0] is not None:
+            self._delete_through(db, row[0])
+        db.execute(
+            "DELETE FROM test_names"
+            " WHERE NOT EXISTS (SELECT 1 FROM tests WHERE test_id = test_names.id)"
+        )
+        while self.used_bytes(db) > self.max_bytes:
+            count, first, last = db.execute(
+                "SELECT count(*), min(id), max(id) FROM runs"
+            ).fetchone()
+            if not count:
+                break
+            # The oldest twentieth (at least one run), by id: ids follow the order of arrival.
+            step = max(1, count // 20)
+            self._delete_through(db, min(last, first + step - 1))
+        db.executescript("PRAGMA incremental_vacuum")  # execute() would free one page only
+
+    @staticmethod
+    def _delete_through(db: sqlite3.Connection, last_id: int) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("DELETE FROM tests WHERE run <= ?", (last_id,))
+        db.execute("DELETE FROM runs WHERE id <= ?", (last_id,))
+        db.execute("COMMIT")
+
+    @staticmethod
+    def used_bytes(db: sqlite3.Connection) -> int:
+        """Return the bytes of the database's pages in use (the file, once vacuumed)."""
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        free = db.execute("PRAGMA freelist_count").fetchone()[0]
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+        return int((pages - free) * size)
+
+    # --- reads (blocking: call from a worker thread) -----------------------------------------
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._read_lock:
+            if self._reader is None:
+                raise RuntimeError("the run store is not started")
+            yield self._reader
+
+    def runs(
+        self,
+        *,
+        suite: str | None = None,
+        test: str | None = None,
+        outcome: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Return run summaries, newest first, and the cursor of the next page (or ``None``).
+
+        ``outcome`` is the run's, or with ``test`` that test's outcome in the run; ``since`` and
+        ``until`` bound the run's start (unix seconds). A bad ``outcome``, ``cursor`` or
+        ``limit`` raises ValueError.
+        """
+        if outcome is not None and outcome not in {o.value for o in Outcome}:
+            raise ValueError(f"outcome must be one of {', '.join(o.value for o in Outcome)}")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be from 1 to {MAX_LIMIT}")
+        before = _parse_cursor(cursor)
+        where: list[str] = []
+        params: list[Any] = []
+        if before is not None:
+            where.append("r.id < ?")
+            params.append(before)
+        if suite is not None:
+            where.append("r.suite = ?")
+            params.append(suite)
+        if since is not None:
+            where.append("r.started_at >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("r.started_at <= ?")
+            params.append(until)
+        if test is not None:
+            names = "SELECT id FROM test_names WHERE test = ?" + (
+                " AND suite = ?" if suite is not None else ""
+            )
+            params_names = [test] + ([suite] if suite is not None else [])
+            test_outcome = " AND t.outcome = ?" if outcome is not None else ""
+            where.append(
+                f"r.id IN (SELECT t.run FROM tests t WHERE t.test_id IN ({names}){test_outcome})"
+            )
+            params += params_names + ([outcome] if outcome is not None else [])
+        elif outcome is not None:
+            where.append("r.outcome = ?")
+            params.append(outcome)
+        sql = "SELECT r.id, r.summary FROM runs r"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY r.id DESC LIMIT ?"
+        with self._reading() as db:
+            rows = db.execute(sql, (*params, limit + 1)).fetchall()
+        page = [_unpack(blob) for _, blob in rows[:limit]]
+        return page, (str(rows[limit - 1][0]) if len(rows) > limit else None)
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        """Return the full result of run ``run_id`` (JSON-ready), or ``None`` if not kept."""
+        with self._reading() as db:
+            row = db.execute(
+                "SELECT result FROM runs WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run_id,)
+            ).fetchone()
+        return None if row is None else dict(_unpack(row[0]))
+
+    _TEST_RUNS = (
+        "SELECT r.run_id, t.outcome, t.started_at, t.duration_seconds, t.message"
+        " FROM tests t JOIN runs r ON r.id = t.run"
+        " WHERE t.test_id = ? ORDER BY t.started_at DESC LIMIT ?"
+    )
+
+    def test_runs(self, suite: str, test: str, limit: int) -> list[TestRun]:
+        """Return the last ``limit`` runs of one test, newest first."""
+        with self._reading() as db:
+            row = db.execute(
+                "SELECT id FROM test_names WHERE suite = ? AND test = ?", (suite, test)
+            ).fetchone()
+            if row is None:
+                return []
+            rows = db.execute(self._TEST_RUNS, (row[0], limit)).fetchall()
+        return [TestRun(r[0], suite, test, *r[1:]) for r in rows]
+
+    def recent_test_runs(self, limit: int) -> dict[tuple[str, str], list[TestRun]]:
+        """Return every kept test's last ``limit`` runs, newest first."""
+        found: dict[tuple[str, str], list[TestRun]] = {}
+        with self._reading() as db:
+            names = db.execute("SELECT id, suite, test FROM test_names").fetchall()
+            for test_id, suite, test in names:
+                rows = db.execute(self._TEST_RUNS, (test_id, limit)).fetchall()
+                if rows:
+                    found[suite, test] = [TestRun(r[0], suite, test, *r[1:]) for r in rows]
+        return found
+
+    def uptimes(self, since: float) -> dict[tuple[str, str], float]:
+        """Return each test's share of ok runs (passed, flaky) since ``since``.
+
+        Skipped runs are not counted; tests with no other run since then are left out.
+        """
+        with self._reading() as db:
+            names = db.execute("SELECT id, suite, test FROM test_names").fetchall()
+            found: dict[tuple[str, str], float] = {}
+            for test_id, suite, test in names:
+                ok, counted = db.execute(
+                    "SELECT sum(outcome IN ('passed', 'flaky')), count(*) FROM tests"
+                    " WHERE test_id = ? AND started_at >= ? AND outcome != 'skipped'",
+                    (test_id, since),
+                ).fetchone()
+                if counted:
+                    found[suite, test] = ok / counted
+        return found
+
+    def failing_since(self) -> dict[tuple[str, str], float]:
+        """Return the tests whose latest run (not skipped) is bad: when their bad streak began.
+
+        The time is the start of the streak's first bad run; a skipped run neither ends nor
+        starts a streak.
+        """
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT suite, test, bad_since FROM test_names WHERE bad_since IS NOT NULL"
+            ).fetchall()
+        return {(suite, test): since for suite, test, since in rows}

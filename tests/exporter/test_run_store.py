@@ -1,0 +1,329 @@
+"""The durable run history: real SQLite files in tmp_path, a real writer thread."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from loguru import logger
+
+from synthetic_exporter.core.results import (
+    LogLine,
+    Outcome,
+    RequestRecord,
+    SuiteResult,
+    suite_outcome,
+)
+from synthetic_exporter.exporter import run_store as run_store_module
+from synthetic_exporter.exporter.run_store import RunStore
+from tests.factories import make_suite, make_test
+
+DAY = 86400.0
+MIB = 1024 * 1024
+
+
+def run(
+    suite: str, *tests: tuple[str, Outcome], at: float, run_id: str, message: str = ""
+) -> SuiteResult:
+    """Return a suite run ending at ``at`` with its own run id."""
+    made = make_suite(suite, *tests, at=at, message=message)
+    return dataclasses.replace(made, run_id=run_id)
+
+
+def rich_run(suite: str, at: float, run_id: str) -> SuiteResult:
+    """Return a failed run carrying a traceback, logs and request records."""
+    request = RequestRecord(
+        target="api",
+        method="GET",
+        path="/orders",
+        status=503,
+        duration_seconds=0.2,
+        phases={"connect": 0.01, "processing": 0.19},
+        started_at=at - 0.5,
+    )
+    failed = dataclasses.replace(
+        make_test(suite, "pay", Outcome.FAILED, at=at, message="assert 503 == 201"),
+        traceback="Traceback: line 3",
+        logs=(LogLine(0.1, "INFO", "paying"),),
+        requests=(request,),
+    )
+    ok = make_test(suite, "browse", Outcome.PASSED, at=at)
+    tests = (ok, failed)
+    return SuiteResult(
+        suite=suite,
+        run_id=run_id,
+        outcome=suite_outcome(tests),
+        tests=tests,
+        started_at=at - 1,
+        ended_at=at,
+        duration_seconds=1.0,
+        scheduled_at=at - 1,
+    )
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "history.sqlite3"
+
+
+@pytest.fixture
+def store(path: Path) -> Iterator[RunStore]:
+    opened = RunStore(path, retention_seconds=7 * DAY, max_bytes=256 * MIB)
+    opened.start()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def messages() -> Iterator[list[str]]:
+    seen: list[str] = []
+    sink = logger.add(lambda m: seen.append(f"{m.record['level'].name} {m.record['message']}"))
+    yield seen
+    logger.remove(sink)
+
+
+def test_runs_survive_a_restart_whole(path: Path) -> None:
+    now = time.time()
+    first = RunStore(path, retention_seconds=DAY, max_bytes=256 * MIB)
+    first.start()
+    first.suite_finished(rich_run("orders", now - 10, "aaa111"))
+    first.close()
+
+    again = RunStore(path, retention_seconds=DAY, max_bytes=256 * MIB)
+    again.start()
+    try:
+        full = again.run("aaa111")
+        assert full is not None
+        assert full["outcome"] == "failed"
+        pay = full["tests"][1]
+        assert (pay["name"], pay["traceback"], pay["logs"][0]["message"]) == (
+            "pay",
+            "Traceback: line 3",
+            "paying",
+        )
+        assert pay["requests"][0]["status"] == 503
+        runs, following = again.runs()
+        assert following is None
+        assert [(r["run_id"], r["tests"]) for r in runs] == [
+            ("aaa111", {"browse": "passed", "pay": "failed"})
+        ]
+        assert runs[0]["failures"][0]["message"] == "assert 503 == 201"
+        assert again.run("nope") is None
+        assert again.failing_since() == {("orders", "pay"): now - 10 - 0.1}
+    finally:
+        again.close()
+    assert (path.parent / "history.sqlite3").exists()
+    mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_filters_and_pages(store: RunStore) -> None:
+    now = time.time()
+    for i in range(7):
+        outcome = Outcome.FAILED if i % 3 == 0 else Outcome.PASSED
+        store.suite_finished(
+            run(
+                "orders",
+                ("pay", outcome),
+                ("browse", Outcome.PASSED),
+                at=now - 100 + i,
+                run_id=f"o{i}",
+            )
+        )
+        store.suite_finished(
+            run("signup", ("register", Outcome.PASSED), at=now - 100 + i, run_id=f"s{i}")
+        )
+    store.flush()
+
+    everything, following = store.runs(limit=500)
+    assert following is None
+    assert [r["run_id"] for r in everything[:4]] == ["s6", "o6", "s5", "o5"]
+
+    pages: list[str] = []
+    cursor = None
+    while True:
+        page, cursor = store.runs(suite="orders", limit=3, cursor=cursor)
+        pages += [r["run_id"] for r in page]
+        assert len(page) <= 3
+        if cursor is None:
+            break
+    assert pages == [f"o{i}" for i in range(6, -1, -1)]
+
+    failed, _ = store.runs(outcome="failed")
+    assert [r["run_id"] for r in failed] == ["o6", "o3", "o0"]
+    by_test, _ = store.runs(test="pay", outcome="failed")
+    assert [r["run_id"] for r in by_test] == ["o6", "o3", "o0"]
+    browse_failed, _ = store.runs(test="browse", outcome="failed")
+    assert browse_failed == []  # the test's outcome, not the run's
+    register, _ = store.runs(test="register")
+    assert {r["suite"] for r in register} == {"signup"}
+    assert store.runs(suite="signup", test="pay")[0] == []
+    window, _ = store.runs(since=now - 100 + 2 - 1, until=now - 100 + 4 - 1, suite="signup")
+    assert [r["run_id"] for r in window] == ["s4", "s3", "s2"]
+
+    for bad in ({"outcome": "broken"}, {"cursor": "x1"}, {"limit": 0}, {"limit": 501}):
+        with pytest.raises(ValueError):
+            store.runs(**bad)
+
+
+def test_test_runs_and_recent_test_runs(store: RunStore) -> None:
+    now = time.time()
+    for i in range(5):
+        store.suite_finished(
+            run("orders", ("pay", Outcome.PASSED), at=now - 50 + i, run_id=f"o{i}", message="")
+        )
+    store.suite_finished(
+        run("signup", ("register", Outcome.ERROR), at=now, run_id="s0", message="boom")
+    )
+    store.flush()
+    pay = store.test_runs("orders", "pay", 3)
+    assert [t.run_id for t in pay] == ["o4", "o3", "o2"]
+    assert (pay[0].suite, pay[0].test, pay[0].outcome) == ("orders", "pay", "passed")
+    assert store.test_runs("orders", "nope", 3) == []
+    recent = store.recent_test_runs(2)
+    assert {k: [t.run_id for t in v] for k, v in recent.items()} == {
+        ("orders", "pay"): ["o4", "o3"],
+        ("signup", "register"): ["s0"],
+    }
+    assert recent["signup", "register"][0].message == "boom"
+
+
+def test_uptimes_ignore_skips_and_count_flaky_as_ok(store: RunStore) -> None:
+    now = time.time()
+    outcomes = {
+        "mixed": [Outcome.PASSED, Outcome.FLAKY, Outcome.FAILED, Outcome.SKIPPED, Outcome.TIMEOUT],
+        "all_bad": [Outcome.ERROR, Outcome.FAILED],
+        "all_skipped": [Outcome.SKIPPED, Outcome.SKIPPED],
+    }
+    for i in range(5):
+        tests = [(name, seq[i]) for name, seq in outcomes.items() if i < len(seq)]
+        store.suite_finished(run("s", *tests, at=now - 100 + i, run_id=f"r{i}"))
+    store.suite_finished(run("s", ("mixed", Outcome.FAILED), at=now - 5000, run_id="old"))
+    store.flush()
+    assert store.uptimes(now - 1000) == {("s", "mixed"): 0.5, ("s", "all_bad"): 0.0}
+    assert store.uptimes(now - 10000)["s", "mixed"] == 2 / 5
+    assert store.uptimes(now) == {}
+
+
+def test_failing_since_tracks_the_current_bad_streak(store: RunStore) -> None:
+    now = time.time()
+    sequence = [
+        ("a", Outcome.FAILED),  # streak 1
+        ("b", Outcome.PASSED),  # recovery resets
+        ("c", Outcome.TIMEOUT),  # streak 2 starts here
+        ("d", Outcome.SKIPPED),  # skips neither end nor start a streak
+        ("e", Outcome.ERROR),
+    ]
+    for i, (run_id, outcome) in enumerate(sequence):
+        store.suite_finished(
+            run(
+                "s",
+                ("t", outcome),
+                ("ok", Outcome.PASSED),
+                ("flaky", Outcome.FLAKY),
+                at=now + i,
+                run_id=run_id,
+            )
+        )
+    store.flush()
+    assert store.failing_since() == {("s", "t"): now + 2 - 0.1}
+    store.suite_finished(run("s", ("t", Outcome.FLAKY), at=now + 10, run_id="f"))
+    store.flush()
+    assert store.failing_since() == {}
+
+
+def test_old_runs_are_deleted(path: Path) -> None:
+    now = time.time()
+    first = RunStore(path, retention_seconds=DAY, max_bytes=256 * MIB)
+    first.start()
+    first.suite_finished(run("s", ("t", Outcome.FAILED), at=now - 2 * DAY, run_id="old"))
+    first.suite_finished(run("s", ("t", Outcome.PASSED), at=now - 60, run_id="new"))
+    first.close()
+    again = RunStore(path, retention_seconds=DAY, max_bytes=256 * MIB)
+    again.start()  # retention runs at start, then every 100 writes or 60 s
+    try:
+        assert [r["run_id"] for r in again.runs()[0]] == ["new"]
+        assert again.run("old") is None
+        assert [t.run_id for t in again.test_runs("s", "t", 10)] == ["new"]
+    finally:
+        again.close()
+
+
+def test_the_file_stays_under_its_size_limit(path: Path) -> None:
+    now = time.time()
+    store = RunStore(path, retention_seconds=7 * DAY, max_bytes=1 * MIB)
+    store.start()
+    largest = 0
+    try:
+        for i in range(3000):  # about 3 MiB of runs without a limit
+            store.suite_finished(rich_run(f"suite{i % 20}", now - 3000 + i, f"r{i}"))
+            if i % 250 == 0:
+                store.flush()
+                largest = max(largest, path.stat().st_size)
+    finally:
+        store.close()
+    # Checked every 100 writes: in between the file may grow by up to 100 runs.
+    assert largest <= 1.5 * MIB
+    again = RunStore(path, retention_seconds=7 * DAY, max_bytes=1 * MIB)
+    again.start()  # checked at start too
+    try:
+        db = sqlite3.connect(path)
+        assert RunStore.used_bytes(db) <= 1 * MIB
+        db.close()
+        runs, _ = again.runs(limit=500)
+        assert runs[0]["run_id"] == "r2999"
+        assert again.run("r0") is None  # the oldest went first
+    finally:
+        again.close()
+    assert path.stat().st_size <= 1.1 * MIB
+
+
+def test_a_damaged_file_is_moved_aside(path: Path, messages: list[str]) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"this is not a database" * 1000)
+    store = RunStore(path, retention_seconds=DAY, max_bytes=256 * MIB)
+    store.start()
+    try:
+        store.suite_finished(run("s", ("t", Outcome.PASSED), at=time.time(), run_id="fresh"))
+        store.flush()
+        assert store.run("fresh") is not None
+    finally:
+        store.close()
+    (aside,) = path.parent.glob("history.sqlite3.damaged-*")
+    assert aside.read_bytes().startswith(b"this is not a database")
+    errors = [m for m in messages if m.startswith("ERROR")]
+    assert len(errors) == 1
+    assert str(path) in errors[0]
+    assert str(aside) in errors[0]
+
+
+def test_the_listener_never_waits_for_sqlite(
+    store: RunStore, messages: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_store_module, "QUEUE_SIZE", 50)
+    slow = RunStore(
+        store.path.with_name("slow.sqlite3"), retention_seconds=DAY, max_bytes=256 * MIB
+    )
+    slow.start()
+    try:
+        now = time.time()
+        with slow._write_lock:  # a disk that does not answer: the writer waits on its lock
+            started = time.perf_counter()
+            for i in range(200):
+                slow.suite_finished(rich_run("s", now + i, f"r{i}"))
+            spent = time.perf_counter() - started
+            assert spent < 0.2, spent  # 200 runs queued or dropped, none written here
+        slow.flush()
+        kept, _ = slow.runs(limit=500)
+        # The writer took a batch off the queue before it blocked on the lock; 50 more fit.
+        assert 50 <= len(kept) < 200
+        assert slow.dropped == 200 - len(kept)
+        warnings = [m for m in messages if m.startswith("WARNING")]
+        assert len(warnings) == slow.dropped
+        assert "queue full" in warnings[0]
+    finally:
+        slow.close()
