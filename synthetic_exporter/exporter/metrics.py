@@ -162,8 +162,15 @@ class _ResultSeries:
             self.runs,
         ]
 
-    def record(self, key: Key, outcome: Outcome, duration: float, ended_at: float) -> None:
-        """Update every series from one result."""
+    def record(
+        self,
+        key: Key,
+        outcome: Outcome,
+        duration: float,
+        ended_at: float,
+        exemplar: Mapping[str, str] | None = None,
+    ) -> None:
+        """Update every series from one result; ``exemplar`` labels its duration observation."""
         self.success.set(key, 1 if outcome.ok else 0)
         self._set_one_hot(key, outcome)
         self.runs.inc((*key, outcome.value))
@@ -171,7 +178,7 @@ class _ResultSeries:
         if outcome.ok:
             self.last_success.set(key, ended_at)
         if outcome is not Outcome.SKIPPED:
-            self.duration.observe(key, duration)
+            self.duration.observe(key, duration, exemplar, ended_at)
             self.last_duration.set(key, duration)
 
     def precreate(self, key: Key) -> None:
@@ -266,7 +273,9 @@ class _SuiteSeries:
         version = self.version  # read first: a change while rendering bumps it past the cache
         cached = self.cache.get(openmetrics)
         if cached is None or cached[0] != version:
-            rendered = [(f.name, f.header(openmetrics), f.samples()) for f in self.families]
+            rendered = [
+                (f.name, f.header(openmetrics), f.samples(openmetrics)) for f in self.families
+            ]
             cached = (version, rendered)
             self.cache[openmetrics] = cached
         return cached[1]
@@ -374,25 +383,33 @@ class Metrics:
         """Do nothing: :meth:`suite_finished` records every test, keeping updates in one place."""
 
     def suite_finished(self, result: SuiteResult) -> None:
-        """Update every test and suite series from one suite result."""
+        """Update every test and suite series from one suite result.
+
+        Duration observations carry exemplars (OpenMetrics only): the run id, and for tests and
+        their requests the test run's trace id.
+        """
         series = self._series(result.suite)
         for test in result.tests:
             key = (*self._constant_values, test.suite, test.name)
-            series.test.record(key, test.outcome, test.duration_seconds, test.ended_at)
-            self._record_http(series, test)
+            exemplar = {"run_id": result.run_id, "trace_id": test.trace_id}
+            series.test.record(key, test.outcome, test.duration_seconds, test.ended_at, exemplar)
+            self._record_http(series, test, exemplar)
         key = (*self._constant_values, result.suite)
-        series.suite.record(key, result.outcome, result.duration_seconds, result.ended_at)
+        run = {"run_id": result.run_id}
+        series.suite.record(key, result.outcome, result.duration_seconds, result.ended_at, run)
         # Janitor and listing failures are counted as they happen (cleanup_failed), in runs
         # and sweeps alike; a result adds its tests' own cleanups.
         series.cleanup_failures.inc(key, sum(len(t.cleanup_failures) for t in result.tests))
         series.version += 1
 
-    def _record_http(self, series: _SuiteSeries, test: TestResult) -> None:
+    def _record_http(
+        self, series: _SuiteSeries, test: TestResult, exemplar: Mapping[str, str]
+    ) -> None:
         """Count a test's requests, their phases, edges and certificates, and storage reports."""
         for request in test.requests:
             where = (*self._constant_values, test.suite, test.name, request.target)
             for phase, seconds in request.phases.items():
-                series.http_phase.observe((*where, phase), seconds)
+                series.http_phase.observe((*where, phase), seconds, exemplar, test.ended_at)
             code = str(request.status) if request.status is not None else "error"
             series.http_responses.inc((*where, code, request.cache))
             if request.pop != "none":

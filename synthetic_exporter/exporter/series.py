@@ -13,19 +13,27 @@ Updates come from the event loop; rendering may run in a worker thread. A render
 dict before iterating (``list(d.items())`` runs in C, without releasing the GIL), so it never
 sees a dict change size; it may see a histogram between two of one observation's updates,
 as prometheus_client's renders may too.
+
+A histogram observation may carry an exemplar (labels such as a trace id and a run id): each
+bucket keeps its latest one, and only the OpenMetrics format shows them, after the bucket's
+sample (``# {run_id="...",trace_id="..."} value timestamp``).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
 Kind = Literal["gauge", "counter", "histogram"]
 Key = tuple[str, ...]
+EXEMPLAR_MAX_CHARS = 128
+"""OpenMetrics' bound on an exemplar's label names and values together (code points)."""
 
 
 def go_float(value: float) -> str:
@@ -44,15 +52,48 @@ def _escape_help(text: str, openmetrics: bool) -> str:
     return text.replace('"', r"\"") if openmetrics else text
 
 
-class Buckets:
-    """One histogram series: per-bucket counts (the last is +Inf), sum and count."""
+@dataclass(frozen=True, slots=True)
+class BucketExemplar:
+    """One bucket's latest exemplar: its labels (sorted by name), value and timestamp."""
 
-    __slots__ = ("count", "counts", "sum")
+    labels: tuple[tuple[str, str], ...]
+    value: float
+    timestamp: float | None
+
+    def text(self) -> str:
+        """Return the exemplar as OpenMetrics writes it after a bucket sample."""
+        pairs = ",".join(f'{n}="{escape_label_value(v)}"' for n, v in self.labels)
+        stamp = "" if self.timestamp is None else f" {self.timestamp}"
+        return f" # {{{pairs}}} {go_float(self.value)}{stamp}"
+
+    def exemplar(self) -> Exemplar:
+        """Return it as a prometheus_client ``Exemplar``."""
+        return Exemplar(dict(self.labels), self.value, self.timestamp)
+
+
+def bucket_exemplar(
+    labels: Mapping[str, str], value: float, timestamp: float | None
+) -> BucketExemplar | None:
+    """Return an exemplar of ``labels`` (empty values left out), or None if none is left.
+
+    Labels longer than :data:`EXEMPLAR_MAX_CHARS` together give no exemplar either.
+    """
+    pairs = tuple(sorted((n, v) for n, v in labels.items() if v))
+    if not pairs or sum(len(n) + len(v) for n, v in pairs) > EXEMPLAR_MAX_CHARS:
+        return None
+    return BucketExemplar(pairs, value, timestamp)
+
+
+class Buckets:
+    """One histogram series: per-bucket counts (the last is +Inf), sum, count and exemplars."""
+
+    __slots__ = ("count", "counts", "exemplars", "sum")
 
     def __init__(self, size: int) -> None:
         self.counts = [0] * size
         self.sum = 0.0
         self.count = 0
+        self.exemplars: list[BucketExemplar | None] | None = None  # made at the first one
 
 
 @dataclass(slots=True, kw_only=True)
@@ -100,15 +141,30 @@ class Family:
         """Create a counter at 0, so that rates work from its first increment."""
         self.inc(key, 0.0)
 
-    def observe(self, key: Key, value: float) -> None:
-        """Add an observation to a histogram."""
+    def observe(
+        self,
+        key: Key,
+        value: float,
+        exemplar: Mapping[str, str] | None = None,
+        timestamp: float | None = None,
+    ) -> None:
+        """Add an observation to a histogram; ``exemplar``'s labels replace its bucket's.
+
+        ``timestamp`` (seconds since the epoch) is the exemplar's; see :func:`bucket_exemplar`
+        for the labels kept.
+        """
         series = self.histograms.get(key)
         if series is None:
             self._new(key)
             series = self.histograms[key] = Buckets(len(self.buckets))
-        series.counts[bisect_left(self.buckets, value)] += 1
+        index = bisect_left(self.buckets, value)
+        series.counts[index] += 1
         series.sum += value
         series.count += 1
+        if exemplar is not None and (kept := bucket_exemplar(exemplar, value, timestamp)):
+            if series.exemplars is None:
+                series.exemplars = [None] * len(self.buckets)
+            series.exemplars[index] = kept
 
     def _new(self, key: Key) -> None:
         if len(key) != len(self.labels):
@@ -129,8 +185,11 @@ class Family:
         help_text = _escape_help(self.help, openmetrics)
         return f"# HELP {name} {help_text}\n# TYPE {name} {self.kind}\n".encode()
 
-    def samples(self) -> bytes:
-        """Return the sample lines (the same in both formats, created samples disabled)."""
+    def samples(self, openmetrics: bool = False) -> bytes:
+        """Return the sample lines (created samples disabled).
+
+        They are the same in both formats but for histogram exemplars, OpenMetrics only.
+        """
         lines: list[str] = []
         texts = self._label_text
         if self.kind != "histogram":
@@ -144,11 +203,14 @@ class Family:
         for key, series in list(self.histograms.items()):
             before, after = self._bucket_text[key]
             total = 0
-            for bound, count in zip(bounds, list(series.counts), strict=True):
+            exemplars = series.exemplars if openmetrics else None
+            for index, (bound, count) in enumerate(zip(bounds, list(series.counts), strict=True)):
                 total += count
-                lines.append(
-                    f'{self.name}_bucket{{{before}le="{bound}"{after}}} {go_float(total)}\n'
-                )
+                line = f'{self.name}_bucket{{{before}le="{bound}"{after}}} {go_float(total)}'
+                exemplar = exemplars[index] if exemplars is not None else None
+                if exemplar is not None:
+                    line += exemplar.text()
+                lines.append(f"{line}\n")
             pairs = texts[key]
             labels = f"{{{pairs}}}" if pairs else ""
             lines.append(f"{self.name}_count{labels} {go_float(series.count)}\n")
@@ -166,9 +228,16 @@ class Family:
         for key, series in list(self.histograms.items()):
             labels = dict(zip(self.labels, key, strict=True))
             total = 0
-            for bound, count in zip(self.buckets, list(series.counts), strict=True):
+            counts = list(series.counts)
+            exemplars = series.exemplars or [None] * len(counts)
+            for bound, count, kept in zip(self.buckets, counts, exemplars, strict=True):
                 total += count
-                metric.add_sample(f"{self.name}_bucket", {**labels, "le": go_float(bound)}, total)
+                metric.add_sample(
+                    f"{self.name}_bucket",
+                    {**labels, "le": go_float(bound)},
+                    total,
+                    exemplar=kept.exemplar() if kept is not None else None,
+                )
             metric.add_sample(f"{self.name}_count", labels, series.count)
             metric.add_sample(f"{self.name}_sum", labels, series.sum)
         return metric

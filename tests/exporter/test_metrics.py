@@ -596,3 +596,46 @@ def test_only_suites_that_changed_are_rendered_again(metrics: Metrics) -> None:
     metrics.render(None)
     changed = {name for name, s in suites.items() if s.cache[False] is not rendered_before[name]}
     assert changed == {SUITE}
+
+
+def test_duration_histograms_carry_run_and_trace_exemplars_in_openmetrics_only(
+    metrics: Metrics,
+) -> None:
+    from dataclasses import replace
+
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    from synthetic_exporter.core.results import RequestRecord
+
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    request = RequestRecord(
+        target="api",
+        method="GET",
+        path="/",
+        status=200,
+        duration_seconds=0.02,
+        phases={"processing": 0.015, "transfer": 0.002},
+    )
+    metrics.suites_loaded(loaded_suites(), load_errors=0, default_interval=300.0)
+    traced = replace(make_test(duration=0.2), trace_id=trace, requests=(request,))
+    untraced = make_test("pay", outcome=Outcome.SKIPPED, duration=0.0)  # not observed
+    metrics.suite_finished(make_suite(traced, untraced, duration=1.5, ended_at=T1))
+
+    text, _ = metrics.render(None)
+    assert b" # {" not in text
+    body, _ = metrics.render("application/openmetrics-text; version=1.0.0")
+    exemplars = {
+        (family.name, sample.labels.get("phase", ""), sample.labels["le"]): sample.exemplar
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+        if sample.exemplar is not None
+    }
+    test_labels = {"run_id": "run-1", "trace_id": trace}
+    assert {key: e.labels for key, e in exemplars.items()} == {
+        ("synthetic_test_duration_seconds", "", "0.25"): test_labels,
+        ("synthetic_suite_duration_seconds", "", "2.5"): {"run_id": "run-1"},
+        ("synthetic_http_request_duration_seconds", "processing", "0.025"): test_labels,
+        ("synthetic_http_request_duration_seconds", "transfer", "0.0025"): test_labels,
+    }
+    test_exemplar = exemplars[("synthetic_test_duration_seconds", "", "0.25")]
+    assert (test_exemplar.value, float(str(test_exemplar.timestamp))) == (0.2, T0)  # its end
