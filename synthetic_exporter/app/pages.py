@@ -1,0 +1,198 @@
+"""The status pages' routes: ``/``, ``/runs/{id}``, ``/tests/{suite}/{test}``, badges, static.
+
+Pages read the in-memory health and latest results and the durable run store (blocking reads,
+in a worker thread). ``?fragment=1`` returns only a page's live region, which ``live.js``
+fetches every 5 s. Other query parameters are ignored, so pasted links keep working.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from synthetic_exporter.app.assets import asset_response
+from synthetic_exporter.app.badges import environment_badge, suite_badge
+from synthetic_exporter.app.page_model import (
+    BARS,
+    DAY,
+    WEEK,
+    Key,
+    RunPoint,
+    StoredHistory,
+    index_page,
+    run_page,
+    test_page,
+)
+from synthetic_exporter.app.rendering import render
+from synthetic_exporter.core.results import to_jsonable
+from synthetic_exporter.exporter.health import Health
+from synthetic_exporter.exporter.history import History
+
+SECURITY = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; base-uri 'none';"
+    " form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+PAGE_HEADERS = {"Cache-Control": "no-store", **SECURITY}
+BADGE_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+SVG = "image/svg+xml; charset=utf-8"
+
+
+class RunSource(Protocol):
+    """The run store's reads the pages use (blocking)."""
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        """Return a full suite run."""
+        ...
+
+    def test_runs(self, suite: str, test: str, limit: int) -> Sequence[RunPoint]:
+        """Return a test's last runs, newest first."""
+        ...
+
+    def recent_test_runs(self, limit: int) -> Mapping[Key, Sequence[RunPoint]]:
+        """Return every test's last runs, newest first."""
+        ...
+
+    def uptimes(self, since: float) -> Mapping[Key, float]:
+        """Return each test's share of ok runs since ``since``."""
+        ...
+
+    def failing_since(self) -> Mapping[Key, float]:
+        """Return when each failing test's current failure began."""
+        ...
+
+
+class PageState(Protocol):
+    """What the pages read from the agent's state."""
+
+    @property
+    def health(self) -> Health:
+        """The ``/healthz`` state."""
+        ...
+
+    @property
+    def history(self) -> History:
+        """The latest results, in memory."""
+        ...
+
+    @property
+    def store(self) -> RunSource:
+        """The durable run store."""
+        ...
+
+    @property
+    def environment(self) -> str:
+        """The environment's name."""
+        ...
+
+
+def stored_history(store: RunSource, now: float, recent: bool = True) -> StoredHistory:
+    """Read what the index needs from the store (blocking)."""
+    return StoredHistory(
+        recent=store.recent_test_runs(BARS) if recent else {},
+        uptime_day=store.uptimes(now - DAY),
+        uptime_week=store.uptimes(now - WEEK),
+        failing_since=store.failing_since(),
+    )
+
+
+def _html(body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+
+
+def _not_found(state: PageState, what: str) -> HTMLResponse:
+    return _html(render("not_found.html", what=what, environment=state.environment), 404)
+
+
+def _page(request: Request, template: str, fragment: str, **context: Any) -> HTMLResponse:
+    """Render a live page, or only its live region when ``?fragment=1``."""
+    if request.query_params.get("fragment") == "1":
+        return _html(render(fragment, **context))
+    live_url = request.url.path + "?fragment=1"
+    return _html(render(template, live_url=live_url, **context))
+
+
+def _memory_run(history: History, run_id: str) -> dict[str, Any] | None:
+    """Return a run still in memory (the store writes in the background, a moment later)."""
+    found = next((r for r in reversed(history.runs) if r.run_id == run_id), None)
+    return None if found is None else dict(to_jsonable(found))
+
+
+def page_routes(state: PageState) -> list[Route]:
+    """Return the pages' routes over ``state``."""
+
+    async def index(request: Request) -> Response:
+        now = time.time()
+        _, health = state.health.report(now)
+        stored = await anyio.to_thread.run_sync(stored_history, state.store, now)
+        page = index_page(
+            health=health,
+            latest=state.history.results()["suites"],
+            stored=stored,
+            environment=state.environment,
+            now=now,
+        )
+        context = {"page": page, "environment": state.environment}
+        return _page(request, "index.html", "index_main.html", **context)
+
+    async def run(request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        found = await anyio.to_thread.run_sync(state.store.run, run_id)
+        found = found or _memory_run(state.history, run_id)
+        if found is None:
+            return _not_found(state, f"No run {run_id!r} is stored (older runs are deleted).")
+        page = run_page(found, time.time())
+        return _html(render("run.html", page=page, environment=state.environment))
+
+    async def test(request: Request) -> Response:
+        suite, name = request.path_params["suite"], request.path_params["test"]
+        now = time.time()
+
+        def read() -> tuple[Sequence[RunPoint], StoredHistory]:
+            runs = state.store.test_runs(suite, name, 100)
+            return runs, stored_history(state.store, now, recent=False)
+
+        runs, stored = await anyio.to_thread.run_sync(read)
+        latest = state.history.latest.get(suite)
+        known = latest is not None and any(t.name == name for t in latest.tests)
+        if not runs and not known:
+            return _not_found(state, f"No test {suite}/{name} has run.")
+        page = test_page(suite, name, runs, stored, now)
+        context = {"page": page, "environment": state.environment}
+        return _page(request, "test.html", "test_main.html", **context)
+
+    async def environment_svg(request: Request) -> Response:
+        _, health = state.health.report()
+        svg = environment_badge(state.environment, health["suites"])
+        return Response(svg, media_type=SVG, headers=BADGE_HEADERS)
+
+    async def suite_svg(request: Request) -> Response:
+        suite = request.path_params["suite"]
+        _, health = state.health.report()
+        if suite not in health["suites"]:
+            return Response("unknown suite", status_code=404, media_type="text/plain")
+        svg = suite_badge(suite, health["suites"][suite])
+        return Response(svg, media_type=SVG, headers=BADGE_HEADERS)
+
+    async def static(request: Request) -> Response:
+        return asset_response(
+            request.path_params["name"],
+            request.query_params.get("v"),
+            request.headers.get("if-none-match"),
+        )
+
+    return [
+        Route("/", index),
+        Route("/runs/{run_id}", run),
+        Route("/tests/{suite}/{test:path}", test),
+        Route("/badge.svg", environment_svg),
+        Route("/badges/{suite}.svg", suite_svg),
+        Route("/static/{name}", static),
+    ]
