@@ -27,6 +27,7 @@ from synthetic_exporter.app.startup_checks import (
     check_ca_bundles,
     check_checks_path,
     check_ledger,
+    check_otlp_endpoint,
     output_file_problem,
 )
 from synthetic_exporter.app.statedir import StateDirError, hold_state_dir
@@ -433,6 +434,8 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
     web = web_config(settings) if args.command == "serve" else None
     if args.command in ("run", "serve", "demo"):
         check_ca_bundles(settings)
+    if args.command in ("serve", "demo"):
+        check_otlp_endpoint(settings)
     path = settings.checks_path
     sys.path.insert(0, str(path if path.is_dir() else path.parent))
     loaded = without_secret_names(load(settings.checks_path), secret_variables(settings))

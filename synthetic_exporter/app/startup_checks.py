@@ -23,6 +23,7 @@ __all__ = [
     "check_ca_bundles",
     "check_checks_path",
     "check_ledger",
+    "check_otlp_endpoint",
     "listen_problem",
     "output_file_problem",
 ]
@@ -120,4 +121,25 @@ def check_ledger(settings: Settings) -> None:
     except (sqlite3.Error, OSError) as exc:
         raise StartupError(
             env_var_name(("state_dir",)), f"cannot use the cleanup ledger {path}: {exc}"
+        ) from None
+
+
+def check_otlp_endpoint(settings: Settings) -> None:
+    """Refuse an OTLP endpoint that is not an http(s) URL, or that the [otlp] extra is missing."""
+    from urllib.parse import urlsplit
+
+    endpoint = (settings.otlp_endpoint or "").strip()
+    if not endpoint:  # unset or empty (the Helm chart's default): no export
+        return
+    variable = env_var_name(("otlp_endpoint",))
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise StartupError(
+            variable, "give an http:// or https:// URL, e.g. http://collector:4318/v1/traces"
+        )
+    try:
+        import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
+    except ImportError:
+        raise StartupError(
+            variable, "needs the [otlp] extra: pip install 'synthetic-exporter[otlp]'"
         ) from None
