@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -253,6 +253,7 @@ def index_page(
 ) -> IndexPage:
     """Return the status page from the ``/healthz`` body, the latest results and the store."""
     by_suite = {r["suite"]: r for r in latest}
+    stored = with_health_failures(stored, health)
     groups = [
         suite_group(name, status, by_suite.get(name), stored, now)
         for name, status in sorted(health["suites"].items())
@@ -267,7 +268,7 @@ def index_page(
         else:
             rest.append(group)
     ordered = sorted(
-        (SuiteGroup(**{**_fields(g), "dependents": tuple(beneath.get(g.suite, ()))}) for g in rest),
+        (replace(g, dependents=tuple(beneath.get(g.suite, ()))) for g in rest),
         key=lambda g: (ORDER.index(g.kind), _oldest_failure(g), g.suite),
     )
     first_bad = next((t for g in ordered for t in g.tests if t.outcome in BAD), None)
@@ -283,8 +284,11 @@ def index_page(
     )
 
 
-def _fields(group: SuiteGroup) -> dict[str, Any]:
-    return {name: getattr(group, name) for name in SuiteGroup.__dataclass_fields__}
+def with_health_failures(stored: StoredHistory, health: Mapping[str, Any]) -> StoredHistory:
+    """Add the failures ``/healthz`` knows of (since the agent started) that the store lacks."""
+    in_memory = {tuple(f["test"].split("/", 1)): f["since"] for f in health.get("failed", ())}
+    since = {**in_memory, **stored.failing_since}
+    return replace(stored, failing_since=since)
 
 
 def _oldest_failure(group: SuiteGroup) -> float:

@@ -115,6 +115,7 @@ def test_root_causes_come_first_with_their_dependents_beneath() -> None:
         "assert 503 == 201",
     )
     assert page.counts["failed"] == 1
+    assert page.headline.failing_since is not None  # from /healthz until the store has it
 
 
 def test_skips_with_other_reasons_are_not_grouped_under_a_failure() -> None:
