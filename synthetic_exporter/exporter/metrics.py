@@ -38,7 +38,7 @@ from prometheus_client.registry import Collector
 from synthetic_exporter.authoring.suite import Suite
 from synthetic_exporter.core.results import Outcome, SuiteResult, TestResult
 from synthetic_exporter.exporter.exposition_cache import GZIP_LEVEL, ExpositionCache
-from synthetic_exporter.exporter.series import Family, Key
+from synthetic_exporter.exporter.series import ExemplarLabels, Family, Key, exemplar_labels
 
 __all__ = [
     "LAG_BUCKETS",
@@ -168,7 +168,7 @@ class _ResultSeries:
         outcome: Outcome,
         duration: float,
         ended_at: float,
-        exemplar: Mapping[str, str] | None = None,
+        exemplar: ExemplarLabels | None = None,
     ) -> None:
         """Update every series from one result; ``exemplar`` labels its duration observation."""
         self.success.set(key, 1 if outcome.ok else 0)
@@ -391,11 +391,11 @@ class Metrics:
         series = self._series(result.suite)
         for test in result.tests:
             key = (*self._constant_values, test.suite, test.name)
-            exemplar = {"run_id": result.run_id, "trace_id": test.trace_id}
+            exemplar = exemplar_labels({"run_id": result.run_id, "trace_id": test.trace_id})
             series.test.record(key, test.outcome, test.duration_seconds, test.ended_at, exemplar)
             self._record_http(series, test, exemplar)
         key = (*self._constant_values, result.suite)
-        run = {"run_id": result.run_id}
+        run = exemplar_labels({"run_id": result.run_id})
         series.suite.record(key, result.outcome, result.duration_seconds, result.ended_at, run)
         # Janitor and listing failures are counted as they happen (cleanup_failed), in runs
         # and sweeps alike; a result adds its tests' own cleanups.
@@ -403,7 +403,7 @@ class Metrics:
         series.version += 1
 
     def _record_http(
-        self, series: _SuiteSeries, test: TestResult, exemplar: Mapping[str, str]
+        self, series: _SuiteSeries, test: TestResult, exemplar: ExemplarLabels | None
     ) -> None:
         """Count a test's requests, their phases, edges and certificates, and storage reports."""
         for request in test.requests:

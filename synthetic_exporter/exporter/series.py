@@ -52,36 +52,56 @@ def _escape_help(text: str, openmetrics: bool) -> str:
     return text.replace('"', r"\"") if openmetrics else text
 
 
-@dataclass(frozen=True, slots=True)
-class BucketExemplar:
-    """One bucket's latest exemplar: its labels (sorted by name), value and timestamp."""
+class ExemplarLabels:
+    """An exemplar's labels, checked and rendered once, for every observation that carries them.
 
-    labels: tuple[tuple[str, str], ...]
-    value: float
-    timestamp: float | None
+    Make them with :func:`exemplar_labels`.
+    """
+
+    __slots__ = ("pairs", "text")
+
+    def __init__(self, pairs: tuple[tuple[str, str], ...]) -> None:
+        self.pairs = pairs
+        self.text = ",".join([f'{n}="{escape_label_value(v)}"' for n, v in pairs])
+
+
+def exemplar_labels(labels: Mapping[str, str]) -> ExemplarLabels | None:
+    """Return exemplar labels of ``labels`` (empty values left out), or None if none is left.
+
+    Labels longer than :data:`EXEMPLAR_MAX_CHARS` together give None too: OpenMetrics forbids
+    them, and the observation is then made without an exemplar.
+    """
+    pairs = tuple(sorted(pair for pair in labels.items() if pair[1]))
+    if not pairs or len("".join(map("".join, pairs))) > EXEMPLAR_MAX_CHARS:
+        return None
+    return ExemplarLabels(pairs)
+
+
+class BucketExemplar:
+    """One bucket's latest exemplar: its labels, value and timestamp.
+
+    Its OpenMetrics text is made at the first render that shows it and kept, so that a suite's
+    block, rendered again after each run, formats only the exemplars that run replaced.
+    """
+
+    __slots__ = ("_text", "labels", "timestamp", "value")
+
+    def __init__(self, labels: ExemplarLabels, value: float, timestamp: float | None) -> None:
+        self.labels = labels
+        self.value = value
+        self.timestamp = timestamp
+        self._text: str | None = None
 
     def text(self) -> str:
         """Return the exemplar as OpenMetrics writes it after a bucket sample."""
-        pairs = ",".join(f'{n}="{escape_label_value(v)}"' for n, v in self.labels)
-        stamp = "" if self.timestamp is None else f" {self.timestamp}"
-        return f" # {{{pairs}}} {go_float(self.value)}{stamp}"
+        if self._text is None:
+            stamp = "" if self.timestamp is None else f" {self.timestamp}"
+            self._text = f" # {{{self.labels.text}}} {go_float(self.value)}{stamp}"
+        return self._text
 
     def exemplar(self) -> Exemplar:
         """Return it as a prometheus_client ``Exemplar``."""
-        return Exemplar(dict(self.labels), self.value, self.timestamp)
-
-
-def bucket_exemplar(
-    labels: Mapping[str, str], value: float, timestamp: float | None
-) -> BucketExemplar | None:
-    """Return an exemplar of ``labels`` (empty values left out), or None if none is left.
-
-    Labels longer than :data:`EXEMPLAR_MAX_CHARS` together give no exemplar either.
-    """
-    pairs = tuple(sorted((n, v) for n, v in labels.items() if v))
-    if not pairs or sum(len(n) + len(v) for n, v in pairs) > EXEMPLAR_MAX_CHARS:
-        return None
-    return BucketExemplar(pairs, value, timestamp)
+        return Exemplar(dict(self.labels.pairs), self.value, self.timestamp)
 
 
 class Buckets:
@@ -145,13 +165,12 @@ class Family:
         self,
         key: Key,
         value: float,
-        exemplar: Mapping[str, str] | None = None,
+        exemplar: ExemplarLabels | None = None,
         timestamp: float | None = None,
     ) -> None:
-        """Add an observation to a histogram; ``exemplar``'s labels replace its bucket's.
+        """Add an observation to a histogram; with ``exemplar``, it is its bucket's exemplar.
 
-        ``timestamp`` (seconds since the epoch) is the exemplar's; see :func:`bucket_exemplar`
-        for the labels kept.
+        ``timestamp`` (seconds since the epoch) is the exemplar's.
         """
         series = self.histograms.get(key)
         if series is None:
@@ -161,10 +180,10 @@ class Family:
         series.counts[index] += 1
         series.sum += value
         series.count += 1
-        if exemplar is not None and (kept := bucket_exemplar(exemplar, value, timestamp)):
+        if exemplar is not None:
             if series.exemplars is None:
                 series.exemplars = [None] * len(self.buckets)
-            series.exemplars[index] = kept
+            series.exemplars[index] = BucketExemplar(exemplar, value, timestamp)
 
     def _new(self, key: Key) -> None:
         if len(key) != len(self.labels):

@@ -626,7 +626,7 @@ def test_duration_histograms_carry_run_and_trace_exemplars_in_openmetrics_only(
     body, _ = metrics.render("application/openmetrics-text; version=1.0.0")
     exemplars = {
         (family.name, sample.labels.get("phase", ""), sample.labels["le"]): sample.exemplar
-        for family in text_string_to_metric_families(body.decode())
+        for family in text_string_to_metric_families(body.decode())  # type: ignore[no-untyped-call]
         for sample in family.samples
         if sample.exemplar is not None
     }

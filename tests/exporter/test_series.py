@@ -11,7 +11,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from synthetic_exporter.exporter.series import Family
+from synthetic_exporter.exporter.series import Family, exemplar_labels
 
 LABELS = ("environment", "suite", "test")
 ODD = ("prod", 'we"ird\\name\nnext', "zeta")
@@ -132,9 +132,11 @@ def traced_histogram(run_id: str = 'r"1') -> Family:
     family = Family(
         name="x_duration_seconds", kind="histogram", help="h", labels=LABELS, buckets=BUCKETS
     )
-    family.observe(ODD, 0.2, {"trace_id": "0" * 31 + "1", "run_id": "first"}, 1764000000.5)
-    family.observe(ODD, 0.1, {"trace_id": TRACE, "run_id": run_id}, 1764000001.25)  # latest wins
-    family.observe(ODD, 3.0, {"run_id": "abc", "trace_id": ""})  # empty labels left out
+    first = exemplar_labels({"trace_id": "0" * 31 + "1", "run_id": "first"})
+    family.observe(ODD, 0.2, first, 1764000000.5)
+    latest = exemplar_labels({"trace_id": TRACE, "run_id": run_id})
+    family.observe(ODD, 0.1, latest, 1764000001.25)  # the latest in a bucket wins
+    family.observe(ODD, 3.0, exemplar_labels({"run_id": "abc", "trace_id": ""}))  # no trace id
     family.observe(ODD, 0.002)  # no exemplar: the bucket shows none
     return family
 
@@ -159,7 +161,7 @@ def test_exemplars_render_exactly_as_prometheus_client(run_id: str) -> None:
     registry = CollectorRegistry()
     registry.register(_Families([family]))
     rendered = family.header(True) + family.samples(True) + b"# EOF\n"
-    assert rendered == generate_openmetrics(registry)
+    assert rendered == generate_openmetrics(registry)  # type: ignore[no-untyped-call]
 
 
 def test_exemplars_parse_as_openmetrics() -> None:
@@ -167,18 +169,21 @@ def test_exemplars_parse_as_openmetrics() -> None:
     # run ids and trace ids are hex, so a plain one is parsed here.
     family = traced_histogram("4f2a9c1e0b7d")
     rendered = family.header(True) + family.samples(True) + b"# EOF\n"
-    (parsed,) = text_string_to_metric_families(rendered.decode())
+    (parsed,) = text_string_to_metric_families(rendered.decode())  # type: ignore[no-untyped-call]
     exemplars = {s.labels["le"]: s.exemplar for s in parsed.samples if s.exemplar is not None}
     assert exemplars["0.25"].labels == {"run_id": "4f2a9c1e0b7d", "trace_id": TRACE}
     assert str(exemplars["0.25"].timestamp) == "1764000001.250000000"
     assert set(exemplars) == {"0.25", "10.0"}
 
 
-def test_exemplars_longer_than_128_characters_are_left_out() -> None:
-    family = Family(name="h_seconds", kind="histogram", help="h", labels=("a",), buckets=(1.0,))
+def test_exemplars_longer_than_128_characters_or_empty_are_left_out() -> None:
     fits = {"trace_id": TRACE, "run_id": "r" * (128 - 8 - 32 - 6)}
-    family.observe(("x",), 0.5, fits)
-    family.observe(("x",), 5.0, {**fits, "run_id": fits["run_id"] + "r"})
+    assert exemplar_labels(fits) is not None
+    assert exemplar_labels({**fits, "run_id": fits["run_id"] + "r"}) is None
+    assert exemplar_labels({"run_id": "", "trace_id": ""}) is None
+    family = Family(name="h_seconds", kind="histogram", help="h", labels=("a",), buckets=(1.0,))
+    family.observe(("x",), 0.5, exemplar_labels(fits))
+    family.observe(("x",), 5.0, exemplar_labels({**fits, "run_id": fits["run_id"] + "r"}))
     rendered = family.samples(openmetrics=True).decode()
     assert rendered.count(" # {") == 1
     assert 'le="1.0"' in rendered.split(" # {")[0]
