@@ -50,6 +50,10 @@ TLS_WARNING_DAYS = 30
 TLS_CRITICAL_DAYS = 14
 # Default of the overview's Agent URL variable (kubectl port-forward to the agent's port).
 AGENT_URL = "http://localhost:9479"
+EXEMPLAR_NOTE = (
+    "Exemplars need Prometheus' exemplar storage and the data source's exemplar links "
+    "(docs/dashboards.md)."
+)
 
 DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 ENV = 'environment=~"$environment"'
@@ -97,6 +101,15 @@ def query(
     """Return a Prometheus query over the time range, or at its end if ``instant``."""
     q = prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref).datasource(DATASOURCE)
     return q.instant() if instant else q.range()
+
+
+def with_exemplars(expr: str, legend: str = "__auto", ref: str = "A") -> prometheus.Dataquery:
+    """Return a range query that also shows its series' exemplars (the agent's run ids).
+
+    The data source's exemplar links (``exemplarTraceIdDestinations``, docs/dashboards.md) turn
+    an exemplar's ``run_id`` into the agent's run page and its ``trace_id`` into a trace.
+    """
+    return query(expr, legend, ref).exemplar(True)
 
 
 def row_query(expr: str, ref: str = "A") -> prometheus.Dataquery:
@@ -470,10 +483,13 @@ def overview() -> db.Dashboard:
     durations = [
         series(
             "Suite duration (p50, p95)",
-            "Whole suite runs, cleanups included; skipped runs are not observed.",
+            "Whole suite runs, cleanups included; skipped runs are not observed. Exemplars "
+            f"(dots) lead to the run's page on the agent. {EXEMPLAR_NOTE}",
             "s",
-            query(p(0.5, "suite", "synthetic_suite_duration_seconds", SUITE), "{{suite}} p50"),
-            query(
+            with_exemplars(
+                p(0.5, "suite", "synthetic_suite_duration_seconds", SUITE), "{{suite}} p50"
+            ),
+            with_exemplars(
                 p(0.95, "suite", "synthetic_suite_duration_seconds", SUITE), "{{suite}} p95", "B"
             ),
         ),
@@ -485,18 +501,20 @@ def overview() -> db.Dashboard:
         ),
         series(
             "Test duration p50",
-            "Median duration of each test's last attempt, cleanups excluded.",
+            "Median duration of each test's last attempt, cleanups excluded. Exemplars (dots) "
+            f"lead to the run's page on the agent and to the run's trace. {EXEMPLAR_NOTE}",
             "s",
-            query(
+            with_exemplars(
                 p(0.5, "suite, test", "synthetic_test_duration_seconds", SUITE),
                 "{{suite}}/{{test}}",
             ),
         ),
         series(
             "Test duration p95",
-            "95th percentile duration of each test's last attempt, cleanups excluded.",
+            "95th percentile duration of each test's last attempt, cleanups excluded. Exemplars "
+            f"(dots) lead to the run's page on the agent and to the run's trace. {EXEMPLAR_NOTE}",
             "s",
-            query(
+            with_exemplars(
                 p(0.95, "suite, test", "synthetic_test_duration_seconds", SUITE),
                 "{{suite}}/{{test}}",
             ),
@@ -575,22 +593,28 @@ def http_cdn() -> db.Dashboard:
         series(
             "Request phases p95 by target",
             "95th percentile of each phase (resolve, connect, tls, processing, transfer) per "
-            "target: compare the CloudFront and S3-origin targets.",
+            "target: compare the CloudFront and S3-origin targets. Exemplars (dots) lead to the "
+            f"run's page on the agent and to the run's trace. {EXEMPLAR_NOTE}",
             "s",
-            query(p(0.95, "target, phase", duration, HTTP), "{{target}} {{phase}}"),
+            with_exemplars(p(0.95, "target, phase", duration, HTTP), "{{target}} {{phase}}"),
         ).span(24),
         series(
             "Time to first byte (p50, p95)",
-            "The processing phase (request sent to first response byte) per target.",
+            "The processing phase (request sent to first response byte) per target; with "
+            "exemplars.",
             "s",
-            query(p(0.5, "target", duration, HTTP, 'phase="processing"'), "{{target}} p50"),
-            query(p(0.95, "target", duration, HTTP, 'phase="processing"'), "{{target}} p95", "B"),
+            with_exemplars(
+                p(0.5, "target", duration, HTTP, 'phase="processing"'), "{{target}} p50"
+            ),
+            with_exemplars(
+                p(0.95, "target", duration, HTTP, 'phase="processing"'), "{{target}} p95", "B"
+            ),
         ),
         series(
             "Transfer time p95",
-            "The transfer phase (first to last response byte) per target.",
+            "The transfer phase (first to last response byte) per target; with exemplars.",
             "s",
-            query(p(0.95, "target", duration, HTTP, 'phase="transfer"'), "{{target}}"),
+            with_exemplars(p(0.95, "target", duration, HTTP, 'phase="transfer"'), "{{target}}"),
         ),
     ]
     cache = [

@@ -211,6 +211,59 @@ def test_docs_describe_every_panel() -> None:
                 assert f"**{panel['title']}**" in docs, (board["uid"], panel["title"])
 
 
+EXEMPLAR_HISTOGRAMS = re.compile(r"synthetic_(?:test|suite|http_request)_duration_seconds_bucket")
+
+
+def test_duration_queries_show_exemplars() -> None:
+    shown = []
+    for board in boards():
+        for panel, target in targets(board):
+            if EXEMPLAR_HISTOGRAMS.search(target["expr"]):
+                assert target.get("exemplar") is True, (board["uid"], panel["title"])
+                shown.append(panel["title"])
+            else:
+                assert not target.get("exemplar"), (board["uid"], panel["title"])
+    assert {"Test duration p95", "Suite duration (p50, p95)"} <= set(shown)
+
+
+def agent_exemplar_labels() -> set[str]:
+    """Return the label names of the exemplars the agent writes, from a real render."""
+    from dataclasses import replace
+
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    from synthetic_exporter.core.results import Outcome
+    from synthetic_exporter.exporter.metrics import Metrics
+    from tests.factories import make_suite
+
+    metrics = Metrics(CollectorRegistry(), {}, version="0")
+    result = make_suite("checkout", ("login", Outcome.PASSED))
+    traced = replace(result.tests[0], trace_id="4bf92f3577b34da6a3ce929d0e0e4736")
+    metrics.suite_finished(replace(result, tests=(traced,)))
+    body, _ = metrics.render("application/openmetrics-text; version=1.0.0")
+    return {
+        name
+        for family in text_string_to_metric_families(body.decode())  # type: ignore[no-untyped-call]
+        for sample in family.samples
+        if sample.exemplar is not None
+        for name in sample.exemplar.labels
+    }
+
+
+def test_datasource_example_links_every_exemplar_label() -> None:
+    import yaml
+
+    example = yaml.safe_load((ROOT / "grafana" / "datasource-example.yaml").read_text())
+    (source,) = example["datasources"]
+    assert source["type"] == "prometheus"
+    links = {d["name"]: d for d in source["jsonData"]["exemplarTraceIdDestinations"]}
+    assert set(links) == agent_exemplar_labels() == {"run_id", "trace_id"}
+    # Grafana expands $VAR in provisioning files: its own variables are written $${...}.
+    assert links["run_id"]["url"] == f"{dashboards.AGENT_URL}/runs/$${{__value.raw}}"
+    assert links["trace_id"]["datasourceUid"]
+
+
 # Every query against the real agent ------------------------------------------------------------
 
 
