@@ -8,6 +8,7 @@ reasons). Inside a suite the tests that did not pass come first.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -77,15 +78,6 @@ class Moment:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Bar:
-    """One past run of a test: a coloured bar linking to its run page."""
-
-    run_id: str
-    outcome: str
-    title: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class TestRow:
     """One test on a page."""
 
@@ -96,7 +88,8 @@ class TestRow:
     anchor: str
     outcome: str
     message: str
-    bars: tuple[Bar, ...]
+    bars: tuple[RunPoint, ...]
+    """The last :data:`BARS` runs, oldest first."""
     uptime_day: str
     uptime_week: str
     failing_since: Moment | None
@@ -171,17 +164,14 @@ def root_cause(skip_reason: str) -> str | None:
     return found[-1] if found else None
 
 
-def bars(runs: Sequence[RunPoint], now: float) -> tuple[Bar, ...]:
-    """Return the last :data:`BARS` runs as bars, oldest first."""
-    return tuple(
-        Bar(
-            run_id=run.run_id,
-            outcome=run.outcome,
-            title=f"{run.outcome} · {moment(run.started_at, now).absolute}"
-            f" · {run.duration_seconds * 1000:.0f} ms",
-        )
-        for run in reversed(runs[:BARS])
-    )
+def clock(timestamp: float) -> str:
+    """Return a wall-clock time as ``2026-12-07 16:33:59 UTC`` (cheaper than datetime)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+
+
+def bar_title(outcome: str, started_at: float, duration_seconds: float) -> str:
+    """Return a bar's tooltip: outcome, time and duration."""
+    return f"{outcome} · {clock(started_at)} · {duration_seconds * 1000:.0f} ms"
 
 
 def test_row(
@@ -201,7 +191,7 @@ def test_row(
         anchor=anchor(suite, test),
         outcome=outcome,
         message=first_lines(message),
-        bars=bars(runs, now),
+        bars=tuple(reversed(runs[:BARS])),
         uptime_day=percent(stored.uptime_day.get(key)),
         uptime_week=percent(stored.uptime_week.get(key)),
         failing_since=moment(since, now) if since is not None and outcome in BAD else None,

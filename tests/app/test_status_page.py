@@ -22,11 +22,12 @@ from synthetic_exporter.app.badges import environment_badge, suite_badge
 from synthetic_exporter.app.page_model import (
     StoredHistory,
     anchor,
+    bar_title,
     index_page,
     root_cause,
     run_page,
 )
-from synthetic_exporter.app.pages import page_routes
+from synthetic_exporter.app.pages import page_routes, wants_gzip
 from synthetic_exporter.app.rendering import render
 from synthetic_exporter.app.waterfall import waterfall
 from synthetic_exporter.core.results import (
@@ -156,8 +157,12 @@ def test_bars_uptime_failing_since_and_sparkline() -> None:
     row = model(outage(), stored).groups[0].tests[0]
     assert len(row.bars) == 30  # the last 30, oldest first
     assert [b.run_id for b in row.bars[-3:]] == ["r35", "r36", "r37"]
-    assert row.bars[-1].title.startswith("failed · ")
-    assert "ms" in row.bars[-1].title
+    newest = row.bars[-1]
+    title = bar_title(newest.outcome, newest.started_at, newest.duration_seconds)
+    assert (
+        title
+        == f"failed · {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(NOW - 780))} UTC · 3800 ms"
+    )
     assert (row.uptime_day, row.uptime_week) == ("92.1%", "99.9%")
     assert row.failing_since is not None
     assert row.failing_since.relative == "2m ago"
@@ -316,6 +321,10 @@ async def test_index_and_fragment(http: httpx.AsyncClient) -> None:
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert "<title>synthetic-exporter: fail</title>" in page.text
     assert 'href="/runs/signup-run#t-signup.confirm_email"' in page.text
+    assert page.headers["content-encoding"] == "gzip"  # httpx asks for it, and decodes it
+    plain = await http.get("/", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.text.startswith("<!doctype html>")
     fragment = await http.get("/?fragment=1")
     assert fragment.text.lstrip().startswith('<div class="live-root"')
     assert "<html" not in fragment.text
@@ -351,3 +360,13 @@ async def test_badges_and_static_files(http: httpx.AsyncClient) -> None:
     assert again.headers["cache-control"] == "public, max-age=60"
     assert (await http.get("/static/nope.js")).status_code == 404
     assert set(ASSETS) == {"status.css", "live.js"}
+
+
+def test_gzip_is_used_only_when_accepted() -> None:
+    assert wants_gzip("gzip, deflate, br")
+    assert wants_gzip("br;q=1.0, GZIP;q=0.5")
+    assert wants_gzip("*")
+    assert not wants_gzip("gzip;q=0")
+    assert not wants_gzip("gzip; q=0.000")
+    assert not wants_gzip("identity")
+    assert not wants_gzip("")
