@@ -8,13 +8,19 @@ Screenshots go to ``test-artifacts/`` (git-ignored).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
-from tests.conftest import ROOT, Server, start_agent, stop_process, wait_for_health
+from tests.conftest import (
+    ROOT,
+    Server,
+    demo_api_server,
+    start_agent,
+    stop_process,
+    wait_for_health,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -42,24 +48,25 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-@pytest.fixture
-def outage(tmp_path: Path, fresh_demo_api: str) -> Iterator[Server]:
+@pytest.fixture(scope="module")
+def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """An agent running every example suite each second, while sign-ups fail with 503."""
-    agent = start_agent(
-        ROOT / "checks",
-        tmp_path / "state",
-        fresh_demo_api,
-        SYNTHETIC_INTERVAL="1s",
-        SYNTHETIC_ENVIRONMENT="staging",
-    )
-    try:
-        wait_for_health(agent.url, 200)
-        fault = {"path": "/customers", "method": "POST", "status": 503}
-        assert httpx.post(f"{fresh_demo_api}/admin/faults", json=fault).status_code == 201
-        wait_for_health(agent.url, 503)
-        yield agent
-    finally:
-        stop_process(agent.process)
+    with demo_api_server() as demo_api:
+        agent = start_agent(
+            ROOT / "checks",
+            tmp_path_factory.mktemp("agent") / "state",
+            demo_api,
+            SYNTHETIC_INTERVAL="1s",
+            SYNTHETIC_ENVIRONMENT="staging",
+        )
+        try:
+            wait_for_health(agent.url, 200)
+            fault = {"path": "/customers", "method": "POST", "status": 503}
+            assert httpx.post(f"{demo_api}/admin/faults", json=fault).status_code == 201
+            wait_for_health(agent.url, 503)
+            yield agent
+        finally:
+            stop_process(agent.process)
 
 
 def watch_errors(page: Page) -> list[str]:
@@ -162,3 +169,36 @@ def test_pages_work_without_javascript(browser: Browser, outage: Server) -> None
     assert page.locator("article.test").first.get_attribute("id") == FAILING
     assert "reload the page" in page.content()
     context.close()
+
+
+FRAGMENT_FETCHES = """() => performance.getEntriesByType('resource')
+    .filter((entry) => entry.name.includes('fragment=1')).length"""
+# A function, not an expression: the pages' CSP forbids eval, which Playwright uses for those.
+MORE_FETCHES_THAN = """(n) => performance.getEntriesByType('resource')
+    .filter((entry) => entry.name.includes('fragment=1')).length > n"""
+
+
+def test_live_updates_pause_while_the_tab_is_hidden(browser: Browser, outage: Server) -> None:
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors = watch_errors(page)
+    page.goto(f"{outage.url}/")
+    page.wait_for_function(MORE_FETCHES_THAN, arg=0)  # live: within about 5 s
+    # Hide the tab as a browser does (document.hidden, then a visibilitychange event).
+    page.evaluate(
+        """() => {
+            Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
+            document.dispatchEvent(new Event('visibilitychange'));
+        }"""
+    )
+    hidden_at = page.evaluate(FRAGMENT_FETCHES)
+    page.wait_for_timeout(6_000)  # more than one 5 s period
+    assert page.evaluate(FRAGMENT_FETCHES) == hidden_at
+    page.evaluate(
+        """() => {
+            Object.defineProperty(document, 'hidden', {configurable: true, get: () => false});
+            document.dispatchEvent(new Event('visibilitychange'));
+        }"""
+    )
+    page.wait_for_function(MORE_FETCHES_THAN, arg=hidden_at, timeout=2_000)  # at once
+    assert errors == []
