@@ -2,14 +2,15 @@
 
 Pages read the in-memory health and latest results and the durable run store (blocking reads,
 in a worker thread). ``?fragment=1`` returns only a page's live region, which ``live.js``
-fetches every 5 s. Other query parameters are ignored, so pasted links keep working.
+fetches every 5 s. Each route takes only its own query parameters (checked by the ``check``
+that :func:`page_routes` is given: the API's ``takes``, so an unknown one is a 400 there too).
 """
 
 from __future__ import annotations
 
 import gzip
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import anyio.to_thread
@@ -155,8 +156,23 @@ def _memory_run(history: History, run_id: str) -> dict[str, Any] | None:
     return None if found is None else dict(to_jsonable(found))
 
 
-def page_routes(state: PageState) -> list[Route]:
-    """Return the pages' routes over ``state``."""
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class QueryCheck(Protocol):
+    """Wraps an endpoint so that it takes only the query parameters ``names``."""
+
+    def __call__(self, endpoint: Endpoint, *names: str) -> Endpoint:
+        """Return the wrapped endpoint."""
+        ...
+
+
+def _unchecked(endpoint: Endpoint, *names: str) -> Endpoint:
+    return endpoint
+
+
+def page_routes(state: PageState, check: QueryCheck = _unchecked) -> list[Route]:
+    """Return the pages' routes over ``state``, their query parameters checked by ``check``."""
 
     async def index(request: Request) -> Response:
         now = time.time()
@@ -231,10 +247,10 @@ def page_routes(state: PageState) -> list[Route]:
         )
 
     return [
-        Route("/", index),
-        Route("/runs/{run_id}", run),
-        Route("/tests/{suite}/{test:path}", test),
-        Route("/badge.svg", environment_svg),
-        Route("/badges/{suite}.svg", suite_svg),
-        Route("/static/{name}", static),
+        Route("/", check(index, "fragment")),
+        Route("/runs/{run_id}", check(run)),
+        Route("/tests/{suite}/{test:path}", check(test, "fragment")),
+        Route("/badge.svg", check(environment_svg)),
+        Route("/badges/{suite}.svg", check(suite_svg)),
+        Route("/static/{name}", check(static, "v")),
     ]

@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from synthetic_exporter.app.assets import ASSETS, asset_url
 from synthetic_exporter.app.badges import environment_badge, suite_badge
@@ -29,6 +31,7 @@ from synthetic_exporter.app.page_model import (
 )
 from synthetic_exporter.app.pages import page_routes, wants_gzip
 from synthetic_exporter.app.rendering import render
+from synthetic_exporter.app.routes import QueryError, takes
 from synthetic_exporter.app.waterfall import waterfall
 from synthetic_exporter.core.results import (
     Outcome,
@@ -309,13 +312,17 @@ async def http(store: RunStore) -> AsyncIterator[httpx.AsyncClient]:
         for listener in (state.health, state.history, store):
             listener.suite_finished(result)
     store.flush()
-    app = Starlette(routes=page_routes(state))
+
+    async def bad_query(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": str(exc)}, 400)
+
+    app = Starlette(routes=page_routes(state, takes), exception_handlers={QueryError: bad_query})
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://a") as c:
         yield c
 
 
 async def test_index_and_fragment(http: httpx.AsyncClient) -> None:
-    page = await http.get("/", params={"utm_source": "chat"})  # pasted links keep working
+    page = await http.get("/")
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-store"
     assert "default-src 'self'" in page.headers["content-security-policy"]
@@ -325,6 +332,10 @@ async def test_index_and_fragment(http: httpx.AsyncClient) -> None:
     plain = await http.get("/", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers
     assert plain.text.startswith("<!doctype html>")
+    for url in ("/?refresh=1", "/runs/signup-run?fragment=1", "/badge.svg?style=flat"):
+        refused = await http.get(url)
+        assert refused.status_code == 400, url
+        assert refused.json()["error"].startswith("unknown query parameter"), url
     fragment = await http.get("/?fragment=1")
     assert fragment.text.lstrip().startswith('<div class="live-root"')
     assert "<html" not in fragment.text
