@@ -9,6 +9,7 @@ that :func:`page_routes` is given: the API's ``takes``, so an unknown one is a 4
 from __future__ import annotations
 
 import gzip
+import hashlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -139,6 +140,15 @@ async def _rendered(request: Request, build: Callable[[], str | None]) -> Respon
     return None if body is None else _html(body, gzipped=compress)
 
 
+def _badge(request: Request, svg: str) -> Response:
+    """Return a badge; 304 when the client's copy (``If-None-Match``) is still the same."""
+    etag = '"' + hashlib.sha256(svg.encode()).hexdigest()[:16] + '"'
+    headers = {**BADGE_HEADERS, "ETag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(svg, media_type=SVG, headers=headers)
+
+
 def _not_found(state: PageState, what: str) -> Response:
     return _html(render("not_found.html", what=what, environment=state.environment), 404)
 
@@ -228,16 +238,14 @@ def page_routes(state: PageState, check: QueryCheck = _unchecked) -> list[Route]
 
     async def environment_svg(request: Request) -> Response:
         _, health = state.health.report()
-        svg = environment_badge(state.environment, health["suites"])
-        return Response(svg, media_type=SVG, headers=BADGE_HEADERS)
+        return _badge(request, environment_badge(state.environment, health["suites"]))
 
     async def suite_svg(request: Request) -> Response:
         suite = request.path_params["suite"]
         _, health = state.health.report()
         if suite not in health["suites"]:
             return Response("unknown suite", status_code=404, media_type="text/plain")
-        svg = suite_badge(suite, health["suites"][suite])
-        return Response(svg, media_type=SVG, headers=BADGE_HEADERS)
+        return _badge(request, suite_badge(suite, health["suites"][suite]))
 
     async def static(request: Request) -> Response:
         return asset_response(

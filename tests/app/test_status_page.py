@@ -189,6 +189,9 @@ def test_html_escapes_messages_and_names() -> None:
     assert first_row.groups() == ("failed", anchor("signup", "confirm_email"))
     assert html.index("assert 503 == 201") < html.index("create_customer")
     assert 'data-live="/?fragment=1"' in html
+    # Nothing from the internet: every link and source is on the agent (or a data: URL).
+    for url in re.findall(r'(?:href|src)="([^"]*)"', html):
+        assert url.startswith(("/", "#", "data:")), url
     assert "<noscript>" in html
     assert 'http-equiv="refresh"' not in html
     assert 'name="viewport"' in html
@@ -360,6 +363,8 @@ async def test_badges_and_static_files(http: httpx.AsyncClient) -> None:
     assert badge.headers["content-type"].startswith("image/svg+xml")
     assert badge.headers["cache-control"] == "no-cache"
     assert "failing 1/5" in badge.text
+    same = await http.get("/badge.svg", headers={"If-None-Match": badge.headers["etag"]})
+    assert (same.status_code, same.content) == (304, b"")
     suite = await http.get("/badges/storage.svg")
     assert "passing" in suite.text
     assert (await http.get("/badges/nope.svg")).status_code == 404
