@@ -214,10 +214,14 @@ def suite_group(
     latest: Mapping[str, Any] | None,
     stored: StoredHistory,
     now: float,
+    stored_tests: Sequence[str] = (),
 ) -> SuiteGroup:
-    """Return one suite's group, tests that did not pass first (otherwise in run order)."""
+    """Return one suite's group, tests that did not pass first (otherwise in run order).
+
+    Without a latest result (the agent restarted) the tests are those the store knows.
+    """
     tests = {t["name"]: t for t in latest["tests"]} if latest else {}
-    names = list(tests) or sorted({test for (s, test) in stored.recent if s == suite})
+    names = list(tests) or sorted(stored_tests)
     rows = [test_row(suite, name, tests.get(name), stored, now) for name in names]
     rows.sort(key=lambda row: row.outcome not in BAD)
     return SuiteGroup(
@@ -244,8 +248,11 @@ def index_page(
     """Return the status page from the ``/healthz`` body, the latest results and the store."""
     by_suite = {r["suite"]: r for r in latest}
     stored = with_health_failures(stored, health)
+    stored_tests: dict[str, list[str]] = {}
+    for suite, test in stored.recent:
+        stored_tests.setdefault(suite, []).append(test)
     groups = [
-        suite_group(name, status, by_suite.get(name), stored, now)
+        suite_group(name, status, by_suite.get(name), stored, now, stored_tests.get(name, ()))
         for name, status in sorted(health["suites"].items())
     ]
     failed = {g.suite for g in groups if g.kind == "failed"}

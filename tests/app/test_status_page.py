@@ -386,3 +386,15 @@ def test_gzip_is_used_only_when_accepted() -> None:
     assert not wants_gzip("gzip; q=0.000")
     assert not wants_gzip("identity")
     assert not wants_gzip("")
+
+
+def test_after_a_restart_tests_come_from_the_store() -> None:
+    """No result in memory yet: the suites are pending, their tests and bars from the store."""
+    runs = stored_runs(["passed", "failed"])
+    stored = StoredHistory(recent={("signup", "confirm_email"): runs})
+    page = model([], stored)
+    signup = next(g for g in page.groups if g.suite == "signup")
+    assert (signup.kind, signup.run_id) == ("pending", "r1")
+    assert [(t.test, t.outcome, len(t.bars)) for t in signup.tests] == [
+        ("confirm_email", "failed", 2)
+    ]
