@@ -16,12 +16,14 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from loguru import logger
 
 from synthetic_exporter.core.results import Outcome, SuiteResult, TestResult, to_jsonable
@@ -59,16 +61,29 @@ CREATE TABLE IF NOT EXISTS test_names (
     UNIQUE (suite, test)
 );
 CREATE TABLE IF NOT EXISTS tests (
-    run INTEGER NOT NULL,
     test_id INTEGER NOT NULL,
-    outcome TEXT NOT NULL,
     started_at REAL NOT NULL,
+    run INTEGER NOT NULL,
+    run_id TEXT NOT NULL,
+    outcome TEXT NOT NULL,
     duration_seconds REAL NOT NULL,
     message TEXT NOT NULL,
-    PRIMARY KEY (run, test_id)
+    PRIMARY KEY (test_id, started_at, run)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tests_by_test ON tests (test_id, started_at, outcome);
+CREATE INDEX IF NOT EXISTS tests_run ON tests (run);
+CREATE TABLE IF NOT EXISTS test_hours (
+    test_id INTEGER NOT NULL,
+    hour INTEGER NOT NULL,
+    ok INTEGER NOT NULL,
+    counted INTEGER NOT NULL,
+    PRIMARY KEY (test_id, hour)
+) WITHOUT ROWID;
 """
+# A test's runs are stored in its own key range (test_id, started_at): its latest runs are one
+# range read. Uptimes add up hourly counts (test_hours), plus the test rows of a partial hour.
+SCHEMA_VERSION = 2
+HOUR = 3600
+OK_OUTCOMES = "('passed', 'flaky')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +131,12 @@ def _create(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()
+        if tables[0] and version != SCHEMA_VERSION:
+            raise DamagedHistory(f"schema version {version}, expected {SCHEMA_VERSION}")
         db.executescript(SCHEMA)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         check = db.execute("PRAGMA quick_check(1)").fetchone()[0]
         if check != "ok":
             raise DamagedHistory(str(check))
@@ -129,12 +149,23 @@ def _create(path: Path) -> sqlite3.Connection:
     return db
 
 
+def _empty_database() -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+    db.executescript(SCHEMA)
+    return db
+
+
 def _parse_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
     if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
         raise ValueError("cursor must be a value returned as 'next'")
     return int(cursor)
+
+
+def empty_store() -> RunStore:
+    """Return a store that is never started: reads find nothing (an app without history)."""
+    return RunStore(Path(HISTORY_FILE), retention_seconds=1.0, max_bytes=1)
 
 
 class RunStore:
@@ -153,7 +184,7 @@ class RunStore:
         self._write_lock = threading.Lock()  # held while the writer writes
         self._read_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
-        self._reader: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = _empty_database()  # until started
         self._thread: threading.Thread | None = None
         self._writes_since_maintenance = 0
         self._maintained_at = 0.0
@@ -161,8 +192,14 @@ class RunStore:
     # --- life cycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Open the database (moving a damaged file aside) and start the writer thread."""
+        """Open the database (moving a damaged file aside) and start the writer thread.
+
+        Before this, reads find nothing.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
         self._open()
         self._maintain()
         self._thread = threading.Thread(target=self._write_loop, name="run-store", daemon=True)
@@ -179,6 +216,16 @@ class RunStore:
                 if db is not None:
                     db.close()
             self._writer = self._reader = None
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[RunStore]:
+        """Start the store in a worker thread, and close it (shielded from cancellation)."""
+        await anyio.to_thread.run_sync(self.start)
+        try:
+            yield self
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.close)
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until the runs queued so far are stored (or ``timeout`` seconds pass)."""
@@ -301,13 +348,15 @@ class RunStore:
                 )
                 run = cursor.lastrowid
                 for test in result.tests:
-                    self._write_test(db, run, test)
+                    self._write_test(db, run, result.run_id, test)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
 
-    def _write_test(self, db: sqlite3.Connection, run: int | None, test: TestResult) -> None:
+    def _write_test(
+        self, db: sqlite3.Connection, run: int | None, run_id: str, test: TestResult
+    ) -> None:
         db.execute(
             "INSERT INTO test_names (suite, test) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (test.suite, test.name),
@@ -317,19 +366,25 @@ class RunStore:
         ).fetchone()
         db.execute(
             "INSERT OR REPLACE INTO tests"
-            " (run, test_id, outcome, started_at, duration_seconds, message)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            " (test_id, started_at, run, run_id, outcome, duration_seconds, message)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
-                run,
                 test_id,
-                test.outcome.value,
                 test.started_at,
+                run,
+                run_id,
+                test.outcome.value,
                 test.duration_seconds,
                 test.message[:MESSAGE_CHARS],
             ),
         )
         if test.outcome is Outcome.SKIPPED:
             return
+        db.execute(
+            "INSERT INTO test_hours (test_id, hour, ok, counted) VALUES (?, ?, ?, 1)"
+            " ON CONFLICT DO UPDATE SET ok = ok + excluded.ok, counted = counted + 1",
+            (test_id, int(test.started_at // HOUR), int(test.outcome.ok)),
+        )
         # The current bad streak: it starts at the first bad run after an ok one.
         bad = test.outcome.bad
         db.execute(
@@ -369,6 +424,10 @@ class RunStore:
             # The oldest twentieth (at least one run), by id: ids follow the order of arrival.
             step = max(1, count // 20)
             self._delete_through(db, min(last, first + step - 1))
+        # Hourly counts go with the runs: those of hours before the oldest kept run.
+        oldest = db.execute("SELECT min(started_at) FROM runs").fetchone()[0]
+        first_hour = int((time.time() if oldest is None else oldest) // HOUR)
+        db.execute("DELETE FROM test_hours WHERE hour < ?", (first_hour,))
         db.executescript("PRAGMA incremental_vacuum")  # execute() would free one page only
 
     @staticmethod
@@ -392,7 +451,7 @@ class RunStore:
     def _reading(self) -> Iterator[sqlite3.Connection]:
         with self._read_lock:
             if self._reader is None:
-                raise RuntimeError("the run store is not started")
+                raise RuntimeError("the run store is closed")
             yield self._reader
 
     def runs(
@@ -462,9 +521,8 @@ class RunStore:
         return None if row is None else dict(_unpack(row[0]))
 
     _TEST_RUNS = (
-        "SELECT r.run_id, t.outcome, t.started_at, t.duration_seconds, t.message"
-        " FROM tests t JOIN runs r ON r.id = t.run"
-        " WHERE t.test_id = ? ORDER BY t.started_at DESC LIMIT ?"
+        "SELECT run_id, outcome, started_at, duration_seconds, message FROM tests"
+        " WHERE test_id = ? ORDER BY started_at DESC LIMIT ?"
     )
 
     def test_runs(self, suite: str, test: str, limit: int) -> list[TestRun]:
@@ -494,18 +552,34 @@ class RunStore:
 
         Skipped runs are not counted; tests with no other run since then are left out.
         """
+        first_full_hour = -int(-since // HOUR)  # whole hours from here on come from test_hours
         with self._reading() as db:
-            names = db.execute("SELECT id, suite, test FROM test_names").fetchall()
-            found: dict[tuple[str, str], float] = {}
-            for test_id, suite, test in names:
-                ok, counted = db.execute(
-                    "SELECT sum(outcome IN ('passed', 'flaky')), count(*) FROM tests"
-                    " WHERE test_id = ? AND started_at >= ? AND outcome != 'skipped'",
-                    (test_id, since),
-                ).fetchone()
-                if counted:
-                    found[suite, test] = ok / counted
-        return found
+            names = {i: (s, t) for i, s, t in db.execute("SELECT id, suite, test FROM test_names")}
+            counts = {
+                test_id: [ok, counted]
+                for test_id, ok, counted in db.execute(
+                    "SELECT test_id, sum(ok), sum(counted) FROM test_hours WHERE hour >= ?"
+                    " GROUP BY test_id",
+                    (first_full_hour,),
+                )
+            }
+            if since < first_full_hour * HOUR:
+                for test_id in names:
+                    ok, counted = db.execute(
+                        f"SELECT sum(outcome IN {OK_OUTCOMES}), count(*) FROM tests"
+                        " WHERE test_id = ? AND started_at >= ? AND started_at < ?"
+                        " AND outcome != 'skipped'",
+                        (test_id, since, first_full_hour * HOUR),
+                    ).fetchone()
+                    if counted:
+                        total = counts.setdefault(test_id, [0, 0])
+                        total[0] += ok
+                        total[1] += counted
+        return {
+            names[test_id]: ok / counted
+            for test_id, (ok, counted) in counts.items()
+            if counted and test_id in names
+        }
 
     def failing_since(self) -> dict[tuple[str, str], float]:
         """Return the tests whose latest run (not skipped) is bad: when their bad streak began.

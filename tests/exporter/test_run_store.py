@@ -327,3 +327,34 @@ def test_the_listener_never_waits_for_sqlite(
         assert "queue full" in warnings[0]
     finally:
         slow.close()
+
+
+def test_uptimes_add_whole_hours_and_the_partial_hour_exactly(store: RunStore) -> None:
+    start = (time.time() // 3600 - 8) * 3600 + 1234.5  # eight hours ago, mid-hour
+    cycle = [Outcome.PASSED, Outcome.FAILED, Outcome.SKIPPED, Outcome.FLAKY, Outcome.ERROR]
+    outcomes = [cycle[(i * 7) % 5] if i % 11 else Outcome.TIMEOUT for i in range(70)]
+    for i, outcome in enumerate(outcomes):  # one run every 7 minutes
+        store.suite_finished(run("s", ("t", outcome), at=start + 420 * i, run_id=f"r{i}"))
+    store.flush()
+    for since in (start - 10, start + 3000, start + 3600 * 2.5, start + 3600 * 7 + 1, start + 4e4):
+        counted = [
+            o
+            for i, o in enumerate(outcomes)
+            if start + 420 * i - 0.1 >= since and o.value != "skipped"
+        ]
+        expected = sum(o.ok for o in counted) / len(counted) if counted else None
+        assert store.uptimes(since).get(("s", "t")) == expected, since
+
+
+def test_a_history_of_another_schema_version_is_moved_aside(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY)")
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    store = RunStore(path, retention_seconds=DAY, max_bytes=256 * MIB)
+    store.start()
+    store.close()
+    assert len(list(path.parent.glob("history.sqlite3.damaged-*"))) == 1
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
