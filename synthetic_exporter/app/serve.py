@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 from synthetic_exporter.app.http_limits import BodyLimit, raise_fd_limit
 from synthetic_exporter.app.routes import AgentState, create_app
 from synthetic_exporter.app.shutdown import cancel_on_signal
+from synthetic_exporter.app.startup_log import log_startup
 from synthetic_exporter.app.supervision import Liveness, supervised
 from synthetic_exporter.app.watchdog import LoopWatchdog
 from synthetic_exporter.app.web import bind_socket, config_for, run_server
@@ -162,6 +163,7 @@ async def serve(
     disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
     registry = CollectorRegistry() if registry is None else registry
     intervals = intervals_of(settings, loaded)
+    log_startup(settings, loaded)
     metrics = Metrics(registry, constant_labels(settings), __version__)
     metrics.suites_loaded(loaded.suites, len(loaded.errors), settings.interval)
     health = Health(intervals=intervals, started_at=time.time(), load_errors=loaded.errors)
@@ -171,7 +173,8 @@ async def serve(
     stopped: list[int] = []
     async with open_engine(settings, loaded.suites, counted_in(metrics)) as engine:
         pending = PendingCleanups(engine.ledger, metrics, list(loaded.suites))
-        listener = Fanout([metrics, health, history, pending, FailureLogger()])
+        failures = FailureLogger(settings.failure_reminder)
+        listener = Fanout([metrics, health, history, pending, failures])
         coordinator = Coordinator(
             engine=engine, suites=loaded.suites, listener=listener, concurrency=settings.concurrency
         )
