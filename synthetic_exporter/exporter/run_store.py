@@ -188,6 +188,13 @@ class RunStore:
         self._thread: threading.Thread | None = None
         self._writes_since_maintenance = 0
         self._maintained_at = 0.0
+        # Rows are only added between deletions: recent_test_runs keeps what it read and then
+        # reads only the rows of runs after ``_cached_through``, until ``_deletions`` changes.
+        self._deletions = 0
+        self._cache: dict[int, list[TestRun]] = {}
+        self._cache_limit = 0
+        self._cached_through = 0
+        self._cached_at_deletions = -1
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -258,6 +265,7 @@ class RunStore:
             self._move_aside(why)
             self._writer = _create(self.path)
             self._reader = _connect(self.path)
+            self._deletions += 1
 
     # --- listener (event loop: enqueue only) ------------------------------------------------
 
@@ -407,14 +415,11 @@ class RunStore:
         self._maintained_at = time.monotonic()
         db = self._writer
         assert db is not None
+        changes = db.total_changes
         cutoff = time.time() - self.retention_seconds
         row = db.execute("SELECT max(id) FROM runs WHERE started_at < ?", (cutoff,)).fetchone()
         if row[0] is not None:
             self._delete_through(db, row[0])
-        db.execute(
-            "DELETE FROM test_names"
-            " WHERE NOT EXISTS (SELECT 1 FROM tests WHERE test_id = test_names.id)"
-        )
         while self.used_bytes(db) > self.max_bytes:
             count, first, last = db.execute(
                 "SELECT count(*), min(id), max(id) FROM runs"
@@ -428,6 +433,12 @@ class RunStore:
         oldest = db.execute("SELECT min(started_at) FROM runs").fetchone()[0]
         first_hour = int((time.time() if oldest is None else oldest) // HOUR)
         db.execute("DELETE FROM test_hours WHERE hour < ?", (first_hour,))
+        db.execute(
+            "DELETE FROM test_names"
+            " WHERE NOT EXISTS (SELECT 1 FROM tests WHERE test_id = test_names.id)"
+        )
+        if db.total_changes != changes:
+            self._deletions += 1
         db.executescript("PRAGMA incremental_vacuum")  # execute() would free one page only
 
     @staticmethod
@@ -537,15 +548,61 @@ class RunStore:
         return [TestRun(r[0], suite, test, *r[1:]) for r in rows]
 
     def recent_test_runs(self, limit: int) -> dict[tuple[str, str], list[TestRun]]:
-        """Return every kept test's last ``limit`` runs, newest first."""
-        found: dict[tuple[str, str], list[TestRun]] = {}
+        """Return every kept test's last ``limit`` runs, newest first.
+
+        The status page asks for this every few seconds: what was read is kept, and only the
+        runs written since are read again (all of it after runs were deleted).
+        """
         with self._reading() as db:
-            names = db.execute("SELECT id, suite, test FROM test_names").fetchall()
-            for test_id, suite, test in names:
-                rows = db.execute(self._TEST_RUNS, (test_id, limit)).fetchall()
-                if rows:
-                    found[suite, test] = [TestRun(r[0], suite, test, *r[1:]) for r in rows]
-        return found
+            if limit > self._cache_limit or self._cached_at_deletions != self._deletions:
+                names = self._reread(db, limit)
+            else:
+                names = self._read_new(db)
+            return {
+                names[test_id]: runs[:limit]
+                for test_id, runs in self._cache.items()
+                if runs and test_id in names
+            }
+
+    @staticmethod
+    def _names(db: sqlite3.Connection) -> dict[int, tuple[str, str]]:
+        return {i: (s, t) for i, s, t in db.execute("SELECT id, suite, test FROM test_names")}
+
+    def _reread(self, db: sqlite3.Connection, limit: int) -> dict[int, tuple[str, str]]:
+        self._cached_at_deletions = self._deletions  # before reading: a deletion now rereads
+        (through,) = db.execute("SELECT coalesce(max(run), 0) FROM tests").fetchone()
+        names = self._names(db)  # after: every test of a run up to ``through`` is named
+        self._cache = {}
+        for test_id, (suite, test) in names.items():
+            rows = db.execute(
+                "SELECT run_id, outcome, started_at, duration_seconds, message FROM tests"
+                " WHERE test_id = ? AND run <= ? ORDER BY started_at DESC LIMIT ?",
+                (test_id, through, limit),
+            ).fetchall()
+            self._cache[test_id] = [TestRun(r[0], suite, test, *r[1:]) for r in rows]
+        self._cache_limit = limit
+        self._cached_through = through
+        return names
+
+    def _read_new(self, db: sqlite3.Connection) -> dict[int, tuple[str, str]]:
+        rows = db.execute(
+            "SELECT test_id, run, run_id, outcome, started_at, duration_seconds, message"
+            " FROM tests WHERE run > ? ORDER BY run",
+            (self._cached_through,),
+        ).fetchall()
+        names = self._names(db)  # after the rows: names every test they have
+        touched = set()
+        for test_id, run, run_id, *fields in rows:
+            if test_id not in names:  # deleted meanwhile: the next call reads everything again
+                continue
+            suite, test = names[test_id]
+            self._cache.setdefault(test_id, []).append(TestRun(run_id, suite, test, *fields))
+            touched.add(test_id)
+            self._cached_through = max(self._cached_through, run)
+        for test_id in touched:
+            runs = sorted(self._cache[test_id], key=lambda r: r.started_at, reverse=True)
+            self._cache[test_id] = runs[: self._cache_limit]
+        return names
 
     def uptimes(self, since: float) -> dict[tuple[str, str], float]:
         """Return each test's share of ok runs (passed, flaky) since ``since``.

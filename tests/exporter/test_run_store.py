@@ -358,3 +358,35 @@ def test_a_history_of_another_schema_version_is_moved_aside(path: Path) -> None:
     store.close()
     assert len(list(path.parent.glob("history.sqlite3.damaged-*"))) == 1
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_recent_test_runs_sees_new_runs_and_deletions(path: Path) -> None:
+    now = time.time()
+    store = RunStore(path, retention_seconds=DAY, max_bytes=256 * MIB)
+    store.start()
+    try:
+        store.suite_finished(run("s", ("t", Outcome.PASSED), at=now - DAY + 30, run_id="aging"))
+        for i in range(3):
+            store.suite_finished(run("s", ("t", Outcome.PASSED), at=now - 100 + i, run_id=f"r{i}"))
+        store.flush()
+        assert [t.run_id for t in store.recent_test_runs(3)["s", "t"]] == ["r2", "r1", "r0"]
+        store.suite_finished(run("s", ("t", Outcome.FAILED), at=now - 50, run_id="new"))
+        store.suite_finished(run("other", ("u", Outcome.PASSED), at=now - 40, run_id="o"))
+        store.suite_finished(run("s", ("t", Outcome.PASSED), at=now - 200, run_id="late"))
+        store.flush()
+        recent = store.recent_test_runs(3)
+        assert [t.run_id for t in recent["s", "t"]] == ["new", "r2", "r1"]
+        assert [t.run_id for t in recent["other", "u"]] == ["o"]
+        assert [t.run_id for t in store.recent_test_runs(10)["s", "t"]] == [
+            "new",
+            "r2",
+            "r1",
+            "r0",
+            "late",
+            "aging",
+        ]
+        store.retention_seconds = DAY - 60  # "aging" is now too old: the next check deletes it
+        store._maintain_guarded()
+        assert [t.run_id for t in store.recent_test_runs(10)["s", "t"]][-1] == "late"
+    finally:
+        store.close()
