@@ -7,11 +7,15 @@ Routes only read what result consumers keep (registry, health, history); the one
 from __future__ import annotations
 
 import hmac
+import math
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
 from typing import Any
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -23,6 +27,7 @@ from synthetic_exporter.app.status_page import render_status_page
 from synthetic_exporter.core.results import SuiteResult, to_jsonable
 from synthetic_exporter.exporter.health import Health
 from synthetic_exporter.exporter.history import History
+from synthetic_exporter.exporter.run_store import RunStore, empty_store
 
 NO_STORE = {"Cache-Control": "no-store"}
 Trigger = Callable[[list[str]], Awaitable[list[SuiteResult]]]
@@ -46,6 +51,8 @@ class AgentState:
     ready: bool = False
     alive: Callable[[], bool] = field(default=lambda: True)
     why_not_alive: Callable[[], str] = field(default=lambda: "scheduler stopped")
+    store: RunStore = field(default_factory=empty_store)
+    """The durable run history (``/api/v1/runs``); by default an empty one."""
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -109,6 +116,31 @@ def whole_number(text: str | None, name: str, maximum: int) -> int | None:
     return int(text)
 
 
+def instant(text: str | None, name: str) -> float | None:
+    """Return ``text``, unix seconds or an RFC 3339 time with a zone, as unix seconds."""
+    if text is None:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(seconds):
+            return seconds
+    problem = f"{name} must be unix seconds or an RFC 3339 time, e.g. 2026-12-07T16:00:00Z"
+    try:
+        when = datetime.fromisoformat(text) if len(text) <= 40 else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise QueryError(problem)
+    return when.timestamp()
+
+
+RUNS_PAGE_MAX = 500
+RUN_FILTERS = ("suite", "test", "outcome", "since", "until", "limit", "cursor")
+
+
 def create_app(state: AgentState) -> Starlette:
     """Return the agent's ASGI app."""
 
@@ -140,11 +172,35 @@ def create_app(state: AgentState) -> Starlette:
         return _json(state.history.results(), headers=NO_STORE)
 
     async def runs(request: Request) -> Response:
-        suite = request.query_params.get("suite")
+        query = request.query_params
+        suite = query.get("suite")
         if suite is not None and suite not in state.suites:
             raise QueryError(f"unknown suite {suite[:100]!r}")
-        limit = whole_number(request.query_params.get("limit"), "limit", state.history.size)
-        return _json(state.history.recent(suite, limit), headers=NO_STORE)
+        read = partial(
+            state.store.runs,
+            suite=suite,
+            test=query.get("test"),
+            outcome=query.get("outcome"),
+            since=instant(query.get("since"), "since"),
+            until=instant(query.get("until"), "until"),
+            cursor=query.get("cursor"),
+            limit=whole_number(query.get("limit"), "limit", RUNS_PAGE_MAX) or 50,
+        )
+        try:
+            page, following = await anyio.to_thread.run_sync(read)
+        except ValueError as exc:  # an outcome or cursor the store cannot use
+            raise QueryError(str(exc)) from None
+        return _json({"runs": page, "next": following}, headers=NO_STORE)
+
+    async def run(request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        found = await anyio.to_thread.run_sync(state.store.run, run_id)
+        if found is None:  # a run that finished a moment ago may not be written yet
+            recent = (r for r in reversed(state.history.runs) if r.run_id == run_id)
+            found = next((to_jsonable(r) for r in recent), None)
+        if found is None:
+            return _json({"error": f"unknown run {run_id[:100]!r}"}, 404, NO_STORE)
+        return _json(found, headers=NO_STORE)
 
     async def run_now(request: Request) -> Response:
         if state.admin_token is None:
@@ -188,7 +244,8 @@ def create_app(state: AgentState) -> Starlette:
             Route("/-/healthy", takes(healthy), methods=["GET", "HEAD"]),
             Route("/-/ready", takes(ready), methods=["GET", "HEAD"]),
             Route("/api/v1/results", takes(results)),
-            Route("/api/v1/runs", takes(runs, "suite", "limit")),
+            Route("/api/v1/runs", takes(runs, *RUN_FILTERS)),
+            Route("/api/v1/runs/{run_id}", takes(run)),
             Route("/api/v1/run", takes(run_now, "suite", repeatable={"suite"}), methods=["POST"]),
         ],
         exception_handlers={QueryError: _bad_query},

@@ -34,6 +34,7 @@ from synthetic_exporter.exporter.failure_log import FailureLogger
 from synthetic_exporter.exporter.health import Health
 from synthetic_exporter.exporter.history import History
 from synthetic_exporter.exporter.metrics import Metrics
+from synthetic_exporter.exporter.run_store import HISTORY_FILE, RunStore
 
 ReadyCallback = Callable[[str], None]
 
@@ -171,10 +172,16 @@ async def serve(
     history = History(settings.history_size)
     host, port = listen_address(settings)
     stopped: list[int] = []
-    async with open_engine(settings, loaded.suites, counted_in(metrics)) as engine:
+    history_file = settings.state_dir / HISTORY_FILE
+    store = RunStore(history_file, settings.history_retention, int(settings.history_max_bytes))
+    async with (
+        open_engine(settings, loaded.suites, counted_in(metrics)) as engine,
+        store.running(),  # opened in a thread; closed (queued runs stored) after the last run
+    ):
         pending = PendingCleanups(engine.ledger, metrics, list(loaded.suites))
         failures = FailureLogger(settings.failure_reminder)
         listener = Fanout([metrics, health, history, pending, failures])
+        listener.listeners.append(store)  # durable history: only queues, the writer is a thread
         coordinator = Coordinator(
             engine=engine, suites=loaded.suites, listener=listener, concurrency=settings.concurrency
         )
@@ -189,6 +196,7 @@ async def serve(
             render_metrics=metrics.render_off_loop,
             health=health,
             history=history,
+            store=store,
             suites=list(loaded.suites),
             trigger=coordinator.run_batch,
             admin_token=token,
