@@ -177,6 +177,7 @@ class RunStore:
         self.max_bytes = max_bytes
         self.dropped = 0
         """Runs not stored because the writer's queue was full."""
+        self._dropping = False
         self._queue: queue.Queue[SuiteResult | None] = queue.Queue(QUEUE_SIZE)
         self._enqueued = 0
         self._stored = 0  # written, or given up on (an error is logged)
@@ -273,16 +274,23 @@ class RunStore:
         """Ignore single tests: suite results carry them."""
 
     def suite_finished(self, result: SuiteResult) -> None:
-        """Queue a suite run for the writer; drop it (WARNING, counted) if the queue is full."""
+        """Queue a suite run for the writer; drop it (counted) if the queue is full.
+
+        A WARNING is logged when dropping starts, not for every run dropped.
+        """
         try:
             self._queue.put_nowait(result)
         except queue.Full:
             self.dropped += 1
-            logger.warning(
-                f"run history: queue full, run {result.run_id} of {result.suite} not stored"
-                f" ({self.dropped} dropped so far)"
-            )
+            if not self._dropping:
+                self._dropping = True
+                logger.warning(
+                    f"run history: the writer is behind ({self._queue.maxsize} runs queued):"
+                    f" run {result.run_id} of {result.suite} and the next ones until it catches"
+                    f" up are not stored ({self.dropped} dropped since start)"
+                )
             return
+        self._dropping = False
         with self._progress:
             self._enqueued += 1
 
