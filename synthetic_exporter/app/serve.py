@@ -34,6 +34,7 @@ from synthetic_exporter.exporter.failure_log import FailureLogger
 from synthetic_exporter.exporter.health import Health
 from synthetic_exporter.exporter.history import History
 from synthetic_exporter.exporter.metrics import Metrics
+from synthetic_exporter.exporter.otlp import otlp_listener
 from synthetic_exporter.exporter.run_store import HISTORY_FILE, RunStore
 
 ReadyCallback = Callable[[str], None]
@@ -182,6 +183,9 @@ async def serve(
         failures = FailureLogger(settings.failure_reminder)
         listener = Fanout([metrics, health, history, pending, failures])
         listener.listeners.append(store)  # durable history: only queues, the writer is a thread
+        spans = otlp_listener(settings) if (settings.otlp_endpoint or "").strip() else None
+        if spans is not None:  # OpenTelemetry export, off by default
+            listener.listeners.append(spans)
         coordinator = Coordinator(
             engine=engine, suites=loaded.suites, listener=listener, concurrency=settings.concurrency
         )
@@ -240,4 +244,6 @@ async def serve(
             group.start_soon(supervised, liveness, "watchdog", watchdog.run)
             await group.start(supervised, liveness, "scheduler", scheduler.run)
             state.alive, state.why_not_alive = liveness.alive, liveness.problem
+        if spans is not None:
+            await anyio.to_thread.run_sync(spans.close)  # flushes, a few seconds at most
     return bool(stopped)

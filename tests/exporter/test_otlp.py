@@ -437,8 +437,8 @@ def test_a_slow_collector_fills_the_queue_and_later_runs_are_dropped(
         for _ in range(10):
             slow.suite_finished(checkout_run())
         assert time.perf_counter() - started < 0.2
-        # Two runs wait (a third may be being sent): the others are dropped, 3 spans each.
-        assert slow.dropped_spans in (7 * 3, 8 * 3)
+        # Two runs wait, up to two more may be in the batch being sent: the rest are dropped.
+        assert slow.dropped_spans in (6 * 3, 7 * 3, 8 * 3)
         assert any("behind" in w for w in warnings)
     finally:
         slow.close(timeout=5)
