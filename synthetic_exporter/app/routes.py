@@ -19,11 +19,11 @@ import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from synthetic_exporter.app.http_limits import RECEIVED_AT, Turns
-from synthetic_exporter.app.status_page import render_status_page
+from synthetic_exporter.app.pages import page_routes
 from synthetic_exporter.core.results import SuiteResult, to_jsonable
 from synthetic_exporter.exporter.health import Health
 from synthetic_exporter.exporter.history import History
@@ -231,14 +231,9 @@ def create_app(state: AgentState) -> Starlette:
             }
         )
 
-    async def index(request: Request) -> Response:
-        _, body = state.health.report()
-        page = render_status_page(body, state.history.results(), state.environment)
-        return HTMLResponse(page, status_code=200, headers=NO_STORE)
-
     return Starlette(
         routes=[
-            Route("/", takes(index)),
+            *page_routes(state, takes),  # /, /runs/{id}, /tests/{suite}/{test}, badges, /static
             Route("/metrics", takes(metrics)),
             Route("/healthz", takes(healthz), methods=["GET", "HEAD"]),
             Route("/-/healthy", takes(healthy), methods=["GET", "HEAD"]),
