@@ -291,7 +291,7 @@ class Settings(BaseSettings):
     web_config_file: Path | None = None
     """Exporter-toolkit web config file (TLS, basic auth)."""
     history_size: int = Field(default=100, ge=1)
-    """Number of runs kept for /api/v1/runs."""
+    """Number of recent runs also kept in memory (until the run history file has them)."""
     sweep_interval: PositiveDuration = 300.0
     """How often the cleanup ledger retries removing leftover test data."""
     orphan_grace: PositiveDuration = 3600.0

@@ -143,6 +143,10 @@ def test_an_exemplar_on_a_tests_duration_leads_to_its_run_and_trace(
             (request,) = test["requests"]
             sent = f"00-{test['trace_id']}-{request['span_id']}-01"
             assert sent in Recording.traceparents
+        # The exemplar's run id leads to that run's page, which names the test and its trace.
+        run_page = httpx.get(f"{agent.url}/runs/{matched[0]['run_id']}", timeout=10)
+        assert run_page.status_code == 200
+        assert matched[0]["trace_id"] in run_page.text
         # Every request the target saw was traced, each with a span of its own.
         parsed = [parse_traceparent(header) for header in Recording.traceparents]
         assert all(p is not None for p in parsed), Recording.traceparents
