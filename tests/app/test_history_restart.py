@@ -32,13 +32,13 @@ CHECKS = {
 }
 
 
-def _runs(agent: str) -> list[dict[str, object]]:
+def _runs(agent: str) -> list[dict[str, str]]:
     body = httpx.get(f"{agent}/api/v1/runs", params={"suite": "shop", "limit": 500}, timeout=5)
-    runs: list[dict[str, object]] = body.json()["runs"]
+    runs: list[dict[str, str]] = body.json()["runs"]
     return runs
 
 
-def _wait_for_runs(agent: str, count: int) -> list[dict[str, object]]:
+def _wait_for_runs(agent: str, count: int) -> list[dict[str, str]]:
     deadline = time.monotonic() + 30
     runs = _runs(agent)
     while time.monotonic() < deadline and len(runs) < count:
