@@ -69,7 +69,7 @@ class CleanupFailure:
     message: str
 
 
-PHASES: tuple[str, ...] = ("resolve", "connect", "tls", "processing", "transfer")
+PHASES: tuple[str, ...] = ("resolve", "proxy", "connect", "tls", "processing", "transfer")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,6 +21,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -167,11 +168,46 @@ class TargetSettings(BaseModel):
     """Open new connections for every suite run, so DNS, TCP and TLS are measured each run."""
     bearer_secret: str | None = None
     """Name of a secret (SYNTHETIC_SECRETS__<NAME>) sent as ``Authorization: Bearer``."""
+    proxy_url: str | None = None
+    """http:// proxy (``http://host:port``) that requests go through, by CONNECT tunnels."""
+    proxy_auth_secret: str | None = None
+    """Name of a secret holding ``user:password`` for the proxy's Basic authentication."""
 
-    @field_validator("bearer_secret")
+    @field_validator("bearer_secret", "proxy_auth_secret")
     @classmethod
     def _lower_secret_name(cls, value: str | None) -> str | None:
         return value.lower() if value is not None else None
+
+    @field_validator("proxy_url")
+    @classmethod
+    def _check_proxy_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        url = value.strip()
+        shown = mask_url_password(url)
+        try:
+            parts = urlsplit(url)
+            _ = parts.port
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"must be an http:// proxy URL (http://host:port), got {shown!r}")
+        if "@" in parts.netloc:
+            raise ValueError(
+                "must not carry credentials (user:password@): put them in a secret named by"
+                " PROXY_AUTH_SECRET"
+            )
+        if not url.isprintable() or parts.path.strip("/") or parts.query or parts.fragment:
+            raise ValueError(f"must be http://host[:port] only, got {shown!r}")
+        return url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _no_proxy_for_http2(self) -> TargetSettings:
+        if self.proxy_url is not None and self.http2:
+            raise ValueError("PROXY_URL is not supported with HTTP2 (HTTP/1.1 targets only)")
+        if self.proxy_auth_secret is not None and self.proxy_url is None:
+            raise ValueError("PROXY_AUTH_SECRET is set but PROXY_URL is not")
+        return self
 
     @field_validator("base_url")
     @classmethod
@@ -428,7 +464,7 @@ def load_settings(**overrides: object) -> Settings:
         field = match.group(1) if match else None
         name, reason = _unparsable_variable(field) if field else (ENV_PREFIX + "*", "")
         raise SettingsError(f"{name}: invalid value, expected JSON{reason}") from None
-    problems = _bearer_problems(settings)
+    problems = _bearer_problems(settings) + _proxy_auth_problems(settings)
     if problems:
         raise SettingsError("\n".join(problems))
     return settings
@@ -519,6 +555,33 @@ def _bearer_problems(settings: Settings) -> list[str]:
             problems.append(
                 f"{env_var_name(('secrets', secret_name))}: is sent as a bearer token"
                 f" ({env_var_name(('targets', name, 'bearer_secret'))}), and {problem}"
+            )
+    return problems
+
+
+def _proxy_auth_problems(settings: Settings) -> list[str]:
+    """Return a line for every target whose proxy secret is missing or not ``user:password``."""
+    problems = []
+    for name, target in settings.targets.items():
+        secret_name = target.proxy_auth_secret
+        if secret_name is None:
+            continue
+        variable = env_var_name(("targets", name, "proxy_auth_secret"))
+        secret = settings.secrets.get(secret_name)
+        if secret is None:
+            problems.append(
+                f"{variable}: no secret named {secret_name!r}"
+                f" (set SYNTHETIC_SECRETS__{secret_name.upper()})"
+            )
+            continue
+        value = secret.get_secret_value()
+        problem = header_problem(value)
+        if problem is None and ":" not in value:
+            problem = "is not of the form user:password"
+        if problem is not None:
+            problems.append(
+                f"{env_var_name(('secrets', secret_name))}: is sent as proxy credentials"
+                f" ({variable}), and {problem}"
             )
     return problems
 

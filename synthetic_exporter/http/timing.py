@@ -4,7 +4,10 @@ Phases (seconds, each only when it happened), marked by the transport
 (:mod:`synthetic_exporter.http.transport`; for HTTP/2 targets, httpcore's trace hook and
 :mod:`synthetic_exporter.http.http2_backend`):
 
-- ``resolve``: name resolution (``getaddrinfo``; none for an IP address);
+- ``resolve``: name resolution (``getaddrinfo``; none for an IP address); through a proxy, the
+  proxy's name;
+- ``proxy``: through a proxy only: the TCP handshake with the proxy and the ``CONNECT`` round
+  trip (the proxy resolving and reaching the target); there is then no ``connect``;
 - ``connect``: the TCP handshake;
 - ``tls``: the TLS handshake;
 - ``processing``: from the request sent to the response head received (upload, server time

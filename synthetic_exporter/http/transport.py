@@ -6,10 +6,14 @@ docs/architecture.md for why): an idle connection is taken from a per-origin deq
 parsed by llhttp (``httptools``, in C) inside an asyncio protocol, and the phase clocks are
 read where the bytes arrive, not through trace callbacks.
 
+A transport given a :class:`~synthetic_exporter.http.proxy.Proxy` reaches every origin through
+a ``CONNECT`` tunnel (the ``proxy`` phase: TCP to the proxy and the CONNECT round trip); TLS
+and requests then run through the tunnel as on a direct connection.
+
 What it does not do, on purpose: HTTP/2 (targets with ``http2`` keep httpx's own transport),
-proxies, pipelining and upgrades; request bodies are buffered before sending. A connection that
-was idle in the pool and fails before any byte of the response arrived is retried once on a
-new connection, for idempotent methods only.
+proxies from the environment, pipelining and upgrades; request bodies are buffered before
+sending. A connection that was idle in the pool and fails before any byte of the response
+arrived is retried once on a new connection, for idempotent methods only.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import anyio
 import httptools
 import httpx
 
+from synthetic_exporter.http.proxy import Handshake, Proxy, open_tunnel
 from synthetic_exporter.http.timing import ACTIVE_REQUEST, HookedStream, RequestTimer
 
 Origin = tuple[str, str, int]
@@ -399,7 +404,9 @@ class Http11Transport(httpx.AsyncBaseTransport):
         max_keepalive_per_origin: int = 100,
         keepalive_expiry: float = 5.0,
         per_run: bool = False,
+        proxy: Proxy | None = None,
     ) -> None:
+        self.proxy = proxy
         self.ssl_context = ssl_context
         self.make_ssl_context = make_ssl_context
         self.max_keepalive = max_keepalive_per_origin
@@ -521,16 +528,57 @@ class Http11Transport(httpx.AsyncBaseTransport):
         scheme, host, port = origin
         timeout = _timeout(request, "connect")
         loop = asyncio.get_running_loop()
+        proxy = self.proxy
         try:
             with anyio.fail_after(timeout):
-                addresses = await self._resolve(loop, host, port, timer)
-                connection = await self._open(loop, origin, addresses, timer)
+                if proxy is None:
+                    addresses = await self._resolve(loop, host, port, timer)
+                    connection = await self._open(loop, origin, addresses, timer)
+                else:
+                    addresses = await self._resolve(loop, proxy.host, proxy.port, timer)
+                    connection = await self._tunnel(loop, proxy, origin, addresses, timer)
                 if scheme == "https":
                     await self._start_tls(loop, connection, host, timer)
         except TimeoutError:
-            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
+            via = f" through proxy {proxy.name}" if proxy is not None else ""
+            raise httpx.ConnectTimeout(f"connecting to {host}:{port}{via} timed out") from None
         except OSError as exc:
             raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
+        return connection
+
+    @staticmethod
+    async def _tunnel(
+        loop: asyncio.AbstractEventLoop,
+        proxy: Proxy,
+        origin: Origin,
+        addresses: list[str],
+        timer: RequestTimer | None,
+    ) -> Connection:
+        """Open a CONNECT tunnel to ``origin`` through ``proxy``; time it as ``proxy``."""
+        start = time.monotonic()
+        handshake: Handshake | None = None
+        error: OSError | None = None
+        for address in addresses:
+            try:
+                _, handshake = await loop.create_connection(Handshake, address, proxy.port)
+                break
+            except OSError as exc:
+                error = exc
+        if handshake is None or handshake.transport is None:
+            reason = (str(error) or type(error).__name__) if error else "no address"
+            raise httpx.ConnectError(f"cannot connect to proxy {proxy.name}: {reason}")
+        transport = handshake.transport
+        try:
+            await open_tunnel(transport, handshake, proxy, origin[1], origin[2])
+        except BaseException:
+            transport.abort()
+            raise
+        connection = Connection(origin)
+        transport.set_protocol(connection)
+        connection.connection_made(transport)
+        if timer is not None:
+            timer.marks["proxy.start"] = start
+            timer.marks["proxy.end"] = time.monotonic()
         return connection
 
     @staticmethod
