@@ -8,7 +8,9 @@ sum of its request's ``phases``, as recorded in the result. ``whatif-httpcore-po
 agent's engine with one shared client on httpx's default transport (what the agent measured
 before its own transport); ``reference-raw-asyncio`` a bare asyncio GET on a fresh connection.
 ``whatif-httpx2-pooled`` is the same on httpx2/httpcore2, when the lab has their interpreter
-(:mod:`benchmarks.httpx2`).
+(:mod:`benchmarks.httpx2`). HTTPS: ``blackbox-https`` and ``agent-fresh-https`` against the
+target's TLS listener (same host, CA and certificate), a new TLS connection per check, the
+handshake inside both the measured time and the phases.
 """
 
 from __future__ import annotations
@@ -16,12 +18,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from benchmarks.agent_worker import AGENT_FRESH, AGENT_POOLED, HTTPCORE_POOLED, REFERENCE
+from benchmarks.blackbox import HTTP, HTTPS
 from benchmarks.httpx2 import HTTPX2_POOLED
-from benchmarks.lab import Lab
+from benchmarks.lab import HTTPS_SUFFIX, Lab
 from benchmarks.stats import Dist
 
 BLACKBOX = "blackbox"
-SYSTEMS = (BLACKBOX, AGENT_FRESH, AGENT_POOLED, HTTPCORE_POOLED, REFERENCE)
+BLACKBOX_HTTPS = BLACKBOX + HTTPS_SUFFIX
+AGENT_FRESH_HTTPS = AGENT_FRESH + HTTPS_SUFFIX
+SYSTEMS = (
+    BLACKBOX,
+    AGENT_FRESH,
+    AGENT_POOLED,
+    HTTPCORE_POOLED,
+    REFERENCE,
+    BLACKBOX_HTTPS,
+    AGENT_FRESH_HTTPS,
+)
 TIMEOUT_PER_SAMPLE = 2.0
 
 
@@ -48,12 +61,21 @@ class _Raw:
     failed: int = 0
 
 
-async def _blackbox_chunk(lab: Lab, delay: int, prefix: str, n: int, raw: _Raw) -> None:
+def baseline_of(system: str) -> str:
+    """Return the blackbox system ``system`` is compared with: HTTPS with HTTPS."""
+    return BLACKBOX_HTTPS if system.endswith(HTTPS_SUFFIX) else BLACKBOX
+
+
+async def _blackbox_chunk(
+    lab: Lab, system: str, delay: int, prefix: str, n: int, raw: _Raw
+) -> None:
     connection = lab.blackbox.connection()
+    base = lab.url_for(system)
+    module = HTTPS if system.endswith(HTTPS_SUFFIX) else HTTP
     try:
         for j in range(n):
             key = f"{prefix}{j}"
-            probe = await lab.blackbox.probe(connection, f"{lab.target.url}/delay/{delay}/{key}")
+            probe = await lab.blackbox.probe(connection, f"{base}/delay/{delay}/{key}", module)
             if not probe.success:
                 raw.failed += 1
                 continue
@@ -96,8 +118,10 @@ async def measure_accuracy(lab: Lab, systems: tuple[str, ...] | None = None) -> 
             order = systems[c % len(systems) :] + systems[: c % len(systems)]
             for s, system in enumerate(order):
                 prefix = f"a{delay}c{c}s{s}-"
-                if system == BLACKBOX:
-                    await _blackbox_chunk(lab, delay, prefix, plan.accuracy_chunk, raws[system])
+                if system in (BLACKBOX, BLACKBOX_HTTPS):
+                    await _blackbox_chunk(
+                        lab, system, delay, prefix, plan.accuracy_chunk, raws[system]
+                    )
                 else:
                     await _agent_chunk(
                         lab, system, delay, prefix, plan.accuracy_chunk, raws[system]

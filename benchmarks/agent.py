@@ -32,10 +32,12 @@ class AgentDriver:
         name: str = "agent",
         python: str = sys.executable,
         module: str = "benchmarks.agent_worker",
+        ca_bundle: Path | None = None,
     ) -> AgentDriver:
         """Start a worker; its state is in ``workdir/<name>-state``, its log ``<name>.log``.
 
-        ``python`` and ``module``: another interpreter and launcher (the httpx2 what-ifs).
+        ``python`` and ``module``: another interpreter and launcher (the httpx2 what-ifs);
+        ``ca_bundle``: the CA the worker's target trusts (an HTTPS target).
         """
         args = [
             python,
@@ -45,6 +47,7 @@ class AgentDriver:
             target,
             "--state-dir",
             str(workdir / f"{name}-state"),
+            *(["--ca-bundle", str(ca_bundle)] if ca_bundle is not None else []),
         ]
         child = await procs.start(
             name, args, workdir / f"{name}.log", marker=READY, env=env, stdin=True

@@ -566,19 +566,24 @@ def cached_join_seconds(body: bytes) -> float:
     return Dist.of(timed(lambda: b"".join(blocks), 20)).p50
 
 
-def worker_settings(target: str, state_dir: FilePath, *, fresh: bool = False) -> Settings:
-    """Return agent settings with one target, ``default``: pooled, or fresh connections."""
+def worker_settings(
+    target: str, state_dir: FilePath, *, fresh: bool = False, ca_bundle: FilePath | None = None
+) -> Settings:
+    """Return agent settings with one target, ``default``: pooled, or fresh connections; for an
+    HTTPS target, trusting ``ca_bundle``."""
     return Settings(
         state_dir=state_dir,
-        targets={"default": TargetSettings(base_url=target, fresh_connections=fresh)},
+        targets={
+            "default": TargetSettings(base_url=target, fresh_connections=fresh, ca_bundle=ca_bundle)
+        },
         log_level="WARNING",
     )
 
 
-async def amain(target: str, state_dir: FilePath) -> None:
+async def amain(target: str, state_dir: FilePath, ca_bundle: FilePath | None = None) -> None:
     disable_created_metrics()  # type: ignore[no-untyped-call]  # as serve does
-    pooled = worker_settings(target, state_dir / "pooled")
-    fresh = worker_settings(target, state_dir / "fresh", fresh=True)
+    pooled = worker_settings(target, state_dir / "pooled", ca_bundle=ca_bundle)
+    fresh = worker_settings(target, state_dir / "fresh", fresh=True, ca_bundle=ca_bundle)
     async with (
         open_engine(pooled, {}) as engine,
         open_engine(fresh, {}) as fresh_engine,
@@ -606,6 +611,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="The agent under test, driven in-process.")
     parser.add_argument("--target", required=True)
     parser.add_argument("--state-dir", type=FilePath, required=True)
+    parser.add_argument("--ca-bundle", type=FilePath, default=None, help="CA of an HTTPS target")
     args = parser.parse_args()
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
@@ -613,7 +619,9 @@ def main() -> None:
     sys.setswitchinterval(serve_switch_interval())  # as serve runs
     gc.set_threshold(*serve_gc_threshold())
     pin_mmap_threshold_as_serve()
-    anyio.run(amain, args.target, args.state_dir, backend_options=serve_backend_options())
+    anyio.run(
+        amain, args.target, args.state_dir, args.ca_bundle, backend_options=serve_backend_options()
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The blackbox exporter driver: start Debian's ``prometheus-blackbox-exporter`` on 127.0.0.1
-with a config of our own, probe through ``/probe?target=...&module=http_2xx`` and read
-``probe_duration_seconds`` and ``probe_http_duration_seconds{phase=...}``."""
+with a config of our own, probe through ``/probe?target=...&module=http_2xx`` (or
+``http_2xx_tls``: HTTPS, trusting the benchmark's CA file) and read ``probe_duration_seconds``
+and ``probe_http_duration_seconds{phase=...}``. Every probe connects afresh (TLS handshake
+included)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,19 @@ modules:
       preferred_ip_protocol: ip4
       ip_protocol_fallback: false
 """
+TLS_MODULE = """\
+  http_2xx_tls:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      ip_protocol_fallback: false
+      fail_if_not_ssl: true
+      tls_config:
+        ca_file: {ca_file}
+"""
+HTTP = "http_2xx"
+HTTPS = "http_2xx_tls"
 SAMPLE = re.compile(rb'^(probe_[a-z_]+)(?:\{phase="([a-z]+)"\})? ([0-9.eE+-]+)$', re.MULTILINE)
 START_TIMEOUT_SECONDS = 20.0
 
@@ -70,10 +85,13 @@ class Blackbox:
     port: int
 
     @classmethod
-    async def start(cls, workdir: Path) -> Blackbox:
-        """Start the exporter on a free port of 127.0.0.1 and wait (bounded) until healthy."""
+    async def start(cls, workdir: Path, ca_file: Path | None = None) -> Blackbox:
+        """Start the exporter on a free port of 127.0.0.1 and wait (bounded) until healthy.
+
+        With ``ca_file``, the ``http_2xx_tls`` module trusts it (and only it).
+        """
         config = workdir / "blackbox.yml"
-        config.write_text(CONFIG)
+        config.write_text(CONFIG + (TLS_MODULE.format(ca_file=ca_file) if ca_file else ""))
         port = procs.free_port()
         args = [
             BINARY,
@@ -98,13 +116,19 @@ class Blackbox:
         """Return a keep-alive connection to the exporter (as Prometheus would hold)."""
         return rawhttp.Connection(self.host, self.port)
 
-    async def probe(self, connection: rawhttp.Connection, target: str) -> Probe:
-        """Probe ``target`` with the ``http_2xx`` module."""
-        query = urlencode({"target": target, "module": "http_2xx"})
+    async def probe(self, connection: rawhttp.Connection, target: str, module: str = HTTP) -> Probe:
+        """Probe ``target`` with ``module`` (``http_2xx`` or ``http_2xx_tls``)."""
+        return parse_probe(await self.probe_body(connection, target, module))
+
+    async def probe_body(
+        self, connection: rawhttp.Connection, target: str, module: str = HTTP
+    ) -> bytes:
+        """Return the ``/probe`` response body (uncompressed text exposition)."""
+        query = urlencode({"target": target, "module": module})
         response = await connection.get(f"/probe?{query}")
         if response.status != 200:
             raise RuntimeError(f"/probe answered {response.status}: {response.body[:200]!r}")
-        return parse_probe(response.body)
+        return response.body
 
     async def stop(self) -> None:
         await procs.stop(self.child)

@@ -1,4 +1,9 @@
-"""What every measurement works with: the target, the blackbox exporter, the agent, the plan."""
+"""What every measurement works with: the target, the blackbox exporter, the agent, the plan.
+
+The target serves plain HTTP and HTTPS (a ``trustme`` CA: :mod:`benchmarks.tls`) from one
+process; blackbox_exporter trusts the CA in its ``http_2xx_tls`` module; a second agent worker
+(``agent-tls``) has the HTTPS URL as its ``default`` target, with the CA as ``ca_bundle``.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,10 @@ from benchmarks import procs, rawhttp
 from benchmarks.agent import AgentDriver
 from benchmarks.blackbox import Blackbox
 from benchmarks.httpx2 import KINDS, WORKER_MODULE, Httpx2
+from benchmarks.tls import TlsFiles, write_tls_files
 
 HELD_BATCH = 200
+HTTPS_SUFFIX = "-https"  # a system measured against the HTTPS listener (agent: agent-tls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,8 @@ class Plan:
     interference_rounds: int = 16
     interference_seconds: float = 2.0
     memory_suites: int = 1000
+    memory_mid_suites: int = 100
+    series_suites: int = 10
 
     @classmethod
     def for_mode(cls, quick: bool) -> Plan:
@@ -62,6 +71,8 @@ class Plan:
             interference_rounds=4,
             interference_seconds=0.3,
             memory_suites=20,
+            memory_mid_suites=10,
+            series_suites=2,
         )
 
 
@@ -75,11 +86,20 @@ class Lab:
     blackbox: Blackbox
     agent: AgentDriver
     blackbox_idle_rss: int
+    tls: TlsFiles
+    tls_url: str
+    tls_agent: AgentDriver
     httpx2: Httpx2 = field(default_factory=lambda: Httpx2(None, "skipped"))
     httpx2_agent: AgentDriver | None = None
 
+    def url_for(self, system: str) -> str:
+        """Return the target's base URL for ``system``: HTTPS for ``*-https`` systems."""
+        return self.tls_url if system.endswith(HTTPS_SUFFIX) else self.target.url
+
     def driver_for(self, system: str) -> tuple[AgentDriver, str]:
         """Return the worker that measures ``system`` and the kind it runs for it."""
+        if system.endswith(HTTPS_SUFFIX):
+            return self.tls_agent, system.removesuffix(HTTPS_SUFFIX)
         if system in KINDS:
             assert self.httpx2_agent is not None, f"{system}: {self.httpx2.note}"
             return self.httpx2_agent, KINDS[system]
@@ -118,29 +138,50 @@ async def open_lab(plan: Plan, workdir: Path, httpx2: Httpx2 | None = None) -> A
     """Start the target, the blackbox exporter and the agent (and the httpx2 worker, when
     ``httpx2`` has an interpreter); stop them by PID afterwards."""
     env = child_env()
+    tls = write_tls_files(workdir / "tls")
+    tls_port = procs.free_port()
     target = await procs.start(
         "target",
-        [sys.executable, "-m", "benchmarks.target", "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.target",
+            "--port",
+            "0",
+            "--tls-port",
+            str(tls_port),
+            "--tls-chain",
+            str(tls.chain),
+            "--tls-key",
+            str(tls.key),
+        ],
         workdir / "target.log",
         marker="listening on ",
         env=env,
     )
+    tls_url = f"https://127.0.0.1:{tls_port}"
     blackbox: Blackbox | None = None
     agent: AgentDriver | None = None
+    tls_agent: AgentDriver | None = None
     other: AgentDriver | None = None
     httpx2 = httpx2 or Httpx2(None, "skipped: no --httpx2-python interpreter given")
     try:
-        blackbox = await Blackbox.start(workdir)
+        blackbox = await Blackbox.start(workdir, tls.ca)
         idle_rss = blackbox.child.rss()
         agent = await AgentDriver.start(target.url, workdir, env)
+        tls_agent = await AgentDriver.start(tls_url, workdir, env, "agent-tls", ca_bundle=tls.ca)
         if httpx2.python is not None:
             other = await AgentDriver.start(
                 target.url, workdir, env, "agent-httpx2", httpx2.python, WORKER_MODULE
             )
-        yield Lab(plan, workdir, target, blackbox, agent, idle_rss, httpx2, other)
+        yield Lab(
+            plan, workdir, target, blackbox, agent, idle_rss, tls, tls_url, tls_agent, httpx2, other
+        )
     finally:
         if other is not None:
             await other.stop()
+        if tls_agent is not None:
+            await tls_agent.stop()
         if agent is not None:
             await agent.stop()
         if blackbox is not None:

@@ -3,8 +3,9 @@ blackbox exporter and the plain-Python baseline of the issue.
 
 Each agent figure is a fresh ``serve`` process with generated check files (one-test suites
 that GET ``/delay/0``), measured once every suite has passed (``/healthz`` 200), before and
-after three scrapes of ``/metrics``: idle (1 suite), 1,000 suites, and enough suites for
-about 10,000 series (sized from the 1,000-suite process).
+after three scrapes of ``/metrics``: idle (no suite), 100 and 1,000 suites (their difference
+is the cost per suite and per series: :func:`slope`), and enough suites for about 10,000 series
+(sized from the 1,000-suite process). :mod:`benchmarks.budget` holds the accepted figures.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ import asyncio
 import json
 import math
 import sys
-import time
 from dataclasses import dataclass, field
 
-from benchmarks import procs, rawhttp
 from benchmarks.lab import Lab, child_env
+from benchmarks.serve_proc import serving
 
 CHECKS = '''\
 """{n} generated one-test suites for the memory benchmark."""
@@ -39,8 +39,8 @@ def _make(i: int) -> Suite:
 for _i in range({n}):
     globals()[f"suite_{{_i:05d}}"] = _make(_i)
 '''
-HEALTHY_TIMEOUT_SECONDS = 120.0
 SCRAPES = 3
+IDLE_LABEL = "idle: 0 suites"
 
 
 @dataclass
@@ -88,58 +88,51 @@ def _series(body: bytes, suite: str | None = None) -> int:
 
 async def _agent(lab: Lab, label: str, suites: int) -> tuple[AgentMemory, bytes]:
     home = lab.workdir / f"memory-{suites}"
-    checks = home / "checks"
-    checks.mkdir(parents=True, exist_ok=True)
-    (checks / "generated.py").write_text(CHECKS.format(n=suites))
-    env = child_env() | {
-        "SYNTHETIC_LISTEN": "127.0.0.1:0",
-        "SYNTHETIC_TARGETS__DEFAULT__BASE_URL": lab.target.url,
-        "SYNTHETIC_STATE_DIR": str(home / "state"),
-        "SYNTHETIC_INTERVAL": "1h",
-        "SYNTHETIC_LOG_FORMAT": "json",
-        "SYNTHETIC_LOG_LEVEL": "WARNING",
-    }
-    started = time.monotonic()
-    child = await procs.start(
-        f"agent-{suites}",
-        [sys.executable, "-m", "synthetic_exporter", "--checks", str(checks), "serve"],
-        home / "agent.log",
-        marker="synthetic-exporter listening on ",
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + HEALTHY_TIMEOUT_SECONDS
-        while (await rawhttp.get(f"{child.url}/healthz")).status != 200:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"agent with {suites} suites never became healthy")
-            await asyncio.sleep(0.2)
-        ready = time.monotonic() - started
+    async with serving(home, CHECKS.format(n=suites), lab.target.url) as agent:
         await asyncio.sleep(1.0)
-        before = child.rss()
+        before = agent.child.rss()
         body = b""
         for _ in range(SCRAPES):
-            body = (await rawhttp.get(f"{child.url}/metrics")).body
-        after = child.rss()
-    finally:
-        await procs.stop(child)
-    return AgentMemory(label, suites, _series(body), before, after, ready), body
+            body = await agent.metrics()
+        after = agent.child.rss()
+    return AgentMemory(label, suites, _series(body), before, after, agent.ready_seconds), body
 
 
 async def measure_memory(lab: Lab, blackbox_idle: int, blackbox_after_load: int) -> Memory:
-    """Measure the baseline, the import costs and three agent processes."""
+    """Measure the baseline, the import costs and four agent processes: 0 suites (idle), the
+    plan's middle and large suite counts (the slope: cost per suite and per series), and about
+    the plan's scrape series."""
     plan = lab.plan
     result = Memory(blackbox_idle=blackbox_idle, blackbox_after_load=blackbox_after_load)
     result.baseline = await _python_stages(
         lab, "--mode", "baseline", "--target", lab.target.url, "--series", str(plan.scrape_series)
     )
     result.imports = await _python_stages(lab, "--mode", "agent-imports")
-    idle, body = await _agent(lab, "idle: 1 suite", 1)
-    fixed = _series(body) - _series(body, "s00000")
+    idle, body = await _agent(lab, IDLE_LABEL, 0)
+    fixed = _series(body)
+    mid, _ = await _agent(lab, f"{plan.memory_mid_suites:,} suites", plan.memory_mid_suites)
     many = plan.memory_suites
     loaded, _ = await _agent(lab, f"{many:,} suites", many)
     # Suites after the first reuse its connection (fewer phase series): average over many.
     per_suite = max((loaded.series - fixed) / many, 1.0)
     for_series = max(math.ceil((plan.scrape_series - fixed) / per_suite), 1)
     series, _ = await _agent(lab, f"about {plan.scrape_series:,} series", for_series)
-    result.agents += [idle, series, loaded]
+    result.agents += [idle, mid, series, loaded]
     return result
+
+
+def slope(memory: Memory) -> tuple[float, float]:
+    """Return the RSS (after scrapes) each suite and each series adds: bytes per suite and per
+    series, between the middle and the largest suite count."""
+    by_suites = sorted((a for a in memory.agents if a.suites > 0), key=lambda a: a.suites)
+    low, high = by_suites[0], by_suites[-1]
+    grown = high.rss_after_scrapes - low.rss_after_scrapes
+    return (
+        grown / max(high.suites - low.suites, 1),
+        grown / max(high.series - low.series, 1),
+    )
+
+
+def idle_agent(memory: Memory) -> AgentMemory:
+    """Return the agent measured with no suite loaded."""
+    return next(a for a in memory.agents if a.label == IDLE_LABEL)

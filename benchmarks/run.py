@@ -1,9 +1,10 @@
 """Entry point: ``python -m benchmarks [--quick] [--output PATH]`` (``make bench``).
 
 Starts the target, Debian's blackbox_exporter and the agent worker on 127.0.0.1, measures
-accuracy, throughput, schedule lag, scrape cost and memory in one run (systems interleaved
-within each measurement), prints the Markdown report and writes it into ``--output``
-(default ``docs/performance.md`` for a full run; a quick run writes only where told).
+accuracy and throughput (over HTTP and HTTPS), schedule lag, scrape cost, series and bytes
+per check, and memory in one run (systems interleaved within each measurement), prints the
+Markdown report and writes it into ``--output`` (default ``docs/performance.md`` for a full
+run; a quick run writes only where told).
 ``--httpx2-python`` (or ``BENCH_HTTPX2_PYTHON``) names the interpreter of a virtualenv with
 httpx2 for the httpx2 what-if rows (:mod:`benchmarks.httpx2`); without it they are skipped
 with a note. Every child process is stopped by its PID at the end.
@@ -31,6 +32,7 @@ from benchmarks.lag import measure_lag
 from benchmarks.memory import Memory, measure_memory
 from benchmarks.report import Results, render_report, write_report
 from benchmarks.scrape import measure_scrape
+from benchmarks.series import measure_series
 from benchmarks.throughput import measure_throughput
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
@@ -60,6 +62,7 @@ async def run(plan: Plan, command: str, httpx2_python: str | None = None) -> Res
             throughput = await _phase("throughput", timings, measure_throughput, lab)
             lag = await _phase("schedule lag", timings, measure_lag, lab)
             scrape = await _phase("scrape", timings, measure_scrape, lab)
+            series = await _phase("series", timings, measure_series, lab)
 
             async def memory(lab: Lab) -> Memory:
                 return await measure_memory(
@@ -79,6 +82,7 @@ async def run(plan: Plan, command: str, httpx2_python: str | None = None) -> Res
         time.monotonic() - start,
         code if code == code_under_test() else f"{code}, then changed during the run",
         httpx2.note,
+        series,
     )
 
 

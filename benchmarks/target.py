@@ -15,6 +15,8 @@ Routes:
 - anything else: ``404``.
 
 Run: ``python -m benchmarks.target --port 0``; prints ``listening on http://127.0.0.1:PORT``.
+With ``--tls-port N --tls-chain PEM --tls-key PEM`` it also serves the same routes over HTTPS on
+port ``N`` (same process, same held times: ``/held`` on either listener answers for both).
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ import asyncio
 import json
 import re
 import signal
+import ssl
 import time
+from pathlib import Path
+
+from benchmarks.tls import server_context
 
 MAX_HEAD = 64 * 1024
 MAX_HELD = 200_000
@@ -134,28 +140,44 @@ class Connection(asyncio.Protocol):
             self._next()
 
 
-async def serve(host: str, port: int) -> None:
-    """Serve until SIGTERM or SIGINT."""
+async def serve(
+    host: str, port: int, tls_port: int | None = None, tls: ssl.SSLContext | None = None
+) -> None:
+    """Serve until SIGTERM or SIGINT (and over HTTPS on ``tls_port`` when given)."""
     loop = asyncio.get_running_loop()
     held = Held()
     server = await loop.create_server(
         lambda: Connection(held), host, port, backlog=4096, reuse_address=True
     )
+    servers = [server]
+    if tls_port is not None and tls is not None:
+        servers.append(
+            await loop.create_server(
+                lambda: Connection(held), host, tls_port, backlog=4096, reuse_address=True, ssl=tls
+            )
+        )
     bound = server.sockets[0].getsockname()[1]
     print(f"listening on http://{host}:{bound}", flush=True)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with server:
+    try:
         await stop.wait()
+    finally:
+        for each in servers:
+            each.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tls-port", type=int, default=None)
+    parser.add_argument("--tls-chain", type=Path, default=None)
+    parser.add_argument("--tls-key", type=Path, default=None)
     args = parser.parse_args()
-    asyncio.run(serve(args.host, args.port))
+    tls = server_context(args.tls_chain, args.tls_key) if args.tls_chain is not None else None
+    asyncio.run(serve(args.host, args.port, args.tls_port, tls))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ concurrency only: ``agent-pooled-2-shards``, two agent processes (what ``SYNTHET
 and ``1/2`` run) each keeping half the checks in flight, commanded at once; and the what-ifs
 (those on httpx2 when the lab has its interpreter: :mod:`benchmarks.httpx2`).
 CPU is read from ``/proc/<pid>/stat`` over the measured window only (after a warm-up).
+HTTPS: ``blackbox-https`` and ``agent-fresh-https`` against the target's TLS listener, a new TLS
+connection (full handshake) per check.
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmarks.accuracy import AGENT_FRESH_HTTPS, BLACKBOX_HTTPS
 from benchmarks.agent import AgentDriver
 from benchmarks.agent_worker import AGENT_FRESH, AGENT_POOLED, ENGINE_ONLY, HTTPCORE
+from benchmarks.blackbox import HTTP, HTTPS
 from benchmarks.httpx2 import HTTPX2, HTTPX2_AGENT
 from benchmarks.lab import Lab
 from benchmarks.procs import cpu_seconds
 from benchmarks.stats import ratio
 
 BLACKBOX = "blackbox"
-SYSTEMS = (BLACKBOX, AGENT_POOLED, AGENT_FRESH)
+SYSTEMS = (BLACKBOX, AGENT_POOLED, AGENT_FRESH, BLACKBOX_HTTPS, AGENT_FRESH_HTTPS)
+BLACKBOXES = (BLACKBOX, BLACKBOX_HTTPS)
 # Measured at the highest concurrency only: a deployment of two processes, and what-ifs
 # (evidence for design changes, not the agent).
 SHARDED = "agent-pooled-2-shards"
@@ -77,9 +82,10 @@ class Throughput:
     blackbox_rss_after: int = 0
 
 
-async def _blackbox_round(lab: Lab, inflight: int, cell: Cell) -> None:
+async def _blackbox_round(lab: Lab, system: str, inflight: int, cell: Cell) -> None:
     plan = lab.plan
-    target = f"{lab.target.url}/delay/0"
+    target = f"{lab.url_for(system)}/delay/0"
+    module = HTTPS if system == BLACKBOX_HTTPS else HTTP
     done = [0]
     failed = [0]
     end = time.monotonic() + plan.throughput_warmup + plan.throughput_seconds
@@ -88,7 +94,7 @@ async def _blackbox_round(lab: Lab, inflight: int, cell: Cell) -> None:
         connection = lab.blackbox.connection()
         try:
             while time.monotonic() < end:
-                probe = await lab.blackbox.probe(connection, target)
+                probe = await lab.blackbox.probe(connection, target, module)
                 done[0] += 1
                 failed[0] += not probe.success
         finally:
@@ -154,8 +160,8 @@ async def _rounds(
         shift = round_ % len(systems)
         for system in systems[shift:] + systems[:shift]:
             cell = cells.setdefault(system, Cell())
-            if system == BLACKBOX:
-                await _blackbox_round(lab, inflight, cell)
+            if system in BLACKBOXES:
+                await _blackbox_round(lab, system, inflight, cell)
             elif system == SHARDED:
                 assert second is not None
                 shards = [(lab.agent, inflight - half), (second, half)]
