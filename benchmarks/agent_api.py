@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -91,7 +92,12 @@ def serve_backend_options() -> dict[str, Any]:
 
 
 def code_under_test() -> str:
-    """Return the commit measured, and the agent files changed since it (if any)."""
+    """Return the commit measured, and the agent files changed since it (if any).
+
+    ``BENCH_CODE`` names it instead, for a run from a snapshot without git (``git archive``).
+    """
+    if os.environ.get("BENCH_CODE"):
+        return os.environ["BENCH_CODE"]
 
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
