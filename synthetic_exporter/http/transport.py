@@ -535,7 +535,10 @@ class Http11Transport(httpx.AsyncBaseTransport):
                     addresses = await self._resolve(loop, host, port, timer)
                     connection = await self._open(loop, origin, addresses, timer)
                 else:
-                    addresses = await self._resolve(loop, proxy.host, proxy.port, timer)
+                    try:
+                        addresses = await self._resolve(loop, proxy.host, proxy.port, timer)
+                    except httpx.ConnectError as exc:
+                        raise httpx.ConnectError(f"proxy {proxy.name}: {exc}") from exc
                     connection = await self._tunnel(loop, proxy, origin, addresses, timer)
                 if scheme == "https":
                     await self._start_tls(loop, connection, host, timer)

@@ -280,6 +280,37 @@ async def test_a_proxy_that_is_down_is_named(
     )
 
 
+async def test_a_proxy_that_never_answers_times_out_naming_itself(
+    secure: str, ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path
+) -> None:
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        proxy_url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        settings = settings_with(
+            settings_for, tmp_path, secure, ca, proxy_url=proxy_url, timeout=0.5
+        )
+        started = time.monotonic()
+        result = await run_fetch(settings)
+    assert time.monotonic() - started < 5
+    assert result.outcome is Outcome.TIMEOUT
+    expected = (
+        f"ConnectTimeout: connecting to localhost:{port_of(secure)}"
+        f" through proxy {proxy_url.removeprefix('http://')} timed out"
+    )
+    assert expected in result.message
+
+
+async def test_a_proxy_name_that_does_not_resolve_is_named(
+    secure: str, ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path
+) -> None:
+    proxy_url = "http://no-such-proxy.invalid:3128"
+    settings = settings_with(settings_for, tmp_path, secure, ca, proxy_url=proxy_url)
+    result = await run_fetch(settings)
+    assert result.outcome is Outcome.ERROR
+    assert "ConnectError: proxy no-such-proxy.invalid:3128: cannot resolve" in result.message
+
+
 async def test_proxy_authentication_with_and_without_the_secret(
     secure: str, auth_proxy: TinyProxy, ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path
 ) -> None:
