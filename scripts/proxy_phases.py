@@ -2,11 +2,13 @@
 
 Starts tinyproxy and an https server (a ``trustme`` certificate for localhost) on 127.0.0.1,
 then runs a one-request test N times in-process with ``fresh_connections`` (every run opens
-its own tunnel: proxy, TLS, processing, transfer), through the proxy and, for comparison,
-direct. Prints, per mode, the p50 and p95 of the test's duration minus the sum of its
-request's phases, of the request's duration minus that sum, and the p50 of each phase.
-docs/http-checks.md ("Through a proxy") records a run. Usage: ``python scripts/proxy_phases.py
-[--runs 200]``.
+its own tunnel: proxy, TLS, processing, transfer), through the proxy (on the agent's HTTP/1.1
+transport, and with ``http2`` on httpcore's, ALPN settling on HTTP/1.1 with this server) and,
+for comparison, direct. Prints, per mode, the p50 and p95 of the test's duration minus the
+sum of its request's phases, of the request's duration minus that sum, and the p50 of each
+phase. docs/http-checks.md ("Through a proxy") records a run.
+
+Usage: ``.venv/bin/python scripts/proxy_phases.py [--runs 200]``.
 """
 
 from __future__ import annotations
@@ -159,7 +161,12 @@ def main() -> None:
         ca.cert_pem.write_to_path(str(bundle))
         proxy, proxy_url = start_tinyproxy(directory)
         try:
-            for name, options in (("through the proxy", {"proxy_url": proxy_url}), ("direct", {})):
+            modes: tuple[tuple[str, dict[str, object]], ...] = (
+                ("through the proxy", {"proxy_url": proxy_url}),
+                ("through the proxy, HTTP2 (httpcore)", {"proxy_url": proxy_url, "http2": True}),
+                ("direct", {}),
+            )
+            for name, options in modes:
                 target = TargetSettings(
                     base_url=base_url, ca_bundle=bundle, fresh_connections=True, **options
                 )

@@ -202,9 +202,13 @@ class TargetSettings(BaseModel):
         return url.rstrip("/")
 
     @model_validator(mode="after")
-    def _no_proxy_for_http2(self) -> TargetSettings:
-        if self.proxy_url is not None and self.http2:
-            raise ValueError("PROXY_URL is not supported with HTTP2 (HTTP/1.1 targets only)")
+    def _check_proxy(self) -> TargetSettings:
+        if (
+            self.proxy_url is not None
+            and self.http2
+            and not self.base_url.lower().startswith("https:")
+        ):
+            raise ValueError("PROXY_URL with HTTP2 needs an https:// BASE_URL (tunnelled TLS)")
         if self.proxy_auth_secret is not None and self.proxy_url is None:
             raise ValueError("PROXY_AUTH_SECRET is set but PROXY_URL is not")
         return self

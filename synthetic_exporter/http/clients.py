@@ -134,7 +134,7 @@ def build_client(
         # httpcore (with h2) loads only for HTTP/2 targets: about 5 MiB otherwise unused.
         from synthetic_exporter.http.http2_backend import Http2Transport
 
-        inner = Http2Transport(context())
+        inner = Http2Transport(context(), target_proxy(target, secrets or {}))
     else:
         inner = Http11Transport(
             make_ssl_context=context,

@@ -8,6 +8,13 @@ then connects to the addresses in order. :class:`Http2Transport` is httpx's
 backend (httpx's own transport takes no backend), httpcore's errors raised as httpx's. This
 module is imported only when such a target exists, so that httpcore and h2 stay out of the
 process otherwise.
+
+Through a proxy (a target's ``proxy_url``), the pool is httpcore's ``AsyncHTTPProxy``: a
+``CONNECT`` tunnel per connection, TLS (and ALPN) with the target inside it. :class:`ProxyTrace`
+turns httpcore's events for the tunnel into the ``proxy`` phase (TCP to the proxy and the
+CONNECT round trip), as the HTTP/1.1 transport marks it, and errors name the proxy. Plain
+``http://`` URLs are refused there: httpcore would send them to the proxy in absolute form,
+not through a tunnel, and their phases would not mean the same.
 """
 
 from __future__ import annotations
@@ -15,22 +22,26 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import anyio
 import httpcore
 import httpx
 
-from synthetic_exporter.http.timing import ACTIVE_REQUEST
+from synthetic_exporter.http.proxy import Proxy
+from synthetic_exporter.http.timing import ACTIVE_REQUEST, RequestTimer
 from synthetic_exporter.http.transport import is_ip_address
+
+Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 class TimedBackend(httpcore.AsyncNetworkBackend):
     """A network backend that resolves names itself (timed), then connects to the addresses."""
 
-    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+    def __init__(self, inner: httpcore.AsyncNetworkBackend, proxy: Proxy | None = None) -> None:
         self.inner = inner
+        self.proxy = proxy  # every TCP connection goes to it, if set
 
     async def connect_tcp(
         self,
@@ -41,6 +52,24 @@ class TimedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         """Resolve ``host`` (timed), then connect to its addresses in order."""
+        if self.proxy is None:
+            return await self._connect_tcp(host, port, timeout, local_address, socket_options)
+        name = self.proxy.name
+        try:
+            return await self._connect_tcp(host, port, timeout, local_address, socket_options)
+        except httpcore.ConnectTimeout as exc:
+            raise httpcore.ConnectTimeout(f"connecting to proxy {name}: {exc}") from exc
+        except httpcore.ConnectError as exc:
+            raise httpcore.ConnectError(f"cannot connect to proxy {name}: {exc}") from exc
+
+    async def _connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None,  # noqa: ASYNC109 - httpcore interface
+        local_address: str | None,
+        socket_options: Iterable[Any] | None,
+    ) -> httpcore.AsyncNetworkStream:
         if is_ip_address(host):
             addresses = [host]
         else:
@@ -114,6 +143,40 @@ def httpx_error(exc: Exception) -> httpx.TransportError | None:
     return mapped(str(exc)) if mapped is not None else None
 
 
+class ProxyTrace:
+    """httpcore's trace events through a proxy, turned into the ``proxy`` phase.
+
+    A new tunnel shows as ``connect_tcp`` (to the proxy), the CONNECT exchange (HTTP/1.1
+    events) and ``proxy.start_tls``; they become ``proxy`` (from the TCP connect, after
+    resolving the proxy's name, to the CONNECT answer) and ``tls``. Every other event goes to
+    the request's own trace as it is.
+    """
+
+    def __init__(self, inner: Trace, timer: RequestTimer) -> None:
+        self.inner = inner
+        self.timer = timer
+        self.tunnelling = False  # between the TCP connect and the proxy's answer
+
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        """Take one httpcore trace event."""
+        marks = self.timer.marks
+        if event == "connection.connect_tcp.started":
+            marks["proxy.start"] = time.monotonic()
+            self.tunnelling = True
+        elif event == "connection.connect_tcp.complete":
+            resolved = marks.pop("connect.start", None)  # TimedBackend's: after resolving
+            if resolved is not None:
+                marks["proxy.start"] = resolved
+        elif self.tunnelling:
+            if event == "http11.receive_response_headers.complete":
+                marks["proxy.end"] = time.monotonic()
+                self.tunnelling = False
+        elif event.startswith("proxy.start_tls."):
+            await self.inner("connection." + event.removeprefix("proxy."), info)
+        else:
+            await self.inner(event, info)
+
+
 class _Body(httpx.AsyncByteStream):
     """httpcore's response body, its errors raised as httpx's."""
 
@@ -143,21 +206,40 @@ class Http2Transport(httpx.AsyncBaseTransport):
     transport sets.
     """
 
-    def __init__(self, ssl_context: ssl.SSLContext) -> None:
-        self.pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=MAX_CONNECTIONS,
-            max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
-            keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
-            http1=True,
-            http2=True,
-            network_backend=TimedBackend(httpcore.AnyIOBackend()),
-        )
+    def __init__(self, ssl_context: ssl.SSLContext, proxy: Proxy | None = None) -> None:
+        self.proxy = proxy
+        options: dict[str, Any] = {
+            "ssl_context": ssl_context,
+            "max_connections": MAX_CONNECTIONS,
+            "max_keepalive_connections": MAX_KEEPALIVE_CONNECTIONS,
+            "keepalive_expiry": KEEPALIVE_EXPIRY_SECONDS,
+            "http1": True,
+            "http2": True,
+            "network_backend": TimedBackend(httpcore.AnyIOBackend(), proxy),
+        }
+        self.pool: httpcore.AsyncConnectionPool
+        if proxy is None:
+            self.pool = httpcore.AsyncConnectionPool(**options)
+        else:
+            auth = [(b"Proxy-Authorization", proxy.authorization)] if proxy.authorization else []
+            self.pool = httpcore.AsyncHTTPProxy(
+                proxy_url=f"http://{proxy.name}", proxy_headers=auth, **options
+            )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` on the pool; return its response, its body still to read."""
         assert isinstance(request.stream, httpx.AsyncByteStream)
         url = request.url
+        extensions = request.extensions
+        timer = ACTIVE_REQUEST.get()
+        if self.proxy is not None:
+            if url.scheme != "https":
+                raise httpx.UnsupportedProtocol(
+                    f"{url.scheme}:// through proxy {self.proxy.name} on an HTTP2 target:"
+                    " only https:// is tunnelled (set HTTP2=false for http://)"
+                )
+            if timer is not None and "trace" in extensions:
+                extensions = {**extensions, "trace": ProxyTrace(extensions["trace"], timer)}
         core_request = httpcore.Request(
             method=request.method,
             url=httpcore.URL(
@@ -165,7 +247,7 @@ class Http2Transport(httpx.AsyncBaseTransport):
             ),
             headers=request.headers.raw,
             content=request.stream,
-            extensions=request.extensions,
+            extensions=extensions,
         )
         try:
             response = await self.pool.handle_async_request(core_request)
@@ -173,6 +255,8 @@ class Http2Transport(httpx.AsyncBaseTransport):
             mapped = httpx_error(exc)
             if mapped is None:
                 raise
+            if self.proxy is not None:
+                mapped = _proxy_error(mapped, self.proxy, url, timer)
             raise mapped from exc
         assert isinstance(response.stream, AsyncIterable)
         return httpx.Response(
@@ -185,3 +269,17 @@ class Http2Transport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         """Close the pool's connections."""
         await self.pool.aclose()
+
+
+def _proxy_error(
+    error: httpx.TransportError, proxy: Proxy, url: httpx.URL, timer: RequestTimer | None
+) -> httpx.TransportError:
+    """Name the proxy in an error raised while the tunnel was being opened."""
+    where = f"{url.host}:{url.port or 443}"
+    if isinstance(error, httpx.ProxyError):
+        return httpx.ProxyError(f"proxy {proxy.name} refused CONNECT {where}: {error}")
+    marks = timer.marks if timer is not None else {}
+    tunnelling = "proxy.start" in marks and "proxy.end" not in marks
+    if isinstance(error, httpx.TimeoutException) and tunnelling:
+        return httpx.ConnectTimeout(f"connecting to {where} through proxy {proxy.name} timed out")
+    return error

@@ -6,6 +6,7 @@ real servers on 127.0.0.1 (https with a ``trustme`` certificate for ``localhost`
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.server
 import shutil
@@ -18,6 +19,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import h2.config
+import h2.connection
+import h2.events
 import httpx
 import pytest
 import trustme
@@ -96,6 +100,48 @@ def secure(ca: trustme.CA) -> Iterator[str]:
     yield from serve(context)
 
 
+class H2Server(asyncio.Protocol):
+    """An HTTP/2-only server: every request gets a small body and CloudFront's headers."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        self.h2.initiate_connection()
+        transport.write(self.h2.data_to_send())
+
+    def data_received(self, data: bytes) -> None:
+        for event in self.h2.receive_data(data):
+            if isinstance(event, h2.events.RequestReceived) and event.stream_id is not None:
+                body = b"x" * 2_000
+                headers = [
+                    (":status", "200"),
+                    ("content-length", str(len(body))),
+                    ("x-cache", "Hit from cloudfront"),
+                    ("x-amz-cf-pop", "LHR61-P1"),
+                ]
+                self.h2.send_headers(event.stream_id, headers)
+                self.h2.send_data(event.stream_id, body, end_stream=True)
+        self.transport.write(self.h2.data_to_send())
+
+
+@pytest.fixture(scope="module")
+def secure_h2(ca: trustme.CA) -> Iterator[str]:
+    """An https target speaking HTTP/2 only (ALPN h2), on its own event loop in a thread."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    context.set_alpn_protocols(["h2"])
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(loop.create_server(H2Server, "127.0.0.1", 0, ssl=context))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield f"https://localhost:{server.sockets[0].getsockname()[1]}"
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=10)
+    server.close()
+    loop.close()
+
+
 @pytest.fixture(scope="module")
 def plain() -> Iterator[str]:
     """A plain http target."""
@@ -171,8 +217,8 @@ def auth_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyProxy]:
     stop_process(started.process)
 
 
-def fetch_suite(count: int) -> Suite:
-    """Return a suite that GETs ``/`` from the default target ``count`` times."""
+def fetch_suite(count: int, version: str) -> Suite:
+    """Return a suite that GETs a page from the default target ``count`` times."""
     suite = Suite("fetch")
 
     @suite.test
@@ -180,12 +226,13 @@ def fetch_suite(count: int) -> Suite:
         for _ in range(count):
             r = await t.http.get("/cdn/page")
             assert r.status_code == 200
+            assert r.http_version == version
 
     return suite
 
 
-async def run_fetch(settings: Settings, count: int = 1) -> TestResult:
-    recorder = await run_suites(settings, [fetch_suite(count)])
+async def run_fetch(settings: Settings, count: int = 1, version: str = "HTTP/1.1") -> TestResult:
+    recorder = await run_suites(settings, [fetch_suite(count, version)])
     (result,) = recorder.tests
     return result
 
@@ -236,6 +283,25 @@ async def test_https_through_the_proxy_keeps_the_target_s_tls_and_cdn(
     assert f"CONNECT localhost:{port_of(secure)} HTTP/1.1" in proxy.log_text()
 
 
+async def test_http2_through_the_proxy_keeps_the_target_s_tls_and_cdn(
+    secure_h2: str, proxy: TinyProxy, ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path
+) -> None:
+    settings = settings_with(settings_for, tmp_path, secure_h2, ca, http2=True, proxy_url=proxy.url)
+    result = await run_fetch(settings, count=2, version="HTTP/2")
+    assert result.outcome is Outcome.PASSED, result.message
+    first, second = result.requests
+    assert set(first.phases) == {"proxy", "tls", "processing", "transfer"}
+    assert first.phases["proxy"] > 0
+    assert first.phases["tls"] > 0
+    assert first.tls_version.startswith("TLSv1.")
+    assert first.cert_not_after is not None
+    assert (first.cache, first.pop) == ("Hit", "LHR")
+    assert set(second.phases) == {"processing", "transfer"}
+    for request in result.requests:
+        check_sum(request)
+    assert f"CONNECT localhost:{port_of(secure_h2)} HTTP/1.1" in proxy.log_text()
+
+
 async def test_plain_http_goes_through_a_connect_tunnel_too(
     plain: str, proxy: TinyProxy, settings_for: SettingsFor, tmp_path: Path
 ) -> None:
@@ -249,13 +315,38 @@ async def test_plain_http_goes_through_a_connect_tunnel_too(
     assert f"CONNECT localhost:{port_of(plain)} HTTP/1.1" in proxy.log_text()
 
 
+async def test_plain_http_on_an_http2_target_through_a_proxy_is_refused(
+    secure_h2: str,
+    plain: str,
+    proxy: TinyProxy,
+    ca: trustme.CA,
+    settings_for: SettingsFor,
+    tmp_path: Path,
+) -> None:
+    settings = settings_with(settings_for, tmp_path, secure_h2, ca, http2=True, proxy_url=proxy.url)
+    suite = Suite("absolute")
+
+    @suite.test
+    async def get(t: T) -> None:
+        await t.http.get(f"{plain}/cdn/page")  # an absolute http:// URL
+
+    logged_before = len(proxy.log_text())
+    (result,) = (await run_suites(settings, [suite])).tests
+    assert result.outcome is Outcome.ERROR
+    assert "UnsupportedProtocol: http:// through proxy" in result.message
+    assert f"localhost:{port_of(plain)}" not in proxy.log_text()[logged_before:]
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
 async def test_a_proxy_that_refuses_names_itself_and_its_status(
-    secure: str, ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path
+    secure: str, ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path, http2: bool
 ) -> None:
     # tinyproxy answers 403 to CONNECT to a port not listed in ConnectPort.
     refusing = start_tinyproxy(tmp_path / "refusing", "ConnectPort 443")
     try:
-        settings = settings_with(settings_for, tmp_path, secure, ca, proxy_url=refusing.url)
+        settings = settings_with(
+            settings_for, tmp_path, secure, ca, proxy_url=refusing.url, http2=http2
+        )
         result = await run_fetch(settings)
     finally:
         stop_process(refusing.process)
@@ -268,11 +359,12 @@ async def test_a_proxy_that_refuses_names_itself_and_its_status(
     assert "SSL" not in result.message
 
 
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
 async def test_a_proxy_that_is_down_is_named(
-    secure: str, ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path
+    secure: str, ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path, http2: bool
 ) -> None:
     down = f"http://127.0.0.1:{free_port()}"
-    settings = settings_with(settings_for, tmp_path, secure, ca, proxy_url=down)
+    settings = settings_with(settings_for, tmp_path, secure, ca, proxy_url=down, http2=http2)
     result = await run_fetch(settings)
     assert result.outcome is Outcome.ERROR
     assert f"ConnectError: cannot connect to proxy {down.removeprefix('http://')}: " in (
@@ -280,15 +372,16 @@ async def test_a_proxy_that_is_down_is_named(
     )
 
 
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
 async def test_a_proxy_that_never_answers_times_out_naming_itself(
-    secure: str, ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path
+    secure: str, ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path, http2: bool
 ) -> None:
     with socket.socket() as silent:  # accepts connections (backlog), never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         proxy_url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         settings = settings_with(
-            settings_for, tmp_path, secure, ca, proxy_url=proxy_url, timeout=0.5
+            settings_for, tmp_path, secure, ca, proxy_url=proxy_url, timeout=0.5, http2=http2
         )
         started = time.monotonic()
         result = await run_fetch(settings)
@@ -311,23 +404,32 @@ async def test_a_proxy_name_that_does_not_resolve_is_named(
     assert "ConnectError: proxy no-such-proxy.invalid:3128: cannot resolve" in result.message
 
 
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
 async def test_proxy_authentication_with_and_without_the_secret(
-    secure: str, auth_proxy: TinyProxy, ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path
+    secure: str,
+    secure_h2: str,
+    auth_proxy: TinyProxy,
+    ca: trustme.CA,
+    settings_for: SettingsFor,
+    tmp_path: Path,
+    http2: bool,
 ) -> None:
+    site = secure_h2 if http2 else secure
     with_secret = settings_with(
         settings_for,
         tmp_path,
-        secure,
+        site,
         ca,
         secrets={"proxy_login": f"synth:{SECRET}"},
         proxy_url=auth_proxy.url,
         proxy_auth_secret="proxy_login",
+        http2=http2,
     )
-    passed = await run_fetch(with_secret)
+    passed = await run_fetch(with_secret, version="HTTP/2" if http2 else "HTTP/1.1")
     assert passed.outcome is Outcome.PASSED, passed.message
     assert "proxy" in passed.requests[0].phases
 
-    without = settings_with(settings_for, tmp_path, secure, ca, proxy_url=auth_proxy.url)
+    without = settings_with(settings_for, tmp_path, site, ca, proxy_url=auth_proxy.url, http2=http2)
     refused = await run_fetch(without)
     assert refused.outcome is Outcome.ERROR
     assert "refused CONNECT" in refused.message
@@ -359,8 +461,8 @@ def test_the_credentials_never_show_in_a_proxy_s_repr_or_errors() -> None:
             "SYNTHETIC_TARGETS__API__PROXY_URL: must be an http:// proxy URL",
         ),
         (
-            {"PROXY_URL": "http://127.0.0.1:3128", "HTTP2": "true"},
-            "SYNTHETIC_TARGETS__API: PROXY_URL is not supported with HTTP2",
+            {"PROXY_URL": "http://127.0.0.1:3128", "HTTP2": "true", "BASE_URL": "http://a.b"},
+            "SYNTHETIC_TARGETS__API: PROXY_URL with HTTP2 needs an https:// BASE_URL",
         ),
         (
             {"PROXY_URL": "http://127.0.0.1:3128", "PROXY_AUTH_SECRET": "nope"},
@@ -388,7 +490,7 @@ def test_proxy_settings_errors_name_the_variable(
 
 
 def test_the_proxy_secret_never_reaches_logs_pages_or_metrics(
-    tmp_path: Path, secure: str, auth_proxy: TinyProxy, ca: trustme.CA
+    tmp_path: Path, secure: str, secure_h2: str, auth_proxy: TinyProxy, ca: trustme.CA
 ) -> None:
     checks = write_checks(
         tmp_path / "checks",
@@ -402,6 +504,8 @@ def test_the_proxy_secret_never_reaches_logs_pages_or_metrics(
                 async def fetch(t: T) -> None:
                     r = await t.http.get("/cdn/page")
                     assert r.status_code == 200
+                    r = await t.client("h2").get("/cdn/page")
+                    assert r.http_version == "HTTP/2"
                     r = await t.client("refused").get("/cdn/page")
             """,
         },
@@ -418,6 +522,11 @@ def test_the_proxy_secret_never_reaches_logs_pages_or_metrics(
         SYNTHETIC_TARGETS__DEFAULT__CA_BUNDLE=str(bundle),
         SYNTHETIC_TARGETS__DEFAULT__PROXY_URL=auth_proxy.url,
         SYNTHETIC_TARGETS__DEFAULT__PROXY_AUTH_SECRET="proxy_login",
+        SYNTHETIC_TARGETS__H2__BASE_URL=secure_h2,
+        SYNTHETIC_TARGETS__H2__HTTP2="true",
+        SYNTHETIC_TARGETS__H2__CA_BUNDLE=str(bundle),
+        SYNTHETIC_TARGETS__H2__PROXY_URL=auth_proxy.url,
+        SYNTHETIC_TARGETS__H2__PROXY_AUTH_SECRET="proxy_login",
         # The same proxy, wrong password: the 407 error path must not leak either.
         SYNTHETIC_SECRETS__WRONG_LOGIN=f"synth:{SECRET}-wrong",
         SYNTHETIC_TARGETS__REFUSED__BASE_URL=secure,
@@ -428,10 +537,11 @@ def test_the_proxy_secret_never_reaches_logs_pages_or_metrics(
     try:
         deadline = time.monotonic() + 30
         metrics = ""
-        while time.monotonic() < deadline and 'phase="proxy"' not in metrics:
+        while time.monotonic() < deadline and 'target="h2"' not in metrics:
             time.sleep(0.3)
             metrics = httpx.get(f"{agent.url}/metrics", timeout=5).text
         assert 'phase="proxy"' in metrics
+        assert 'target="h2"' in metrics
         pages = httpx.get(f"{agent.url}/", timeout=5).text
         health = httpx.get(f"{agent.url}/healthz", timeout=5).text
     finally:
