@@ -229,8 +229,8 @@ class _SuiteSeries:
         self.http_phase = Family(
             name="synthetic_http_request_duration_seconds",
             kind="histogram",
-            help="Time of each phase of checks' HTTP requests (resolve, connect, tls, processing,"
-            " transfer); a phase that did not happen is not observed",
+            help="Time of each phase of checks' HTTP requests (proxy, resolve, connect, tls,"
+            " processing, transfer); a phase that did not happen is not observed",
             labels=(*constant, "suite", "test", "target", "phase"),
             buckets=HTTP_BUCKETS,
         )
