@@ -116,7 +116,12 @@ async def measure_memory(lab: Lab, blackbox_idle: int, blackbox_after_load: int)
     # Suites after the first reuse its connection (fewer phase series): average over many.
     per_suite = max((loaded.series - fixed) / many, 1.0)
     for_series = max(math.ceil((plan.scrape_series - fixed) / per_suite), 1)
-    series, _ = await _agent(lab, f"about {plan.scrape_series:,} series", for_series)
+    label = f"about {plan.scrape_series:,} series"
+    if for_series == mid.suites:  # the same process again: name the one measured
+        mid.label = label
+        result.agents += [idle, mid, loaded]
+        return result
+    series, _ = await _agent(lab, label, for_series)
     result.agents += [idle, mid, series, loaded]
     return result
 
