@@ -147,6 +147,16 @@ def header_problem(value: str) -> str | None:
     return "has a control character"
 
 
+def _split_url(url: str) -> SplitResult | None:
+    """Return the parts of ``url``, or None when it cannot be parsed (a bad port included)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        return None
+    return parts
+
+
 class TargetSettings(BaseModel):
     """An HTTP API that checks call, e.g. SYNTHETIC_TARGETS__API__BASE_URL."""
 
@@ -185,11 +195,7 @@ class TargetSettings(BaseModel):
             return None
         url = value.strip()
         shown = mask_url_password(url)
-        try:
-            parts = urlsplit(url)
-            _ = parts.port
-        except ValueError:
-            parts = None
+        parts = _split_url(url)
         if parts is None or parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"must be an http:// proxy URL (http://host:port), got {shown!r}")
         if "@" in parts.netloc:
@@ -218,11 +224,7 @@ class TargetSettings(BaseModel):
     def _check_base_url(cls, value: str) -> str:
         url = value.strip()
         shown = mask_url_password(value)
-        try:
-            parts = urlsplit(url)
-            _ = parts.port
-        except ValueError:
-            parts = None
+        parts = _split_url(url)
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"must be an absolute http(s) URL, got {shown!r}")
         if not url.isprintable():
