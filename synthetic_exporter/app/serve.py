@@ -183,9 +183,11 @@ async def serve(
         failures = FailureLogger(settings.failure_reminder)
         listener = Fanout([metrics, health, history, pending, failures])
         listener.listeners.append(store)  # durable history: only queues, the writer is a thread
+        metrics.watch_history_drops(lambda: store.dropped)
         spans = otlp_listener(settings) if (settings.otlp_endpoint or "").strip() else None
         if spans is not None:  # OpenTelemetry export, off by default
             listener.listeners.append(spans)
+            metrics.watch_span_drops(lambda: spans.dropped_spans)
         coordinator = Coordinator(
             engine=engine, suites=loaded.suites, listener=listener, concurrency=settings.concurrency
         )

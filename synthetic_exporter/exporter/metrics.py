@@ -16,7 +16,7 @@ demand), for tests and for any other consumer.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -32,7 +32,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics import MetricWrapperBase
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from synthetic_exporter.authoring.suite import Suite
@@ -299,6 +299,19 @@ class _MergedSuites(Collector):
         yield from merged.values()
 
 
+class _ReadCounter(Collector):
+    """A counter whose value is read at scrape time from whoever keeps it (a thread's count)."""
+
+    def __init__(self, name: str, documentation: str, constant: Mapping[str, str]) -> None:
+        self.name, self.documentation, self.constant = name, documentation, dict(constant)
+        self.read: Callable[[], int] = lambda: 0
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=list(self.constant))
+        family.add_metric(list(self.constant.values()), self.read())
+        yield family
+
+
 class _Forward(Collector):
     """Presents another registry's families."""
 
@@ -363,6 +376,12 @@ class Metrics:
         )
         self._child(self._build_info, version=version).set(1)
         self._child(self._loop_blocked)  # present at 0 from the start
+        self._history_dropped = _ReadCounter(
+            "synthetic_exporter_history_dropped_runs",
+            "Suite runs not stored in the run history because its writer was behind",
+            self._constant,
+        )
+        self._agent.register(self._history_dropped)
         ProcessCollector(registry=self._agent)
         PlatformCollector(registry=self._agent)
         GCCollector(registry=self._agent)
@@ -431,6 +450,20 @@ class Metrics:
     def schedule_lag(self, seconds: float) -> None:
         """Observe how late a run started versus its schedule."""
         self._child(self._schedule_lag).observe(seconds)
+
+    def watch_history_drops(self, read: Callable[[], int]) -> None:
+        """Export the run history's count of dropped runs, read at scrape time."""
+        self._history_dropped.read = read
+
+    def watch_span_drops(self, read: Callable[[], int]) -> None:
+        """Export the OTLP exporter's count of dropped spans (only when the export is on)."""
+        spans = _ReadCounter(
+            "synthetic_exporter_otlp_dropped_spans",
+            "Spans not exported over OTLP (queue full, collector slow, down or refusing)",
+            self._constant,
+        )
+        spans.read = read
+        self._agent.register(spans)
 
     def loop_blocked(self, seconds: float) -> None:
         """Count a block of the event loop that the watchdog reported."""

@@ -51,6 +51,7 @@ CONTRACT = {
     ("synthetic_exporter_load_errors", "gauge"),
     ("synthetic_exporter_schedule_lag_seconds", "histogram"),
     ("synthetic_exporter_event_loop_blocked_seconds", "counter"),
+    ("synthetic_exporter_history_dropped_runs", "counter"),
     ("synthetic_http_request_duration_seconds", "histogram"),
     ("synthetic_http_responses", "counter"),
     ("synthetic_http_edge_responses", "counter"),
@@ -365,6 +366,19 @@ def test_loop_blocks_and_sweep_failures_are_counted(
 
     assert value(registry, "synthetic_exporter_event_loop_blocked_seconds_total") == 3.5
     assert of_suite(registry, "synthetic_cleanup_failures_total") == 3
+
+
+def test_dropped_history_runs_and_spans_are_read_at_scrape_time(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    assert value(registry, "synthetic_exporter_history_dropped_runs_total") == 0
+    assert "synthetic_exporter_otlp_dropped_spans" not in {m.name for m in registry.collect()}
+    kept = {"runs": 0, "spans": 0}
+    metrics.watch_history_drops(lambda: kept["runs"])
+    metrics.watch_span_drops(lambda: kept["spans"])
+    kept.update(runs=3, spans=40)
+    assert value(registry, "synthetic_exporter_history_dropped_runs_total") == 3
+    assert value(registry, "synthetic_exporter_otlp_dropped_spans_total") == 40
 
 
 def test_cleanup_pending_sets_zero_for_suites_with_none(
