@@ -45,7 +45,8 @@ def test_every_exported_metric_is_documented() -> None:
 
 def test_docs_mention_no_metric_the_agent_does_not_export() -> None:
     exported = exported_families()
-    for doc in sorted(DOCS.glob("*.md")):
+    # docs/cardinality.md is the plan for the next metric names, not a description of today's.
+    for doc in sorted(d for d in DOCS.glob("*.md") if d.name != "cardinality.md"):
         unknown = {
             n
             for n in documented(doc)
