@@ -6,7 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,8 +69,12 @@ def start_prometheus(
     rule_files: list[Path] | None = None,
     alertmanager: str | None = None,
     interval: str = "1s",
+    features: Sequence[str] = (),
 ) -> Prometheus:
-    """Start Prometheus scraping ``host:port`` targets every ``interval``; wait until ready."""
+    """Start Prometheus scraping ``host:port`` targets every ``interval``; wait until ready.
+
+    ``features`` are ``--enable-feature`` values, e.g. ``exemplar-storage``.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
     lines = [
@@ -99,6 +103,7 @@ def start_prometheus(
             f"--config.file={config}",
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
+            *(f"--enable-feature={feature}" for feature in features),
             "--log.level=warn",
         ],
         stdout=subprocess.DEVNULL,

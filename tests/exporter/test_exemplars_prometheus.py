@@ -8,7 +8,6 @@ request's ``traceparent``.
 from __future__ import annotations
 
 import http.server
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import pytest
 
 from synthetic_exporter.http.tracecontext import parse as parse_traceparent
 from tests.conftest import Server, start_agent, stop_process, write_checks
-from tests.prometheus import PROMETHEUS, Prometheus, free_port, require, wait_until_ready
+from tests.prometheus import Prometheus, start_prometheus
 
 CHECKS = {
     "traced.py": """
@@ -66,36 +65,6 @@ def target() -> Iterator[str]:
     server.server_close()
 
 
-def start_prometheus_with_exemplars(workdir: Path, scrape_target: str) -> Prometheus:
-    """Start Prometheus with exemplar storage, scraping ``scrape_target`` every second."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    config = workdir / "prometheus.yml"
-    config.write_text(
-        "global:\n"
-        "  scrape_interval: 1s\n"
-        "scrape_configs:\n"
-        "  - job_name: synthetic-exporter\n"
-        "    static_configs:\n"
-        f"      - targets: ['{scrape_target}']\n"
-    )
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            require(PROMETHEUS),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--enable-feature=exemplar-storage",
-            "--log.level=warn",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    prometheus = Prometheus(f"http://127.0.0.1:{port}", process)
-    wait_until_ready(f"{prometheus.url}/-/ready", process, prometheus.stop)
-    return prometheus
-
-
 def query_exemplars(prometheus: Prometheus, query: str) -> list[dict[str, str]]:
     """Return the labels of every exemplar Prometheus stored for ``query`` in the last minute."""
     now = time.time()
@@ -123,8 +92,10 @@ def test_an_exemplar_on_a_tests_duration_leads_to_its_run_and_trace(
     agent = start_agent(checks, tmp_path / "state", target, SYNTHETIC_INTERVAL="1s")
     prometheus: Prometheus | None = None
     try:
-        prometheus = start_prometheus_with_exemplars(
-            tmp_path / "prometheus", agent.url.removeprefix("http://")
+        prometheus = start_prometheus(
+            tmp_path / "prometheus",
+            [agent.url.removeprefix("http://")],
+            features=["exemplar-storage"],
         )
         runs: dict[str, dict[str, Any]] = {}
         matched: list[dict[str, str]] = []
