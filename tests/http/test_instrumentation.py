@@ -60,12 +60,6 @@ class Site:
     server: http.server.ThreadingHTTPServer
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    """A certificate authority made for these tests."""
-    return trustme.CA()
-
-
 def serve(context: ssl.SSLContext | None) -> Site:
     """Serve ``Handler`` on a free port of 127.0.0.1, with TLS when ``context`` is given."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)

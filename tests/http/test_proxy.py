@@ -87,12 +87,6 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, bool]]
 
 
 @pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    """A certificate authority made for these tests."""
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
 def secure(ca: trustme.CA) -> Iterator[str]:
     """An https target with a certificate for localhost."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -335,12 +335,6 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, bool]]
     return backend
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    """A certificate authority made for these tests."""
-    return trustme.CA()
-
-
 @pytest.fixture
 def client_ssl_context(ca: trustme.CA) -> ssl.SSLContext:
     """A client context trusting the test CA (per test: httpcore sets ALPN on it)."""
