@@ -9,7 +9,6 @@ the suite, narrowed to the items pytest selected, with its dependencies first (w
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ from synthetic_exporter.core.results import SuiteResult, TestResult
 from synthetic_exporter.core.settings import Settings
 from synthetic_exporter.engine.coordinator import Coordinator
 from synthetic_exporter.engine.runner import Engine
+from synthetic_exporter.engine.selection import with_tests
 from synthetic_exporter.engine.wiring import open_engine, sweep_leftovers
 
 
@@ -45,9 +45,7 @@ def narrowed(suites: Mapping[str, Suite], selected: Mapping[str, list[str]]) -> 
     """Return the suites, those with selected tests holding only those (in suite order)."""
     out = dict(suites)
     for name, tests in selected.items():
-        suite = copy.copy(suites[name])
-        suite.tests = [t for t in suites[name].tests if t.name in tests]
-        out[name] = suite
+        out[name] = with_tests(suites[name], [t for t in suites[name].tests if t.name in tests])
     return out
 
 

@@ -12,7 +12,7 @@ import copy
 import re
 from collections.abc import Callable, Mapping
 
-from synthetic_exporter.authoring.suite import Suite
+from synthetic_exporter.authoring.suite import Suite, TestDef
 
 Matcher = Callable[[str], bool]
 Expression = Callable[[Matcher], bool]
@@ -126,7 +126,12 @@ def select(
             if by_keyword is None or by_keyword(keyword_matcher(suite, t.name))
         ]
         if tests:
-            narrowed = copy.copy(suite)
-            narrowed.tests = tests
-            selected[name] = narrowed
+            selected[name] = with_tests(suite, tests)
     return selected
+
+
+def with_tests(suite: Suite, tests: list[TestDef]) -> Suite:
+    """Return a copy of ``suite`` holding only ``tests`` (the original is not changed)."""
+    narrowed = copy.copy(suite)
+    narrowed.tests = tests
+    return narrowed
