@@ -36,6 +36,7 @@ from synthetic_exporter.core.version import __version__
 from synthetic_exporter.engine.graph import dependency_groups, with_dependencies
 from synthetic_exporter.engine.loader import LoadResult, load, without_secret_names
 from synthetic_exporter.engine.wiring import secret_variables
+from synthetic_exporter.exporter.report import plural
 
 OPTION = "--synthetic"
 
@@ -103,7 +104,8 @@ class SyntheticSession:
         tests = sum(len(s.tests) for s in self.loaded.suites.values())
         targets = ", ".join(self.settings.targets) or "none"
         return (
-            f"synthetic-exporter {__version__}: {len(self.loaded.suites)} suites, {tests} tests"
+            f"synthetic-exporter {__version__}: {plural(len(self.loaded.suites), 'suite')},"
+            f" {plural(tests, 'test')}"
             f" from {self.root} (targets: {targets})"
         )
 

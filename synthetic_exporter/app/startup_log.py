@@ -18,16 +18,12 @@ from synthetic_exporter.core.settings import Settings, TargetSettings, mask_url_
 from synthetic_exporter.core.version import __version__
 from synthetic_exporter.engine.loader import LoadResult
 from synthetic_exporter.engine.wiring import secret_values
+from synthetic_exporter.exporter.report import plural
 
 __all__ = ["FEW_SUITES", "log_startup"]
 
 FEW_SUITES = 10
 """Up to this many suites, their names are listed at INFO; beyond, at DEBUG only."""
-
-
-def plural(count: int, noun: str) -> str:
-    """Return e.g. '1 suite' or '3 suites'."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def suite_summary(suite: Suite, interval: float) -> str:
