@@ -6,7 +6,7 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -470,7 +470,12 @@ def load_settings(**overrides: object) -> Settings:
         field = match.group(1) if match else None
         name, reason = _unparsable_variable(field) if field else (ENV_PREFIX + "*", "")
         raise SettingsError(f"{name}: invalid value, expected JSON{reason}") from None
-    problems = _bearer_problems(settings) + _proxy_auth_problems(settings)
+    problems = [
+        *_secret_problems(settings, "bearer_secret", "a bearer token", header_problem),
+        *_secret_problems(
+            settings, "proxy_auth_secret", "proxy credentials", _user_password_problem
+        ),
+    ]
     if problems:
         raise SettingsError("\n".join(problems))
     return settings
@@ -542,37 +547,27 @@ def _unparsable_variable(field: str) -> tuple[str, str]:
     return prefix, ""
 
 
-def _bearer_problems(settings: Settings) -> list[str]:
-    """Return a line for every target whose bearer secret is not configured or not sendable."""
-    problems = []
-    for name, target in settings.targets.items():
-        secret_name = target.bearer_secret
-        if secret_name is None:
-            continue
-        secret = settings.secrets.get(secret_name)
-        if secret is None:
-            problems.append(
-                f"{env_var_name(('targets', name, 'bearer_secret'))}: no secret named"
-                f" {secret_name!r} (set SYNTHETIC_SECRETS__{secret_name.upper()})"
-            )
-            continue
-        problem = header_problem(secret.get_secret_value())
-        if problem is not None:
-            problems.append(
-                f"{env_var_name(('secrets', secret_name))}: is sent as a bearer token"
-                f" ({env_var_name(('targets', name, 'bearer_secret'))}), and {problem}"
-            )
-    return problems
+def _user_password_problem(value: str) -> str | None:
+    """Return why ``value`` cannot be sent as ``user:password`` proxy credentials, or None."""
+    problem = header_problem(value)
+    if problem is None and ":" not in value:
+        problem = "is not of the form user:password"
+    return problem
 
 
-def _proxy_auth_problems(settings: Settings) -> list[str]:
-    """Return a line for every target whose proxy secret is missing or not ``user:password``."""
+def _secret_problems(
+    settings: Settings, field: str, sent_as: str, problem_of: Callable[[str], str | None]
+) -> list[str]:
+    """Return a line for every target whose secret named by ``field`` is missing or unusable.
+
+    ``problem_of`` says why a secret's value cannot be sent as ``sent_as`` (None when it can).
+    """
     problems = []
     for name, target in settings.targets.items():
-        secret_name = target.proxy_auth_secret
+        secret_name = getattr(target, field)
         if secret_name is None:
             continue
-        variable = env_var_name(("targets", name, "proxy_auth_secret"))
+        variable = env_var_name(("targets", name, field))
         secret = settings.secrets.get(secret_name)
         if secret is None:
             problems.append(
@@ -580,13 +575,10 @@ def _proxy_auth_problems(settings: Settings) -> list[str]:
                 f" (set SYNTHETIC_SECRETS__{secret_name.upper()})"
             )
             continue
-        value = secret.get_secret_value()
-        problem = header_problem(value)
-        if problem is None and ":" not in value:
-            problem = "is not of the form user:password"
+        problem = problem_of(secret.get_secret_value())
         if problem is not None:
             problems.append(
-                f"{env_var_name(('secrets', secret_name))}: is sent as proxy credentials"
+                f"{env_var_name(('secrets', secret_name))}: is sent as {sent_as}"
                 f" ({variable}), and {problem}"
             )
     return problems
