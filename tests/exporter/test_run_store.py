@@ -312,8 +312,10 @@ def test_the_listener_never_waits_for_sqlite(
     try:
         now = time.time()
         with slow._write_lock:  # a disk that does not answer: the writer waits on its lock
+            slow.suite_finished(rich_run("s", now, "r0"))
+            time.sleep(0.3)  # the writer takes r0 off the queue, then waits on the lock
             started = time.perf_counter()
-            for i in range(200):
+            for i in range(1, 200):
                 slow.suite_finished(rich_run("s", now + i, f"r{i}"))
             spent = time.perf_counter() - started
             assert spent < 0.2, spent  # 200 runs queued or dropped, none written here
@@ -326,8 +328,11 @@ def test_the_listener_never_waits_for_sqlite(
         assert len(warnings) == 1  # when dropping starts, not once per run
         assert "the writer is behind (50 runs queued)" in warnings[0]
         slow.suite_finished(rich_run("s", now + 1000, "after"))  # stored: dropping has ended
+        slow.flush()
         with slow._write_lock:
-            for i in range(200):
+            slow.suite_finished(rich_run("s", now + 2000, "again0"))
+            time.sleep(0.3)  # as above: the writer holds again0 and waits
+            for i in range(1, 200):
                 slow.suite_finished(rich_run("s", now + 2000 + i, f"again{i}"))
         slow.flush()
         assert len([m for m in messages if m.startswith("WARNING")]) == 2
