@@ -913,7 +913,13 @@ def _series(r: Results) -> list[str]:
         "",
     ]
     rows = [
-        [f"agent, {kind}", f"{f.series:g}", f"{f.bytes:,.0f}", f"{f.gzip_bytes:,.0f}"]
+        [
+            f"agent, {kind}",
+            f"{f.series:g}",
+            f"{f.bytes:,.0f}",
+            f"{f.gzip_bytes:,.0f}",
+            f"{s.alone[kind].series:g}" if kind in s.alone else "",
+        ]
         for kind, f in s.agent.items()
     ]
     rows += [
@@ -922,10 +928,18 @@ def _series(r: Results) -> list[str]:
             f"{f.series:g}",
             f"{f.bytes:,.0f}",
             f"{f.gzip_bytes:,.0f}",
+            f"{f.series:g}",
         ]
         for module, f in s.blackbox.items()
     ]
-    lines += table(["per check", "series", "bytes", "gzip bytes"], rows)
+    lines += table(["per check", "series", "bytes", "gzip bytes", "series, alone"], rows)
+    lines += [
+        "",
+        "Series, alone: the whole scrape of an agent with that one check (its own families "
+        "excluded): the per-check series plus what is fixed per target (the phase histogram, "
+        "16 series per phase observed, and the response counters), which does not grow with "
+        "checks.",
+    ]
     one = s.families.get(ONE, {})
     lines += ["", "The one-request check's series by family: "]
     lines[-1] += ", ".join(f"`{name}` {count:g}" for name, count in one.items()) + "."

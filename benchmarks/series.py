@@ -65,6 +65,7 @@ class Series:
     """Per check of each agent kind, and per blackbox probe (``http_2xx``, ``http_2xx_tls``)."""
 
     agent: dict[str, Footprint] = field(default_factory=dict)
+    alone: dict[str, Footprint] = field(default_factory=dict)  # a one-suite agent's whole scrape
     blackbox: dict[str, Footprint] = field(default_factory=dict)
     families: dict[str, dict[str, float]] = field(default_factory=dict)
     suites_added: int = 0
@@ -141,6 +142,7 @@ async def measure_series(lab: Lab) -> Series:
     for i, kind in enumerate(KINDS):
         fewer, more = bodies[2 * i], bodies[2 * i + 1]
         result.agent[kind] = per_check(fewer, more, added)
+        result.alone[kind] = footprint(without_own(fewer))
         result.families[kind] = by_family(fewer, more, added)
     connection = lab.blackbox.connection()
     try:
