@@ -288,15 +288,33 @@ def by(config: Config, *labels: str) -> str:
 
 def error_ratio_name(window: str) -> str:
     """Return the recording rule of the suite error ratio over ``window``."""
-    return f"suite:synthetic_suite_errors:ratio_rate{window}"
+    return f"suite:synthetic_suite_errors:ratio_over_time{window}"
 
 
 def latency_name(config: Config) -> str:
     """Return the recording rule of the suite duration quantiles."""
     return (
+        "suite_quantile:synthetic_suite_last_duration_seconds:"
+        f"quantile_over_time{config.latency_window}"
+    )
+
+
+def deprecated_aliases(config: Config) -> list[Rule]:
+    """Return the records of the previous release's names, read from the new ones.
+
+    They were computed from run counters and duration histograms, which are off by default
+    now; kept for one release so that dashboards and rules of users keep working.
+    """
+    aliases: list[Rule] = [
+        {"record": f"suite:synthetic_suite_errors:ratio_rate{w}", "expr": error_ratio_name(w)}
+        for w in burn_windows(config)
+    ]
+    old_latency = (
         "suite_quantile:synthetic_suite_duration_seconds:"
         f"histogram_quantile_rate{config.latency_window}"
     )
+    aliases.append({"record": old_latency, "expr": latency_name(config)})
+    return aliases
 
 
 def alert(
@@ -339,21 +357,31 @@ def _seconds(duration: str) -> float:
 
 
 def recording_rules(config: Config) -> list[Rule]:
-    """Return the suite error ratios (one per burn window) and the suite latency quantile."""
+    """Return the suite error ratios (one per burn window) and the suite latency quantile.
+
+    Both read the default last-value gauges: the error ratio is the share of the window's
+    samples in which the suite's last result was bad (skips left out), that is the share of
+    time it was failing; the latency is the quantile of the last durations the window saw.
+    """
     rules: list[Rule] = []
     for window in burn_windows(config):
-        bad = select(config, "synthetic_suite_runs_total", f'result=~"{BAD_RESULTS}"')
-        ran = select(config, "synthetic_suite_runs_total", 'result!="skipped"')
+        bad = select(config, "synthetic_suite_result", f'result=~"{BAD_RESULTS}"')
+        ran = select(config, "synthetic_suite_result", 'result!="skipped"')
+        suite = by(config, "suite")
         expr = (
-            f"sum {by(config, 'suite')} (rate({bad}[{window}]))\n"
+            f"(\n"
+            f"  sum {suite} (count_over_time({bad}[{window}]))\n"
+            f"  or\n"
+            f"  0 * sum {suite} (count_over_time({ran}[{window}]))\n"
+            f")\n"
             f"/\n"
-            f"sum {by(config, 'suite')} (rate({ran}[{window}]))"
+            f"sum {suite} (count_over_time({ran}[{window}]))"
         )
         rules.append({"record": error_ratio_name(window), "expr": expr})
-    buckets = select(config, "synthetic_suite_duration_seconds_bucket")
+    durations = select(config, "synthetic_suite_last_duration_seconds")
     expr = (
-        f"histogram_quantile({QUANTILE},\n"
-        f"  sum {by(config, 'suite', 'le')} (rate({buckets}[{config.latency_window}]))\n"
+        f"max {by(config, 'suite')} (\n"
+        f"  quantile_over_time({QUANTILE}, {durations}[{config.latency_window}])\n"
         f")"
     )
     rules.append({"record": latency_name(config), "expr": expr, "labels": {"quantile": QUANTILE}})
@@ -457,8 +485,9 @@ def _burn_rate_alert(
         pair.for_,
         severity,
         summary,
-        "{{ $value | humanizePercentage }} of the runs of suite {{ $labels.suite }} in "
-        f"{{{{ $labels.environment }}}} failed over the last {pair.long}, and more than "
+        "Suite {{ $labels.suite }} in {{ $labels.environment }} was failing "
+        "{{ $value | humanizePercentage }} of the time over the last "
+        f"{pair.long}, and more than "
         f"{percent(pair.factor * (1 - config.slo_objective))} over the last {pair.short}: the "
         f"error budget of the {percent(config.slo_objective)} objective is burning "
         f"{_pace(pair.factor)}.",
@@ -537,18 +566,17 @@ def latency_alerts(config: Config) -> list[Rule]:
 
 def flaky_alerts(config: Config) -> list[Rule]:
     """Return the alert on tests that passed after a retry."""
-    flaky = select(config, "synthetic_test_runs_total", 'result="flaky"')
+    flaky = select(config, "synthetic_test_result", 'result="flaky"')
     return [
         alert(
             config,
             "SyntheticTestFlaky",
-            f"increase({flaky}[{config.flaky_window}]) > 0",
+            f"max_over_time({flaky}[{config.flaky_window}]) == 1",
             config.flaky_for,
             "info",
             "A synthetic test passed only after a retry.",
             "Test {{ $labels.suite }}/{{ $labels.test }} in {{ $labels.environment }} failed, "
-            f"then passed on a retry; flaky results in the last {config.flaky_window}: "
-            "{{ $value | humanize }}.",
+            f"then passed on a retry, within the last {config.flaky_window}.",
         )
     ]
 
@@ -717,7 +745,10 @@ def rule_groups(config: Config) -> dict[str, Any]:
     """Return the rule file's content: a recording group and an alerting group."""
     return {
         "groups": [
-            {"name": "synthetic-exporter.rules", "rules": recording_rules(config)},
+            {
+                "name": "synthetic-exporter.rules",
+                "rules": [*recording_rules(config), *deprecated_aliases(config)],
+            },
             {
                 "name": "synthetic-exporter.alerts",
                 "rules": [rule for family in ALERTS for rule in family(config)],

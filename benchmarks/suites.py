@@ -20,7 +20,7 @@ from synthetic_exporter.engine.wiring import Fanout
 from synthetic_exporter.exporter.failure_log import FailureLogger
 from synthetic_exporter.exporter.health import Health
 from synthetic_exporter.exporter.history import History
-from synthetic_exporter.exporter.metrics import Metrics
+from synthetic_exporter.exporter.metrics import Metrics, MetricsOptions
 
 ClientFor = Callable[[T], httpx.AsyncClient]
 
@@ -77,7 +77,8 @@ def agent_listeners(
     settings = engine.settings
     loaded = LoadResult(dict(suites), ())
     registry = CollectorRegistry()
-    metrics = Metrics(registry, constant_labels(settings), __version__)
+    options = MetricsOptions.from_settings(settings)
+    metrics = Metrics(registry, constant_labels(settings), __version__, options)
     metrics.suites_loaded(loaded.suites, 0, settings.interval)
     health = Health(intervals=intervals_of(settings, loaded), started_at=time.time())
     history = History(settings.history_size)

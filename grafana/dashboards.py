@@ -268,6 +268,34 @@ def note(title: str, content: str) -> text.Panel:
     return text.Panel().title(title).mode(TextMode.MARKDOWN).content(content)
 
 
+def over_time(quantile: float, metric: str, selector: str) -> str:
+    """Return the ``quantile`` of a last-value gauge's samples over the ``$window`` variable.
+
+    One sample per scrape: exact over the values the scrapes saw, when the scrape interval is
+    no longer than the checks' interval (docs/metrics.md, "Series per check").
+    """
+    return f"quantile_over_time({quantile}, {metric}{{{selector}}}[$window])"
+
+
+def agent_link(title: str, path: str) -> db.DashboardLink:
+    """Return a data link to a page of the agent (the ``$agent_url`` variable) in a new tab."""
+    return (
+        db.DashboardLink(title)
+        .type(model.DashboardLinkType.LINK)
+        .url(f"${{agent_url}}{path}")
+        .target_blank(True)
+    )
+
+
+WINDOW = (
+    db.CustomVariable("window")
+    .label("Window")
+    .description("The window of the quantiles of last durations (quantile_over_time).")
+    .values("30m,1h,6h,1d")
+    .current(model.VariableOption(text="1h", value="1h"))
+)
+
+
 def p(quantile: float, by: str, metric: str, selector: str, extra: str = "") -> str:
     """Return ``histogram_quantile`` over the rate of ``metric``'s buckets, summed by ``by``."""
     matchers = f"{selector}, {extra}" if extra else selector
@@ -370,8 +398,11 @@ after `kubectl port-forward svc/synthetic-exporter 9479`.
 def overview() -> db.Dashboard:
     """Return the status dashboard: suites, tests, failures, durations, results over time."""
     success = f"synthetic_suite_success{{{SUITE}}}"
-    runs = f"synthetic_test_runs_total{{{SUITE}"  # the caller closes the braces
-    suite_runs = f"synthetic_suite_runs_total{{{SUITE}"
+    suite_results = f"synthetic_suite_result{{{SUITE}"  # the caller closes the braces
+    test_page = agent_link(
+        "Test history on the agent", "/tests/${__field.labels.suite}/${__field.labels.test}"
+    )
+    suite_runs_page = agent_link("Runs on the agent", "/api/v1/runs?suite=${__field.labels.suite}")
     status = [
         single(
             "Suite status",
@@ -478,21 +509,20 @@ def overview() -> db.Dashboard:
             },
             units={"Value #B": "s", "Value #C": "s"},
             height=12,
-        ),
+        ).data_links([test_page]),
     ]
+    suite_duration = "synthetic_suite_last_duration_seconds"
+    test_duration = "synthetic_test_last_duration_seconds"
     durations = [
         series(
             "Suite duration (p50, p95)",
-            "Whole suite runs, cleanups included; skipped runs are not observed. Exemplars "
-            f"(dots) lead to the run's page on the agent. {EXEMPLAR_NOTE}",
+            "Whole suite runs, cleanups included, skipped runs left out: quantiles of the last "
+            "durations over the $window window. A click on a line leads to the suite's runs on "
+            "the agent.",
             "s",
-            with_exemplars(
-                p(0.5, "suite", "synthetic_suite_duration_seconds", SUITE), "{{suite}} p50"
-            ),
-            with_exemplars(
-                p(0.95, "suite", "synthetic_suite_duration_seconds", SUITE), "{{suite}} p95", "B"
-            ),
-        ),
+            query(over_time(0.5, suite_duration, SUITE), "{{suite}} p50"),
+            query(over_time(0.95, suite_duration, SUITE), "{{suite}} p95", "B"),
+        ).data_links([suite_runs_page]),
         series(
             "Time since last run",
             "Seconds since each suite's last result; compare with its interval.",
@@ -501,58 +531,55 @@ def overview() -> db.Dashboard:
         ),
         series(
             "Test duration p50",
-            "Median duration of each test's last attempt, cleanups excluded. Exemplars (dots) "
-            f"lead to the run's page on the agent and to the run's trace. {EXEMPLAR_NOTE}",
+            "Median duration of each test's last attempt, cleanups excluded, over the $window "
+            "window. A click on a line leads to the test's runs, waterfalls and traces on the "
+            "agent.",
             "s",
-            with_exemplars(
-                p(0.5, "suite, test", "synthetic_test_duration_seconds", SUITE),
-                "{{suite}}/{{test}}",
-            ),
-        ),
+            query(over_time(0.5, test_duration, SUITE), "{{suite}}/{{test}}"),
+        ).data_links([test_page]),
         series(
             "Test duration p95",
-            "95th percentile duration of each test's last attempt, cleanups excluded. Exemplars "
-            f"(dots) lead to the run's page on the agent and to the run's trace. {EXEMPLAR_NOTE}",
+            "95th percentile duration of each test's last attempt, cleanups excluded, over the "
+            "$window window. A click on a line leads to the test's runs on the agent.",
             "s",
-            with_exemplars(
-                p(0.95, "suite, test", "synthetic_test_duration_seconds", SUITE),
-                "{{suite}}/{{test}}",
-            ),
-        ),
+            query(over_time(0.95, test_duration, SUITE), "{{suite}}/{{test}}"),
+        ).data_links([test_page]),
     ]
-    over_time = [
+    results = [
         bars(
-            "Test results",
-            "Test results per interval, by result.",
+            "Tests by last result",
+            "How many tests were in each state (their last result), over time.",
             "short",
-            query(f"sum by (result) (increase({runs}}}[$__rate_interval]))", "{{result}}"),
+            query(f"count by (result) (synthetic_test_result{{{SUITE}}})", "{{result}}"),
         ).span(8),
         bars(
-            "Failures by test",
-            "Failed, error and timeout results per interval, by test.",
+            "Failing tests over time",
+            "Tests whose last result was failed, error or timeout, over time.",
             "short",
             query(
-                f'sum by (suite, test) (increase({runs}, result=~"{FAILED}"}}[$__rate_interval]))',
+                f'count by (suite, test) (synthetic_test_result{{{SUITE}, result=~"{FAILED}"}})',
                 "{{suite}}/{{test}}",
             ),
         ).span(8),
         bars(
-            "Flaky results by test",
-            "Results that passed only after a retry, per interval, by test.",
+            "Flaky tests over time",
+            "Tests whose last result passed only after a retry, over time.",
             "short",
             query(
-                f'sum by (suite, test) (increase({runs}, result="flaky"}}[$__rate_interval]))',
+                f'count by (suite, test) (synthetic_test_result{{{SUITE}, result="flaky"}})',
                 "{{suite}}/{{test}}",
             ),
         ).span(8),
         single(
             "Failure ratio over the time range",
-            "Share of each suite's runs that failed, errored or timed out (orange from 1%, red "
-            "from 5%).",
+            "Share of the time range each suite's last result was failed, error or timeout, "
+            "skips left out (orange from 1%, red from 5%).",
             "percentunit",
             query(
-                f'sum by (suite) (increase({suite_runs}, result=~"{FAILED}"}}[$__range]))'
-                f" / sum by (suite) (increase({suite_runs}}}[$__range]))",
+                f'(sum by (suite) (count_over_time({suite_results}, result=~"{FAILED}"}}'
+                f"[$__range])) or 0 * sum by (suite) (count_over_time({suite_results}"
+                f"}}[$__range]))) / sum by (suite) (count_over_time({suite_results}, "
+                f'result!="skipped"}}[$__range]))',
                 "{{suite}}",
                 instant=True,
             ),
@@ -571,12 +598,12 @@ def overview() -> db.Dashboard:
         "synthetic-overview",
         "Synthetic monitoring: overview",
         "Status of every suite and test, failures, durations and results over time.",
-        [*variables(), agent_url],
+        [*variables(), WINDOW, agent_url],
         [
             Row("Status", status),
             Row("Tests", tests),
             Row("Durations", durations),
-            Row("Results over time", over_time),
+            Row("Results over time", results),
         ],
     )
 
@@ -596,25 +623,38 @@ def http_cdn() -> db.Dashboard:
             "target: compare the CloudFront and S3-origin targets. Exemplars (dots) lead to the "
             f"run's page on the agent and to the run's trace. {EXEMPLAR_NOTE}",
             "s",
-            with_exemplars(p(0.95, "target, phase", duration, HTTP), "{{target}} {{phase}}"),
+            with_exemplars(p(0.95, "target, phase", duration, TARGET), "{{target}} {{phase}}"),
         ).span(24),
+        series(
+            "Phases by test (last run)",
+            "Where each test's last run spent its time in requests, per target and phase "
+            "(summed over the run's requests to that target): one series per test, target and "
+            "phase, from the last-value gauge synthetic_http_last_phase_seconds.",
+            "s",
+            query(
+                f"synthetic_http_last_phase_seconds{{{HTTP}}}",
+                "{{suite}}/{{test}} {{target}} {{phase}}",
+            ),
+        )
+        .span(24)
+        .stacking(StackingConfig().mode(common.StackingMode.NORMAL)),
         series(
             "Time to first byte (p50, p95)",
             "The processing phase (request sent to first response byte) per target; with "
             "exemplars.",
             "s",
             with_exemplars(
-                p(0.5, "target", duration, HTTP, 'phase="processing"'), "{{target}} p50"
+                p(0.5, "target", duration, TARGET, 'phase="processing"'), "{{target}} p50"
             ),
             with_exemplars(
-                p(0.95, "target", duration, HTTP, 'phase="processing"'), "{{target}} p95", "B"
+                p(0.95, "target", duration, TARGET, 'phase="processing"'), "{{target}} p95", "B"
             ),
         ),
         series(
             "Transfer time p95",
             "The transfer phase (first to last response byte) per target; with exemplars.",
             "s",
-            with_exemplars(p(0.95, "target", duration, HTTP, 'phase="transfer"'), "{{target}}"),
+            with_exemplars(p(0.95, "target", duration, TARGET, 'phase="transfer"'), "{{target}}"),
         ),
     ]
     cache = [
@@ -624,9 +664,9 @@ def http_cdn() -> db.Dashboard:
             'without a CDN cache status (cache="none") are left out.',
             "percentunit",
             query(
-                f'sum by (target) (rate({responses}{{{HTTP}, cache=~"{CACHE_HITS}"}}'
+                f'sum by (target) (rate({responses}{{{TARGET}, cache=~"{CACHE_HITS}"}}'
                 "[$__rate_interval]))"
-                f' / sum by (target) (rate({responses}{{{HTTP}, cache!="none"}}'
+                f' / sum by (target) (rate({responses}{{{TARGET}, cache!="none"}}'
                 "[$__rate_interval]))",
                 "{{target}}",
             ),
@@ -636,7 +676,7 @@ def http_cdn() -> db.Dashboard:
             "Responses per second by target and CDN cache status.",
             "reqps",
             query(
-                f"sum by (target, cache) (rate({responses}{{{HTTP}}}[$__rate_interval]))",
+                f"sum by (target, cache) (rate({responses}{{{TARGET}}}[$__rate_interval]))",
                 "{{target}} {{cache}}",
             ),
         ).span(8),
@@ -645,7 +685,7 @@ def http_cdn() -> db.Dashboard:
             "Responses per second by target and HTTP status code.",
             "reqps",
             query(
-                f"sum by (target, code) (rate({responses}{{{HTTP}}}[$__rate_interval]))",
+                f"sum by (target, code) (rate({responses}{{{TARGET}}}[$__rate_interval]))",
                 "{{target}} {{code}}",
             ),
         ).span(8),

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from synthetic_exporter import Suite, T
 from synthetic_exporter.core.results import Outcome, RequestRecord, StorageReport
-from synthetic_exporter.exporter.metrics import Metrics
+from synthetic_exporter.exporter.metrics import Metrics, MetricsOptions
 from tests.factories import make_suite
 
 SUFFIXES = {
@@ -19,11 +19,18 @@ SUFFIXES = {
 }
 
 
+DETAILED = MetricsOptions(duration_histograms=True, run_counters=True, http_per_test=True)
+
+
 @cache
-def agent_registry() -> CollectorRegistry:
-    """Return a registry holding every family the agent exports, each with a sample."""
+def agent_registry(detailed: bool = True) -> CollectorRegistry:
+    """Return a registry holding every family the agent exports, each with a sample.
+
+    ``detailed``: with the families the ``SYNTHETIC_METRICS_*`` knobs turn on, too.
+    """
     registry = CollectorRegistry()
-    metrics = Metrics(registry, {"environment": "test"}, "0")
+    options = DETAILED if detailed else MetricsOptions()
+    metrics = Metrics(registry, {"environment": "test"}, "0", options)
     suite = Suite("signup")
 
     @suite.test
@@ -51,10 +58,13 @@ def agent_registry() -> CollectorRegistry:
 
 
 @cache
-def series_names() -> frozenset[str]:
-    """Return every family and series name the agent's exposition can have."""
+def series_names(detailed: bool = True) -> frozenset[str]:
+    """Return every family and series name the agent's exposition can have.
+
+    ``detailed=False``: only those of the default settings (what alerts and dashboards may read).
+    """
     names: set[str] = set()
-    for family in agent_registry().collect():
+    for family in agent_registry(detailed).collect():
         names.add(family.name)
         names.update(family.name + suffix for suffix in SUFFIXES.get(family.type, ("",)))
         names.update(sample.name for sample in family.samples)

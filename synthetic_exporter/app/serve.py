@@ -33,7 +33,7 @@ from synthetic_exporter.engine.wiring import Fanout, open_engine, sweep_leftover
 from synthetic_exporter.exporter.failure_log import FailureLogger
 from synthetic_exporter.exporter.health import Health
 from synthetic_exporter.exporter.history import History
-from synthetic_exporter.exporter.metrics import Metrics
+from synthetic_exporter.exporter.metrics import Metrics, MetricsOptions
 from synthetic_exporter.exporter.otlp import otlp_listener
 from synthetic_exporter.exporter.run_store import HISTORY_FILE, RunStore
 
@@ -166,7 +166,8 @@ async def serve(
     registry = CollectorRegistry() if registry is None else registry
     intervals = intervals_of(settings, loaded)
     log_startup(settings, loaded)
-    metrics = Metrics(registry, constant_labels(settings), __version__)
+    options = MetricsOptions.from_settings(settings)
+    metrics = Metrics(registry, constant_labels(settings), __version__, options)
     metrics.suites_loaded(loaded.suites, len(loaded.errors), settings.interval)
     health = Health(intervals=intervals, started_at=time.time(), load_errors=loaded.errors)
     tune_process()

@@ -350,6 +350,12 @@ class Settings(BaseSettings):
     """While a test keeps failing, how often its failure is logged again."""
     otlp_endpoint: str | None = None
     """OTLP/HTTP traces URL (e.g. http://collector:4318/v1/traces); unset: spans not exported."""
+    metrics_duration_histograms: bool = False
+    """Export per-test and per-suite duration histograms (16 and 15 series each)."""
+    metrics_run_counters: bool = False
+    """Export per-test and per-suite run counters by result (6 series each)."""
+    metrics_http_per_test: bool = False
+    """Label the HTTP phase histogram and response counter by suite and test, not per target."""
 
     @field_validator("shard", mode="before")
     @classmethod

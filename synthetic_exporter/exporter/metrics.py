@@ -38,21 +38,27 @@ from prometheus_client.registry import Collector
 from synthetic_exporter.authoring.suite import Suite
 from synthetic_exporter.core.results import Outcome, SuiteResult, TestResult
 from synthetic_exporter.exporter.exposition_cache import GZIP_LEVEL, ExpositionCache
-from synthetic_exporter.exporter.series import ExemplarLabels, Family, Key, exemplar_labels
+from synthetic_exporter.exporter.families import (
+    SUITE_BUCKETS,
+    TEST_BUCKETS,
+    CachedFamilies,
+    MetricsOptions,
+    SuiteSeries,
+    TargetSeries,
+)
+from synthetic_exporter.exporter.series import ExemplarLabels, exemplar_labels
 
 __all__ = [
     "LAG_BUCKETS",
     "SUITE_BUCKETS",
     "TEST_BUCKETS",
     "Metrics",
+    "MetricsOptions",
     "render_registry",
     "render_registry_off_loop",
 ]
 
-TEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-SUITE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
-HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 # Label names the metrics themselves use; a constant label may not take one of them.
 OWN_LABELS = frozenset(
     {"suite", "test", "result", "version", "target", "phase", "code", "cache", "pop"}
@@ -61,8 +67,6 @@ OPENMETRICS = "application/openmetrics-text"
 EOF_LINE = b"# EOF\n"
 
 M = TypeVar("M", bound=MetricWrapperBase)
-# One family of a suite's rendered block: (name, HELP/TYPE lines, sample lines).
-Block = tuple[str, bytes, bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,211 +89,15 @@ class _Definer:
         return Histogram(name, documentation, names, registry=self.registry, buckets=buckets)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _ResultSeries:
-    """The series one kind of result (test or suite) sets; keys hold every label's value."""
-
-    success: Family
-    result: Family
-    duration: Family
-    last_duration: Family
-    last_run: Family
-    last_success: Family
-    runs: Family
-
-    @classmethod
-    def define(
-        cls, constant: tuple[str, ...], kind: str, buckets: tuple[float, ...], *labels: str
-    ) -> _ResultSeries:
-        """Define the result series of ``kind`` ("test" or "suite")."""
-        name = f"synthetic_{kind}"
-        own = (*constant, *labels)
-        return cls(
-            success=Family(
-                name=f"{name}_success",
-                kind="gauge",
-                help=f"1 if the last {kind} run passed or was flaky",
-                labels=own,
-            ),
-            result=Family(
-                name=f"{name}_result",
-                kind="gauge",
-                help=f"1 for the last {kind} result, else 0",
-                labels=(*own, "result"),
-            ),
-            duration=Family(
-                name=f"{name}_duration_seconds",
-                kind="histogram",
-                help=f"Duration of {kind} runs, skips excluded",
-                labels=own,
-                buckets=buckets,
-            ),
-            last_duration=Family(
-                name=f"{name}_last_duration_seconds",
-                kind="gauge",
-                help=f"Duration of the last {kind} run, skips excluded",
-                labels=own,
-            ),
-            last_run=Family(
-                name=f"{name}_last_run_timestamp_seconds",
-                kind="gauge",
-                help=f"When the last {kind} run ended, skips included",
-                labels=own,
-            ),
-            last_success=Family(
-                name=f"{name}_last_success_timestamp_seconds",
-                kind="gauge",
-                help=f"When the last passed or flaky {kind} run ended",
-                labels=own,
-            ),
-            runs=Family(
-                name=f"{name}_runs_total",
-                kind="counter",
-                help=f"Finished {kind} runs by result",
-                labels=(*own, "result"),
-            ),
-        )
-
-    def families(self) -> list[Family]:
-        """Return the families in exposition order."""
-        return [
-            self.success,
-            self.result,
-            self.duration,
-            self.last_duration,
-            self.last_run,
-            self.last_success,
-            self.runs,
-        ]
-
-    def record(
-        self,
-        key: Key,
-        outcome: Outcome,
-        duration: float,
-        ended_at: float,
-        exemplar: ExemplarLabels | None = None,
-    ) -> None:
-        """Update every series from one result; ``exemplar`` labels its duration observation."""
-        self.success.set(key, 1 if outcome.ok else 0)
-        self._set_one_hot(key, outcome)
-        self.runs.inc((*key, outcome.value))
-        self.last_run.set(key, ended_at)
-        if outcome.ok:
-            self.last_success.set(key, ended_at)
-        if outcome is not Outcome.SKIPPED:
-            self.duration.observe(key, duration, exemplar, ended_at)
-            self.last_duration.set(key, duration)
-
-    def precreate(self, key: Key) -> None:
-        """Create the run counters at 0 for every result, so rates work from the first run."""
-        for value in Outcome:
-            self.runs.touch((*key, value.value))
-
-    def _set_one_hot(self, key: Key, outcome: Outcome) -> None:
-        """Set ``result`` to 1 for ``outcome`` and 0 for the others."""
-        # Zero the others first: a concurrent scrape may see no 1, never two.
-        for value in Outcome:
-            if value is not outcome:
-                self.result.set((*key, value.value), 0)
-        self.result.set((*key, outcome.value), 1)
-
-
-class _SuiteSeries:
-    """Every series of one suite, as plain values, with its rendered blocks cached."""
-
-    def __init__(self, constant: tuple[str, ...]) -> None:
-        self.test = _ResultSeries.define(constant, "test", TEST_BUCKETS, "suite", "test")
-        self.suite = _ResultSeries.define(constant, "suite", SUITE_BUCKETS, "suite")
-        own = (*constant, "suite")
-        self.overruns = Family(
-            name="synthetic_suite_overruns_total",
-            kind="counter",
-            help="Run slots dropped: previous run still going",
-            labels=own,
-        )
-        self.interval = Family(
-            name="synthetic_suite_interval_seconds",
-            kind="gauge",
-            help="Expected seconds between runs",
-            labels=own,
-        )
-        self.cleanup_failures = Family(
-            name="synthetic_cleanup_failures_total",
-            kind="counter",
-            help="Cleanup and janitor calls that failed",
-            labels=own,
-        )
-        self.pending = Family(
-            name="synthetic_cleanup_pending",
-            kind="gauge",
-            help="Leftover resources awaiting a retried clean-up",
-            labels=own,
-        )
-        self.http_phase = Family(
-            name="synthetic_http_request_duration_seconds",
-            kind="histogram",
-            help="Time of each phase of checks' HTTP requests (proxy, resolve, connect, tls,"
-            " processing, transfer); a phase that did not happen is not observed",
-            labels=(*constant, "suite", "test", "target", "phase"),
-            buckets=HTTP_BUCKETS,
-        )
-        self.http_responses = Family(
-            name="synthetic_http_responses_total",
-            kind="counter",
-            help="Checks' HTTP responses by status code (error: no response) and CDN cache status",
-            labels=(*constant, "suite", "test", "target", "code", "cache"),
-        )
-        self.storage_versions = Family(
-            name="synthetic_storage_object_versions",
-            kind="gauge",
-            help="Object versions under a storage check's prefix, as last counted",
-            labels=(*constant, "suite", "target"),
-        )
-        self.storage_markers = Family(
-            name="synthetic_storage_delete_markers",
-            kind="gauge",
-            help="Delete markers under a storage check's prefix, as last counted",
-            labels=(*constant, "suite", "target"),
-        )
-        self.families = [
-            *self.test.families(),
-            *self.suite.families(),
-            self.overruns,
-            self.interval,
-            self.cleanup_failures,
-            self.pending,
-            self.http_phase,
-            self.http_responses,
-            self.storage_versions,
-            self.storage_markers,
-        ]
-        self.version = 0  # bumped after every change; the cache keeps the version it rendered
-        self.cache: dict[bool, tuple[int, list[Block]]] = {}
-        self.pending_count: int | None = None
-
-    def blocks(self, openmetrics: bool) -> list[Block]:
-        """Return this suite's rendered families, re-rendering only after a change."""
-        version = self.version  # read first: a change while rendering bumps it past the cache
-        cached = self.cache.get(openmetrics)
-        if cached is None or cached[0] != version:
-            rendered = [
-                (f.name, f.header(openmetrics), f.samples(openmetrics)) for f in self.families
-            ]
-            cached = (version, rendered)
-            self.cache[openmetrics] = cached
-        return cached[1]
-
-
 class _MergedSuites(Collector):
-    """Presents every suite's registry as one set of families (the slow, general path)."""
+    """Presents every suite's and target's families as one set (the slow, general path)."""
 
-    def __init__(self, suites: Mapping[str, _SuiteSeries]) -> None:
-        self.suites = suites
+    def __init__(self, holders: Callable[[], list[CachedFamilies]]) -> None:
+        self.holders = holders
 
     def collect(self) -> Iterator[Metric]:
         merged: dict[str, Metric] = {}
-        for series in list(self.suites.values()):
+        for series in self.holders():
             for family in (f.metric() for f in series.families):
                 into = merged.get(family.name)
                 if into is None:
@@ -335,14 +143,20 @@ class Metrics:
     """
 
     def __init__(
-        self, registry: CollectorRegistry, constant_labels: Mapping[str, str], version: str
+        self,
+        registry: CollectorRegistry,
+        constant_labels: Mapping[str, str],
+        version: str,
+        options: MetricsOptions = MetricsOptions(),  # noqa: B008 (frozen, shared safely)
     ) -> None:
         clash = OWN_LABELS.intersection(constant_labels)
         if clash:
             raise ValueError(f"constant label names clash with metric labels: {sorted(clash)}")
         self._constant = dict(constant_labels)
         self._constant_values = tuple(self._constant.values())
-        self._suites: dict[str, _SuiteSeries] = {}
+        self._options = options
+        self._suites: dict[str, SuiteSeries] = {}
+        self._targets = TargetSeries(tuple(self._constant))
         self._agent = CollectorRegistry(auto_describe=False)
         on = _Definer(self._agent, tuple(self._constant))
         self._build_info = on.gauge(
@@ -386,7 +200,7 @@ class Metrics:
         PlatformCollector(registry=self._agent)
         GCCollector(registry=self._agent)
         registry.register(_Forward(self._agent))
-        registry.register(_MergedSuites(self._suites))
+        registry.register(_MergedSuites(self._holders))
         self._exposition = ExpositionCache(self.render_parts, self.changes)
 
     def suites_loaded(
@@ -418,24 +232,44 @@ class Metrics:
         series.suite.record(key, result.outcome, result.duration_seconds, result.ended_at, run)
         # Janitor and listing failures are counted as they happen (cleanup_failed), in runs
         # and sweeps alike; a result adds its tests' own cleanups.
-        series.cleanup_failures.inc(key, sum(len(t.cleanup_failures) for t in result.tests))
+        failed_cleanups = sum(len(t.cleanup_failures) for t in result.tests)
+        if failed_cleanups:
+            series.cleanup_failures.inc(key, failed_cleanups)
         series.version += 1
 
     def _record_http(
-        self, series: _SuiteSeries, test: TestResult, exemplar: ExemplarLabels | None
+        self, series: SuiteSeries, test: TestResult, exemplar: ExemplarLabels | None
     ) -> None:
-        """Count a test's requests, their phases, edges and certificates, and storage reports."""
+        """Count a test's requests, their phases, edges and certificates, and storage reports.
+
+        Phases go to the per-target histogram (or the per-test one, if asked) and, summed per
+        target and phase, to the test's last-run gauges; a skipped test keeps its last ones.
+        """
+        per_test = series.http_phase is not None and series.http_responses is not None
+        phases = series.http_phase or self._targets.http_phase
+        responses = series.http_responses or self._targets.http_responses
+        test_key = (*self._constant_values, test.suite, test.name)
+        last: dict[tuple[str, str], float] = {}
         for request in test.requests:
-            where = (*self._constant_values, test.suite, test.name, request.target)
+            where = (
+                (*test_key, request.target)
+                if per_test
+                else (*self._constant_values, request.target)
+            )
             for phase, seconds in request.phases.items():
-                series.http_phase.observe((*where, phase), seconds, exemplar, test.ended_at)
+                phases.observe((*where, phase), seconds, exemplar, test.ended_at)
+                last[request.target, phase] = last.get((request.target, phase), 0.0) + seconds
             code = str(request.status) if request.status is not None else "error"
-            series.http_responses.inc((*where, code, request.cache))
+            responses.inc((*where, code, request.cache))
             if request.pop != "none":
                 edge = {"target": request.target, "pop": request.pop, "cache": request.cache}
                 self._child(self._http_edge, **edge).inc()
             if request.cert_not_after is not None:
                 self._child(self._tls_expiry, target=request.target).set(request.cert_not_after)
+        if test.outcome is not Outcome.SKIPPED:
+            series.set_last_phases(test_key, last)
+        if test.requests and not per_test:
+            self._targets.version += 1
         for report in test.storage:
             where = (*self._constant_values, test.suite, report.target)
             series.storage_versions.set(where, report.object_versions)
@@ -476,13 +310,15 @@ class Metrics:
         series.version += 1
 
     def cleanup_pending(self, by_suite: Mapping[str, int], suites: Iterable[str]) -> None:
-        """Set the leftover resources per suite; 0 for suites (seen before) with none."""
+        """Set the leftover resources per suite; 0 for suites with janitors (or seen) with none."""
         for suite in {*self._suites, *suites, *by_suite}:
             self.cleanup_pending_of(suite, by_suite.get(suite, 0))
 
     def cleanup_pending_of(self, suite: str, count: int) -> None:
         """Set one suite's leftover resources (a change only re-renders when it changed)."""
         series = self._series(suite)
+        if count == 0 and series.pending_count is None and not series.has_janitors:
+            return  # no series for a suite that never had anything to clean up
         if series.pending_count != count:
             series.pending.set((*self._constant_values, suite), count)
             series.pending_count = count
@@ -503,7 +339,7 @@ class Metrics:
         openmetrics = content_type.startswith(OPENMETRICS)
         agent = encoder(self._agent).removesuffix(EOF_LINE)
         families: dict[str, tuple[bytes, list[bytes]]] = {}
-        for series in list(self._suites.values()):
+        for series in self._holders():
             for name, header, samples in series.blocks(openmetrics):
                 families.setdefault(name, (header, []))[1].append(samples)
         parts = [agent]
@@ -528,31 +364,37 @@ class Metrics:
     def changes(self) -> int:
         """Return a number that grows whenever a suite's series change or a suite appears.
 
-        A result, an overrun or a clean-up count changes a suite's series; agent-level series
-        are not counted.
+        A result, an overrun or a clean-up count changes a suite's series, a request the
+        per-target ones; agent-level series are not counted.
         """
         suites = list(self._suites.values())
-        return len(suites) + sum(series.version for series in suites)
+        return len(suites) + sum(series.version for series in suites) + self._targets.version
 
     def _suite_loaded(self, suite: Suite, default_interval: float) -> None:
-        """Set one suite's interval and create its counters at 0."""
+        """Set one suite's interval and create its counters at 0 (clean-up ones with janitors)."""
         series = self._series(suite.name)
         key = (*self._constant_values, suite.name)
         interval = default_interval if suite.interval is None else suite.interval
         series.interval.set(key, interval)
         series.suite.precreate(key)
         series.overruns.touch(key)
-        series.cleanup_failures.touch(key)
+        if suite.janitors:
+            series.has_janitors = True
+            series.cleanup_failures.touch(key)
         for test in suite.tests:
             series.test.precreate((*key, test.name))
         series.version += 1
 
-    def _series(self, suite: str) -> _SuiteSeries:
+    def _series(self, suite: str) -> SuiteSeries:
         """Return a suite's series, made at first use."""
         series = self._suites.get(suite)
         if series is None:
-            series = self._suites[suite] = _SuiteSeries(tuple(self._constant))
+            series = self._suites[suite] = SuiteSeries(tuple(self._constant), self._options)
         return series
+
+    def _holders(self) -> list[CachedFamilies]:
+        """Return every suite's series and the per-target ones, in exposition order."""
+        return [*self._suites.values(), self._targets]
 
     def _child(self, metric: M, **labels: str) -> M:
         """Return the series of ``metric`` with the constant labels and ``labels``."""

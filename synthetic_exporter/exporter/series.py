@@ -185,6 +185,13 @@ class Family:
                 series.exemplars = [None] * len(self.buckets)
             series.exemplars[index] = BucketExemplar(exemplar, value, timestamp)
 
+    def remove(self, key: Key) -> None:
+        """Remove a series, if it exists (Prometheus marks it stale at its next scrape)."""
+        self.values.pop(key, None)
+        self.histograms.pop(key, None)
+        self._label_text.pop(key, None)
+        self._bucket_text.pop(key, None)
+
     def _new(self, key: Key) -> None:
         if len(key) != len(self.labels):
             raise ValueError(f"{self.name}: expected labels {self.labels}, got {key}")
@@ -214,7 +221,9 @@ class Family:
         if self.kind != "histogram":
             name = self.name
             for key, value in list(self.values.items()):
-                pairs = texts[key]
+                pairs = texts.get(key)
+                if pairs is None:  # removed since the copy
+                    continue
                 labels = f"{{{pairs}}}" if pairs else ""
                 lines.append(f"{name}{labels} {go_float(value)}\n")
             return "".join(lines).encode()

@@ -143,7 +143,7 @@ def _make(i: int) -> None:
     test.__name__ = f"case_{i:03d}"
     bulk.test(test)
 
-for _i in range(340):
+for _i in range(400):
     _make(_i)
 
 latency = Suite("latency")
@@ -171,7 +171,15 @@ def wait_for_health_body(
 
 def test_scrapes_do_not_inflate_measured_latency(tmp_path: Path, fresh_demo_api: str) -> None:
     checks = write_checks(tmp_path / "checks", {"bulk.py": BULK})
-    agent = start_agent(checks, tmp_path / "state", fresh_demo_api, SYNTHETIC_INTERVAL="0.5s")
+    # The detailed families on: a large exposition, every scrape a heavy render.
+    agent = start_agent(
+        checks,
+        tmp_path / "state",
+        fresh_demo_api,
+        SYNTHETIC_INTERVAL="0.5s",
+        SYNTHETIC_METRICS_DURATION_HISTOGRAMS="true",
+        SYNTHETIC_METRICS_RUN_COUNTERS="true",
+    )
     stop = threading.Event()
     scrapes: list[int] = []
 

@@ -34,6 +34,7 @@ CHECKS = {
         """
 }
 DEADLINE_SECONDS = 45
+PHASE_BUCKETS = "synthetic_http_request_duration_seconds_bucket"
 
 
 class Recording(http.server.BaseHTTPRequestHandler):
@@ -85,7 +86,7 @@ def note_runs(agent: Server, runs: dict[str, dict[str, Any]]) -> None:
 
 
 @pytest.mark.slow
-def test_an_exemplar_on_a_tests_duration_leads_to_its_run_and_trace(
+def test_an_exemplar_on_a_requests_phase_leads_to_its_run_and_trace(
     tmp_path: Path, target: str
 ) -> None:
     checks = write_checks(tmp_path / "checks", CHECKS)
@@ -102,7 +103,7 @@ def test_an_exemplar_on_a_tests_duration_leads_to_its_run_and_trace(
         deadline = time.monotonic() + DEADLINE_SECONDS
         while not matched and time.monotonic() < deadline:
             note_runs(agent, runs)
-            exemplars = query_exemplars(prometheus, "synthetic_test_duration_seconds_bucket")
+            exemplars = query_exemplars(prometheus, PHASE_BUCKETS)
             matched = [e for e in exemplars if e.get("run_id") in runs]
             time.sleep(0.25)
         assert matched, f"no exemplar named a run the agent reported: {runs.keys()}"

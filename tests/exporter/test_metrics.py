@@ -21,27 +21,36 @@ from synthetic_exporter.core.results import (
     suite_outcome,
 )
 from synthetic_exporter.engine.runner import Listener
-from synthetic_exporter.exporter.metrics import Metrics, render_registry, render_registry_off_loop
+from synthetic_exporter.exporter.metrics import (
+    Metrics,
+    MetricsOptions,
+    render_registry,
+    render_registry_off_loop,
+)
 
 CONSTANT = {"environment": "prod", "location": "eu-west-1"}
 T0 = 1_700_000_000.0
 T1 = T0 + 300
 SUITE = "checkout"
+DETAILED = MetricsOptions(duration_histograms=True, run_counters=True, http_per_test=True)
+# The families the knobs add (http_per_test only relabels two default families).
+DETAILED_CONTRACT = {
+    ("synthetic_test_duration_seconds", "histogram"),
+    ("synthetic_test_runs", "counter"),
+    ("synthetic_suite_duration_seconds", "histogram"),
+    ("synthetic_suite_runs", "counter"),
+}
 CONTRACT = {
     ("synthetic_test_success", "gauge"),
     ("synthetic_test_result", "gauge"),
-    ("synthetic_test_duration_seconds", "histogram"),
     ("synthetic_test_last_duration_seconds", "gauge"),
     ("synthetic_test_last_run_timestamp_seconds", "gauge"),
     ("synthetic_test_last_success_timestamp_seconds", "gauge"),
-    ("synthetic_test_runs", "counter"),
     ("synthetic_suite_success", "gauge"),
     ("synthetic_suite_result", "gauge"),
-    ("synthetic_suite_duration_seconds", "histogram"),
     ("synthetic_suite_last_duration_seconds", "gauge"),
     ("synthetic_suite_last_run_timestamp_seconds", "gauge"),
     ("synthetic_suite_last_success_timestamp_seconds", "gauge"),
-    ("synthetic_suite_runs", "counter"),
     ("synthetic_suite_overruns", "counter"),
     ("synthetic_suite_interval_seconds", "gauge"),
     ("synthetic_cleanup_failures", "counter"),
@@ -52,6 +61,7 @@ CONTRACT = {
     ("synthetic_exporter_schedule_lag_seconds", "histogram"),
     ("synthetic_exporter_event_loop_blocked_seconds", "counter"),
     ("synthetic_exporter_history_dropped_runs", "counter"),
+    ("synthetic_http_last_phase_seconds", "gauge"),
     ("synthetic_http_request_duration_seconds", "histogram"),
     ("synthetic_http_responses", "counter"),
     ("synthetic_http_edge_responses", "counter"),
@@ -113,9 +123,13 @@ def skipped_suite(ended_at: float) -> SuiteResult:
 
 
 def loaded_suites() -> dict[str, Suite]:
-    """Return two suites: one with its own interval, one using the default."""
+    """Return two suites: one with its own interval and a janitor, one using the default."""
     checkout = Suite(SUITE, interval="1m")
     signup = Suite("signup")
+
+    @checkout.janitor("session")
+    async def end_session(j: object, r: object) -> None:
+        """End a session left behind."""
 
     @checkout.test
     async def login(t: object) -> None:
@@ -140,8 +154,14 @@ def registry() -> CollectorRegistry:
 
 @pytest.fixture
 def metrics(registry: CollectorRegistry) -> Metrics:
-    """Return metrics with two constant labels on the fresh registry."""
+    """Return metrics at default settings with two constant labels on the fresh registry."""
     return Metrics(registry, CONSTANT, version="1.2.3")
+
+
+@pytest.fixture
+def detailed(registry: CollectorRegistry) -> Metrics:
+    """Return metrics with every detailed family turned on, on the fresh registry."""
+    return Metrics(registry, CONSTANT, version="1.2.3", options=DETAILED)
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
@@ -166,8 +186,8 @@ def one_hot(registry: CollectorRegistry, kind: str) -> dict[str, float | None]:
 
 
 def expected_one_hot(outcome: Outcome) -> dict[str, float | None]:
-    """Return the one-hot values expected for ``outcome``."""
-    return {o.value: 1.0 if o is outcome else 0.0 for o in Outcome}
+    """Return the result series expected for ``outcome``: its own at 1, no other."""
+    return {o.value: 1.0 if o is outcome else None for o in Outcome}
 
 
 def test_metrics_is_a_runner_listener(metrics: Metrics) -> None:
@@ -176,9 +196,15 @@ def test_metrics_is_a_runner_listener(metrics: Metrics) -> None:
     assert metrics is listener
 
 
+@pytest.mark.parametrize(
+    ("options", "contract"),
+    [(MetricsOptions(), CONTRACT), (DETAILED, CONTRACT | DETAILED_CONTRACT)],
+    ids=["default", "detailed"],
+)
 def test_defines_exactly_the_contract_with_constant_labels_on_every_sample(
-    registry: CollectorRegistry, metrics: Metrics
+    registry: CollectorRegistry, options: MetricsOptions, contract: set[tuple[str, str]]
 ) -> None:
+    metrics = Metrics(registry, CONSTANT, version="1.2.3", options=options)
     metrics.suites_loaded(loaded_suites(), load_errors=1, default_interval=300.0)
     metrics.suite_finished(make_suite(make_test(cleanup_failures=1)))
     metrics.overrun(SUITE)
@@ -186,7 +212,7 @@ def test_defines_exactly_the_contract_with_constant_labels_on_every_sample(
     metrics.cleanup_pending({SUITE: 1}, [SUITE, "signup"])
 
     families = [m for m in registry.collect() if m.name.startswith("synthetic_")]
-    assert {(m.name, m.type) for m in families} == CONTRACT
+    assert {(m.name, m.type) for m in families} == contract
     for sample in (s for m in families for s in m.samples):
         assert sample.labels.items() >= CONSTANT.items(), sample
         assert list(sample.labels)[: len(CONSTANT)] == list(CONSTANT), sample
@@ -194,6 +220,20 @@ def test_defines_exactly_the_contract_with_constant_labels_on_every_sample(
 
 def test_passed_test_sets_every_series(registry: CollectorRegistry, metrics: Metrics) -> None:
     metrics.suite_finished(make_suite(make_test(duration=0.2, ended_at=T0)))
+
+    assert of_test(registry, "synthetic_test_success") == 1
+    assert one_hot(registry, "test") == expected_one_hot(Outcome.PASSED)
+    assert of_test(registry, "synthetic_test_last_duration_seconds") == pytest.approx(0.2)
+    assert of_test(registry, "synthetic_test_last_run_timestamp_seconds") == T0
+    assert of_test(registry, "synthetic_test_last_success_timestamp_seconds") == T0
+    assert of_test(registry, "synthetic_test_duration_seconds_count") is None
+    assert of_test(registry, "synthetic_test_runs_total", result="passed") is None
+    test_samples = [s for m in registry.collect() for s in m.samples if s.labels.get("test")]
+    assert len(test_samples) == 5, "one series per test family at default settings"
+
+
+def test_passed_test_with_detailed_families(registry: CollectorRegistry, detailed: Metrics) -> None:
+    detailed.suite_finished(make_suite(make_test(duration=0.2, ended_at=T0)))
 
     assert of_test(registry, "synthetic_test_success") == 1
     assert one_hot(registry, "test") == expected_one_hot(Outcome.PASSED)
@@ -212,6 +252,21 @@ def test_passed_suite_sets_every_series(registry: CollectorRegistry, metrics: Me
 
     assert of_suite(registry, "synthetic_suite_success") == 1
     assert one_hot(registry, "suite") == expected_one_hot(Outcome.PASSED)
+    assert of_suite(registry, "synthetic_suite_last_duration_seconds") == 1.5
+    assert of_suite(registry, "synthetic_suite_last_run_timestamp_seconds") == T0
+    assert of_suite(registry, "synthetic_suite_last_success_timestamp_seconds") == T0
+    assert of_suite(registry, "synthetic_suite_duration_seconds_count") is None
+    assert of_suite(registry, "synthetic_suite_runs_total", result="passed") is None
+    assert of_suite(registry, "synthetic_cleanup_failures_total") is None, "no janitor, no series"
+
+
+def test_passed_suite_with_detailed_families(
+    registry: CollectorRegistry, detailed: Metrics
+) -> None:
+    detailed.suite_finished(make_suite(make_test(), duration=1.5, ended_at=T0))
+
+    assert of_suite(registry, "synthetic_suite_success") == 1
+    assert one_hot(registry, "suite") == expected_one_hot(Outcome.PASSED)
     assert of_suite(registry, "synthetic_suite_duration_seconds_count") == 1
     assert of_suite(registry, "synthetic_suite_duration_seconds_bucket", le="1.0") == 0
     assert of_suite(registry, "synthetic_suite_duration_seconds_bucket", le="2.5") == 1
@@ -219,11 +274,10 @@ def test_passed_suite_sets_every_series(registry: CollectorRegistry, metrics: Me
     assert of_suite(registry, "synthetic_suite_last_run_timestamp_seconds") == T0
     assert of_suite(registry, "synthetic_suite_last_success_timestamp_seconds") == T0
     assert of_suite(registry, "synthetic_suite_runs_total", result="passed") == 1
-    assert of_suite(registry, "synthetic_cleanup_failures_total") == 0
 
 
 @pytest.mark.parametrize("outcome", list(Outcome))
-def test_result_is_one_hot_for_every_outcome(
+def test_result_holds_only_the_last_outcome(
     registry: CollectorRegistry, metrics: Metrics, outcome: Outcome
 ) -> None:
     metrics.suite_finished(make_suite(make_test(outcome=Outcome.FAILED)))
@@ -236,12 +290,12 @@ def test_result_is_one_hot_for_every_outcome(
 
 
 def test_failure_keeps_the_last_success_and_counts_every_result(
-    registry: CollectorRegistry, metrics: Metrics
+    registry: CollectorRegistry, detailed: Metrics
 ) -> None:
     failed = make_test(outcome=Outcome.FAILED, duration=3.0, ended_at=T1)
-    metrics.suite_finished(make_suite(make_test(ended_at=T0)))
-    metrics.suite_finished(make_suite(failed, ended_at=T1))
-    metrics.suite_finished(make_suite(failed, ended_at=T1))
+    detailed.suite_finished(make_suite(make_test(ended_at=T0)))
+    detailed.suite_finished(make_suite(failed, ended_at=T1))
+    detailed.suite_finished(make_suite(failed, ended_at=T1))
 
     assert of_test(registry, "synthetic_test_success") == 0
     assert of_test(registry, "synthetic_test_last_run_timestamp_seconds") == T1
@@ -261,17 +315,17 @@ def test_flaky_counts_as_success_but_shows_in_result(
 
     assert of_test(registry, "synthetic_test_success") == 1
     assert of_test(registry, "synthetic_test_result", result="flaky") == 1
-    assert of_test(registry, "synthetic_test_result", result="passed") == 0
+    assert of_test(registry, "synthetic_test_result", result="passed") is None
     assert of_test(registry, "synthetic_test_last_success_timestamp_seconds") == T1
     assert of_suite(registry, "synthetic_suite_success") == 1
     assert of_suite(registry, "synthetic_suite_result", result="flaky") == 1
 
 
 def test_skipped_suite_sets_last_run_but_no_durations(
-    registry: CollectorRegistry, metrics: Metrics
+    registry: CollectorRegistry, detailed: Metrics
 ) -> None:
-    metrics.suite_finished(make_suite(make_test(duration=0.2, ended_at=T0), duration=1.5))
-    metrics.suite_finished(skipped_suite(ended_at=T1))
+    detailed.suite_finished(make_suite(make_test(duration=0.2, ended_at=T0), duration=1.5))
+    detailed.suite_finished(skipped_suite(ended_at=T1))
 
     for read, kind, last_duration in ((of_test, "test", 0.2), (of_suite, "suite", 1.5)):
         assert read(registry, f"synthetic_{kind}_success") == 0
@@ -284,9 +338,9 @@ def test_skipped_suite_sets_last_run_but_no_durations(
 
 
 def test_first_result_skipped_creates_no_duration_or_success_time(
-    registry: CollectorRegistry, metrics: Metrics
+    registry: CollectorRegistry, detailed: Metrics
 ) -> None:
-    metrics.suite_finished(skipped_suite(ended_at=T1))
+    detailed.suite_finished(skipped_suite(ended_at=T1))
 
     for read, kind in ((of_test, "test"), (of_suite, "suite")):
         assert read(registry, f"synthetic_{kind}_last_run_timestamp_seconds") == T1
@@ -314,18 +368,27 @@ def test_cleanup_failures_are_counted(registry: CollectorRegistry, metrics: Metr
     assert of_suite(registry, "synthetic_cleanup_failures_total") == 4
 
 
+@pytest.mark.parametrize("options", [MetricsOptions(), DETAILED], ids=["default", "detailed"])
 def test_suites_loaded_pre_creates_counters_but_not_success(
-    registry: CollectorRegistry, metrics: Metrics
+    registry: CollectorRegistry, options: MetricsOptions
 ) -> None:
+    metrics = Metrics(registry, CONSTANT, version="1.2.3", options=options)
     metrics.suites_loaded(loaded_suites(), load_errors=2, default_interval=300.0)
 
     assert value(registry, "synthetic_exporter_suites_loaded") == 2
     assert value(registry, "synthetic_exporter_load_errors") == 2
     assert value(registry, "synthetic_suite_interval_seconds", suite=SUITE) == 60
     assert value(registry, "synthetic_suite_interval_seconds", suite="signup") == 300
+    # Clean-up failures can be seen from the first only where a janitor can fail.
+    assert value(registry, "synthetic_cleanup_failures_total", suite=SUITE) == 0
+    assert value(registry, "synthetic_cleanup_failures_total", suite="signup") is None
     for suite, tests in ((SUITE, ("login", "pay")), ("signup", ("register",))):
         assert value(registry, "synthetic_suite_overruns_total", suite=suite) == 0
-        assert value(registry, "synthetic_cleanup_failures_total", suite=suite) == 0
+        if not options.run_counters:
+            assert (
+                value(registry, "synthetic_suite_runs_total", suite=suite, result="passed") is None
+            )
+            continue
         for outcome in Outcome:
             runs = value(registry, "synthetic_suite_runs_total", suite=suite, result=outcome.value)
             assert runs == 0
@@ -381,16 +444,22 @@ def test_dropped_history_runs_and_spans_are_read_at_scrape_time(
     assert value(registry, "synthetic_exporter_otlp_dropped_spans_total") == 40
 
 
-def test_cleanup_pending_sets_zero_for_suites_with_none(
+def test_cleanup_pending_sets_zero_for_suites_with_janitors_or_seen_pending(
     registry: CollectorRegistry, metrics: Metrics
 ) -> None:
-    metrics.cleanup_pending({SUITE: 3, "retired": 1}, [SUITE, "signup"])
-    assert of_suite(registry, "synthetic_cleanup_pending") == 3
-    assert value(registry, "synthetic_cleanup_pending", suite="signup") == 0
+    metrics.suites_loaded(loaded_suites(), load_errors=0, default_interval=300.0)
+    metrics.cleanup_pending({"retired": 1}, [SUITE, "signup"])
+    assert of_suite(registry, "synthetic_cleanup_pending") == 0, "has a janitor"
+    assert value(registry, "synthetic_cleanup_pending", suite="signup") is None, "has none"
     assert value(registry, "synthetic_cleanup_pending", suite="retired") == 1
+
+    metrics.cleanup_pending({SUITE: 3, "signup": 2}, [SUITE, "signup"])
+    assert of_suite(registry, "synthetic_cleanup_pending") == 3
+    assert value(registry, "synthetic_cleanup_pending", suite="signup") == 2
 
     metrics.cleanup_pending({}, [SUITE, "signup"])
     assert of_suite(registry, "synthetic_cleanup_pending") == 0
+    assert value(registry, "synthetic_cleanup_pending", suite="signup") == 0, "seen, so kept"
     assert value(registry, "synthetic_cleanup_pending", suite="retired") == 0
 
 
@@ -437,7 +506,7 @@ def test_render_gives_openmetrics_when_asked(registry: CollectorRegistry, metric
     body, content_type = render_registry(registry, "application/openmetrics-text; version=1.0.0")
 
     assert content_type.startswith("application/openmetrics-text; version=1.0.0")
-    assert b"# TYPE synthetic_test_runs counter" in body
+    assert b"# TYPE synthetic_suite_overruns counter" in body
     assert body.endswith(b"# EOF\n")
 
 
@@ -500,13 +569,15 @@ async def test_render_registry_off_loop_renders_in_a_worker_thread(
     assert recorder.threads[1] == threading.get_ident()
 
 
-def test_requests_phases_edges_certificates_and_storage_reports() -> None:
+@pytest.mark.parametrize("per_test", [False, True], ids=["per-target", "per-test"])
+def test_requests_phases_edges_certificates_and_storage_reports(per_test: bool) -> None:
     from dataclasses import replace
 
     from synthetic_exporter.core.results import RequestRecord, StorageReport
 
     registry = CollectorRegistry()
-    metrics = Metrics(registry, CONSTANT, version="0.1.0")
+    options = MetricsOptions(http_per_test=per_test)
+    metrics = Metrics(registry, CONSTANT, version="0.1.0", options=options)
     fresh = RequestRecord(
         target="cdn",
         method="GET",
@@ -550,7 +621,9 @@ def test_requests_phases_edges_certificates_and_storage_reports() -> None:
         storage=(StorageReport("s3", 12, 3),),
     )
     metrics.suite_finished(make_suite(test))
-    where = {"suite": test.suite, "test": "fetch", "target": "cdn"}
+    of_run = {"suite": test.suite, "test": "fetch"}
+    where = {**of_run, "target": "cdn"} if per_test else {"target": "cdn"}
+    assert value(registry, "synthetic_http_request_duration_seconds_count", **of_run) is None
     phase = "synthetic_http_request_duration_seconds_count"
     assert value(registry, phase, **where, phase="processing") == 2
     assert value(registry, phase, **where, phase="tls") == 1
@@ -566,6 +639,19 @@ def test_requests_phases_edges_certificates_and_storage_reports() -> None:
     storage = {"suite": test.suite, "target": "s3"}
     assert value(registry, "synthetic_storage_delete_markers", **storage) == 3
     assert value(registry, "synthetic_storage_object_versions", **storage) == 12
+    # The last run's phases per test and target: summed over its requests, absent if none.
+    last = "synthetic_http_last_phase_seconds"
+    cdn = {**of_run, "target": "cdn"}
+    assert value(registry, last, **cdn, phase="processing") == pytest.approx(0.038)
+    assert value(registry, last, **cdn, phase="tls") == pytest.approx(0.01)
+    assert value(registry, last, **{**cdn, "target": "api"}, phase="processing") is None
+    # A run on a pooled connection replaces them: no tls series, processing its own.
+    metrics.suite_finished(make_suite(replace(test, requests=(pooled,), storage=())))
+    assert value(registry, last, **cdn, phase="processing") == pytest.approx(0.008)
+    assert value(registry, last, **cdn, phase="tls") is None
+    # A skipped run keeps the last ones, as it keeps the last duration.
+    metrics.suite_finished(make_suite(make_test("fetch", outcome=Outcome.SKIPPED)))
+    assert value(registry, last, **cdn, phase="processing") == pytest.approx(0.008)
 
 
 def samples_of(text: bytes) -> list[str]:
@@ -612,8 +698,9 @@ def test_only_suites_that_changed_are_rendered_again(metrics: Metrics) -> None:
     assert changed == {SUITE}
 
 
+@pytest.mark.parametrize("options", [MetricsOptions(), DETAILED], ids=["default", "detailed"])
 def test_duration_histograms_carry_run_and_trace_exemplars_in_openmetrics_only(
-    metrics: Metrics,
+    registry: CollectorRegistry, options: MetricsOptions
 ) -> None:
     from dataclasses import replace
 
@@ -630,6 +717,7 @@ def test_duration_histograms_carry_run_and_trace_exemplars_in_openmetrics_only(
         duration_seconds=0.02,
         phases={"processing": 0.015, "transfer": 0.002},
     )
+    metrics = Metrics(registry, CONSTANT, version="1.2.3", options=options)
     metrics.suites_loaded(loaded_suites(), load_errors=0, default_interval=300.0)
     traced = replace(make_test(duration=0.2), trace_id=trace, requests=(request,))
     untraced = make_test("pay", outcome=Outcome.SKIPPED, duration=0.0)  # not observed
@@ -645,11 +733,17 @@ def test_duration_histograms_carry_run_and_trace_exemplars_in_openmetrics_only(
         if sample.exemplar is not None
     }
     test_labels = {"run_id": "run-1", "trace_id": trace}
+    expected = {
+        ("synthetic_http_request_duration_seconds", "processing", "0.025"): test_labels,
+        ("synthetic_http_request_duration_seconds", "transfer", "0.0025"): test_labels,
+    }
+    if not options.duration_histograms:
+        assert {key: e.labels for key, e in exemplars.items()} == expected
+        return
     assert {key: e.labels for key, e in exemplars.items()} == {
         ("synthetic_test_duration_seconds", "", "0.25"): test_labels,
         ("synthetic_suite_duration_seconds", "", "2.5"): {"run_id": "run-1"},
-        ("synthetic_http_request_duration_seconds", "processing", "0.025"): test_labels,
-        ("synthetic_http_request_duration_seconds", "transfer", "0.0025"): test_labels,
+        **expected,
     }
     test_exemplar = exemplars[("synthetic_test_duration_seconds", "", "0.25")]
     assert (test_exemplar.value, float(str(test_exemplar.timestamp))) == (0.2, T0)  # its end
