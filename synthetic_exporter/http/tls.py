@@ -15,6 +15,7 @@ password), for the start-up checks. A key's password never appears in a message.
 from __future__ import annotations
 
 import ssl
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -120,10 +121,12 @@ def tls_context(target: TargetSettings, password: str | None = None) -> ssl.SSLC
         low = "TLS10"  # a maximum below the default minimum (TLS 1.2) means old versions
     if low in OLD_VERSIONS:
         context.set_ciphers(LEGACY_CIPHERS)
-    if low is not None:
-        context.minimum_version = TLS_VERSIONS[low]
-    if high is not None:
-        context.maximum_version = TLS_VERSIONS[high]
+    with warnings.catch_warnings():  # Python deprecates TLS 1.0/1.1; the setting asks for them
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if low is not None:
+            context.minimum_version = TLS_VERSIONS[low]
+        if high is not None:
+            context.maximum_version = TLS_VERSIONS[high]
     return context
 
 

@@ -47,6 +47,7 @@ class Ports:
     tls13: int
     tls12: int
     names: int
+    tls10: int
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, ca: trustme.CA) -> Iterator[S
         serialization.BestAvailableEncryption(KEY_PASSWORD.encode()),
     )
     (files / "client-encrypted.key").write_bytes(encrypted)
-    ports = Ports(*(nginx.free_port() for _ in range(5)))
+    ports = Ports(*(nginx.free_port() for _ in range(6)))
     server = str(files / "server")
     mtls = [f"ssl_client_certificate {ca_bundle};", "ssl_verify_client on;"]
     servers = "\n".join(
@@ -118,6 +119,10 @@ def site(tmp_path_factory: pytest.TempPathFactory, ca: trustme.CA) -> Iterator[S
             # The first server of a port is its default: what a client without SNI gets.
             _server(ports.names, str(files / "a"), name="a.test", http2=True),
             _server(ports.names, str(files / "b"), name="b.test", http2=True),
+            # TLS 1.0 needs OpenSSL's security level 0 on both sides.
+            _server(
+                ports.tls10, server, "ssl_protocols TLSv1;", "ssl_ciphers DEFAULT:@SECLEVEL=0;"
+            ),
         ]
     )
     directory = tmp_path_factory.mktemp("nginx")
@@ -265,6 +270,20 @@ async def test_tls12_bounds_reach_a_tls12_only_server(
     result = await fetch(settings, "tls=TLSv1.2")
     assert result.outcome is Outcome.PASSED, result.message
     assert result.requests[0].tls_version == "TLSv1.2"
+
+
+@pytest.mark.parametrize("http2", PATHS)
+async def test_old_versions_are_refused_unless_asked_for(
+    site: Site, settings_for: SettingsFor, http2: bool
+) -> None:
+    port = site.ports.tls10
+    refused = await fetch(settings_of(settings_for, site, port, http2=http2))
+    assert refused.outcome is Outcome.ERROR
+    assert "no TLS version in common" in refused.message
+    allowed = settings_of(settings_for, site, port, http2=http2, min_tls_version="TLS10")
+    result = await fetch(allowed, "tls=TLSv1 ")
+    assert result.outcome is Outcome.PASSED, result.message
+    assert result.requests[0].tls_version == "TLSv1"
 
 
 @pytest.mark.parametrize("http2", PATHS)
