@@ -621,32 +621,38 @@ TLS_ORDER: tuple[TlsVersion, ...] = get_args(TlsVersion)
 
 def _tls_problems(settings: Settings) -> list[str]:
     """Return a line for every target's TLS options that do not go together."""
+    return [
+        line
+        for name, target in settings.targets.items()
+        for line in _target_tls_problems(name, target)
+    ]
+
+
+def _target_tls_problems(name: str, target: TargetSettings) -> list[str]:
+    """Return a line for each of a target's TLS options that does not go with the others."""
+
+    def variable(field: str) -> str:
+        return env_var_name(("targets", name, field))
+
+    if not target.base_url.lower().startswith("https:"):
+        return [
+            f"{variable(option)}: is a TLS option, but {variable('base_url')} is http://"
+            " (no TLS): use an https:// URL or unset it"
+            for option in TLS_OPTIONS
+            if getattr(target, option) is not None
+        ]
     problems: list[str] = []
-    for name, target in settings.targets.items():
-
-        def variable(field: str, target_name: str = name) -> str:
-            return env_var_name(("targets", target_name, field))
-
-        if not target.base_url.lower().startswith("https:"):
-            problems.extend(
-                f"{variable(option)}: is a TLS option, but {variable('base_url')} is http://"
-                " (no TLS): use an https:// URL or unset it"
-                for option in TLS_OPTIONS
-                if getattr(target, option) is not None
-            )
-            continue
-        if target.client_cert is None:
-            problems.extend(
-                f"{variable(option)}: is set but {variable('client_cert')} is not"
-                for option in ("client_key", "client_key_password_secret")
-                if getattr(target, option) is not None
-            )
-        low, high = target.min_tls_version, target.max_tls_version
-        if low is not None and high is not None and TLS_ORDER.index(low) > TLS_ORDER.index(high):
-            problems.append(
-                f"{variable('min_tls_version')}: {low} is above {variable('max_tls_version')}"
-                f" ({high})"
-            )
+    if target.client_cert is None:
+        problems.extend(
+            f"{variable(option)}: is set but {variable('client_cert')} is not"
+            for option in ("client_key", "client_key_password_secret")
+            if getattr(target, option) is not None
+        )
+    low, high = target.min_tls_version, target.max_tls_version
+    if low is not None and high is not None and TLS_ORDER.index(low) > TLS_ORDER.index(high):
+        problems.append(
+            f"{variable('min_tls_version')}: {low} is above {variable('max_tls_version')} ({high})"
+        )
     return problems
 
 
