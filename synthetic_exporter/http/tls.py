@@ -156,6 +156,13 @@ def _read_pem(path: Path, field: str) -> str:
         raise ClientCertificateProblem(field, f"cannot read {path}: {exc.strerror}") from None
 
 
+def _encrypted(field: str, path: Path) -> ClientCertificateProblem:
+    return ClientCertificateProblem(
+        field,
+        f"{path} is encrypted: name the secret holding its password in CLIENT_KEY_PASSWORD_SECRET",
+    )
+
+
 def check_client_certificate(target: TargetSettings, password: str | None) -> None:
     """Load a target's client certificate and key as its context will; raise what is wrong.
 
@@ -177,21 +184,13 @@ def check_client_certificate(target: TargetSettings, password: str | None) -> No
         raise ClientCertificateProblem(key_field, f"{key_path} holds no PEM private key{hint}")
     encrypted = "ENCRYPTED" in key_text
     if encrypted and password is None:
-        raise ClientCertificateProblem(
-            key_field,
-            f"{key_path} is encrypted: name the secret holding its password in"
-            " CLIENT_KEY_PASSWORD_SECRET",
-        )
+        raise _encrypted(key_field, key_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     key = str(target.client_key) if target.client_key is not None else None
     try:
         context.load_cert_chain(str(target.client_cert), key, password=_password_of(password))
     except _NoPassword:
-        raise ClientCertificateProblem(
-            key_field,
-            f"{key_path} is encrypted: name the secret holding its password in"
-            " CLIENT_KEY_PASSWORD_SECRET",
-        ) from None
+        raise _encrypted(key_field, key_path) from None
     except ssl.SSLError as exc:
         reason = getattr(exc, "reason", None)
         if reason == "KEY_VALUES_MISMATCH":
