@@ -3,11 +3,13 @@
 # (and amtool), blackbox_exporter for the benchmark, Chromium for the status page test, and
 # buildah and mmdebstrap to build and run the container image without Docker (tests/test_image.py,
 # scripts/build-image.sh; buildah brings uidmap; vfs storage and chroot isolation need neither
-# fuse-overlayfs nor an OCI runtime), and tinyproxy for the per-target proxy tests
-# (tests/http/test_proxy.py). Idempotent: does nothing when they are already there.
+# fuse-overlayfs nor an OCI runtime), tinyproxy for the per-target proxy tests
+# (tests/http/test_proxy.py), and nginx, a real TLS server for the targets' TLS options (mutual
+# TLS, server names, TLS versions: tests/http/test_tls_options.py). Idempotent: does nothing when
+# they are already there.
 set -euo pipefail
 packages=(prometheus prometheus-alertmanager prometheus-blackbox-exporter chromium buildah mmdebstrap
-  tinyproxy)
+  tinyproxy nginx)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from cryptography.hazmat.primitives import serialization
 
 from tests.conftest import cli_env, run_cli, write_checks
 
@@ -196,6 +197,54 @@ CASES: dict[str, Case] = {
         },
         ("run",),
     ),
+    "client cert missing": Case(
+        "SYNTHETIC_TARGETS__API__CLIENT_CERT",
+        "no-such-client.crt does not exist",
+        {
+            "SYNTHETIC_TARGETS__API__BASE_URL": "https://api.example.com",
+            "SYNTHETIC_TARGETS__API__CLIENT_CERT": "{tmp}/no-such-client.crt",
+        },
+        ("run", "serve", "demo"),
+    ),
+    "client key mismatch": Case(
+        "SYNTHETIC_TARGETS__API__CLIENT_KEY",
+        "other.key is not the key of the certificate in",
+        {
+            "SYNTHETIC_TARGETS__API__BASE_URL": "https://api.example.com",
+            "SYNTHETIC_TARGETS__API__CLIENT_CERT": "{tmp}/server.crt",
+            "SYNTHETIC_TARGETS__API__CLIENT_KEY": "{tmp}/other.key",
+        },
+        ("run", "serve"),
+    ),
+    "client key wrong password": Case(
+        "SYNTHETIC_TARGETS__API__CLIENT_KEY_PASSWORD_SECRET",
+        "the secret is not the password of",
+        {
+            "SYNTHETIC_TARGETS__API__BASE_URL": "https://api.example.com",
+            "SYNTHETIC_TARGETS__API__CLIENT_CERT": "{tmp}/server.crt",
+            "SYNTHETIC_TARGETS__API__CLIENT_KEY": "{tmp}/encrypted.key",
+            "SYNTHETIC_TARGETS__API__CLIENT_KEY_PASSWORD_SECRET": "api_key",  # holds SECRET
+        },
+        ("serve",),
+    ),
+    "client key without cert": Case(
+        "SYNTHETIC_TARGETS__API__CLIENT_KEY",
+        "is set but SYNTHETIC_TARGETS__API__CLIENT_CERT is not",
+        {
+            "SYNTHETIC_TARGETS__API__BASE_URL": "https://api.example.com",
+            "SYNTHETIC_TARGETS__API__CLIENT_KEY": "{tmp}/server.key",
+        },
+        ("list", "serve"),
+    ),
+    "tls versions order": Case(
+        "SYNTHETIC_TARGETS__API__MIN_TLS_VERSION",
+        "TLS13 is above SYNTHETIC_TARGETS__API__MAX_TLS_VERSION (TLS12)",
+        {
+            "SYNTHETIC_TARGETS__API__BASE_URL": "https://api.example.com",
+            "SYNTHETIC_TARGETS__API__MIN_TLS_VERSION": "TLS13",
+            "SYNTHETIC_TARGETS__API__MAX_TLS_VERSION": "TLS12",
+        },
+    ),
     "state dir is a file": Case(
         "SYNTHETIC_STATE_DIR",
         "is not a directory",
@@ -329,6 +378,14 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     server.cert_chain_pems[0].write_to_path(str(tmp / "server.crt"))
     server.private_key_pem.write_to_path(str(tmp / "server.key"))
     trustme.CA().issue_cert("127.0.0.1").private_key_pem.write_to_path(str(tmp / "other.key"))
+    key = serialization.load_pem_private_key(server.private_key_pem.bytes(), None)
+    (tmp / "encrypted.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"the-real-password"),
+        )
+    )
     (tmp / "notes.txt").write_text("not a check, not a key\n")
     (tmp / "empty.yml").write_text("")
     (tmp / "list.yml").write_text("- tls_server_config\n")

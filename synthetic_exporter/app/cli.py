@@ -26,6 +26,7 @@ from synthetic_exporter.app.startup_checks import (
     StartupError,
     check_ca_bundles,
     check_checks_path,
+    check_client_certificates,
     check_ledger,
     check_otlp_endpoint,
     output_file_problem,
@@ -434,6 +435,7 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
     web = web_config(settings) if args.command == "serve" else None
     if args.command in ("run", "serve", "demo"):
         check_ca_bundles(settings)
+        check_client_certificates(settings)
     if args.command in ("serve", "demo"):
         check_otlp_endpoint(settings)
     path = settings.checks_path

@@ -22,7 +22,12 @@ from synthetic_exporter.app.pytest_nodes import (
     dependency_order,
 )
 from synthetic_exporter.app.pytest_session import OnDemandRuns
-from synthetic_exporter.app.startup_checks import StartupError, check_ca_bundles, check_ledger
+from synthetic_exporter.app.startup_checks import (
+    StartupError,
+    check_ca_bundles,
+    check_client_certificates,
+    check_ledger,
+)
 from synthetic_exporter.app.statedir import StateDirError
 from synthetic_exporter.core.logs import log_to_standard_logging
 from synthetic_exporter.core.results import Outcome
@@ -63,6 +68,7 @@ def _settings(checks: str) -> Settings:
     try:
         settings = load_settings(**overrides)
         check_ca_bundles(settings)
+        check_client_certificates(settings)
     except SettingsError as exc:
         raise pytest.UsageError(f"synthetic-exporter: invalid settings:\n{exc}") from None
     except StartupError as exc:

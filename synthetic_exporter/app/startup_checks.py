@@ -1,9 +1,9 @@
 """Start-up checks that need the file system or the network: one line each, naming the setting.
 
 Settings are checked for form in :mod:`synthetic_exporter.core.settings`; what only I/O can tell
-(the checks path exists, a CA bundle holds certificates, the ledger opens, the listen address
-binds) is checked here, before the agent starts, so that a bad setting stops it with exit
-status 2 instead of a traceback or a late failure.
+(the checks path exists, a CA bundle holds certificates, a client certificate and its key load,
+the ledger opens, the listen address binds) is checked here, before the agent starts, so that a
+bad setting stops it with exit status 2 instead of a traceback or a late failure.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ __all__ = [
     "StartupError",
     "check_ca_bundles",
     "check_checks_path",
+    "check_client_certificates",
     "check_ledger",
     "check_otlp_endpoint",
     "listen_problem",
@@ -106,6 +107,22 @@ def check_ca_bundles(settings: Settings) -> None:
             raise StartupError(variable, f"{path} holds no PEM CA certificate") from None
         except OSError as exc:
             raise StartupError(variable, f"cannot read {path}: {exc.strerror}") from None
+
+
+def check_client_certificates(settings: Settings) -> None:
+    """Load every target's client certificate and key as its TLS context will."""
+    targets = {n: t for n, t in settings.targets.items() if t.client_cert is not None}
+    if not targets:
+        return
+    from synthetic_exporter.http.tls import ClientCertificateProblem, check_client_certificate
+
+    for name, target in targets.items():
+        secret = target.client_key_password_secret
+        password = settings.secrets[secret].get_secret_value() if secret else None
+        try:
+            check_client_certificate(target, password)
+        except ClientCertificateProblem as exc:
+            raise StartupError(env_var_name(("targets", name, exc.field)), str(exc)) from None
 
 
 def check_ledger(settings: Settings) -> None:

@@ -70,6 +70,12 @@ HEADER_VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
 # threading.TIMEOUT_MAX the timer that bounds the shutdown would fail.
 MAX_SHUTDOWN_GRACE_SECONDS = 86400.0
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
+# TLS protocol versions, named as blackbox_exporter's tls_config names them.
+TlsVersion = Literal["TLS10", "TLS11", "TLS12", "TLS13"]
+# A DNS host name (RFC 1123 labels), ASCII: what a certificate's DNS names are compared with.
+HOST_NAME = re.compile(
+    r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
 
 
 SHARD_PATTERN = re.compile(r"^(\d+)/(\d+)$")
@@ -182,8 +188,21 @@ class TargetSettings(BaseModel):
     """http:// proxy (``http://host:port``) that requests go through, by CONNECT tunnels."""
     proxy_auth_secret: str | None = None
     """Name of a secret holding ``user:password`` for the proxy's Basic authentication."""
+    # TLS options (issue 18): client certificate (mTLS), server name (SNI), protocol versions.
+    client_cert: Path | None = None
+    """PEM client certificate sent when the server asks for one (mTLS); may also hold its key."""
+    client_key: Path | None = None
+    """PEM private key of CLIENT_CERT, when the certificate's file does not hold it."""
+    client_key_password_secret: str | None = None
+    """Name of a secret holding the password of an encrypted client key."""
+    server_name: str | None = None
+    """TLS server name sent (SNI) and verified, instead of the BASE_URL's host."""
+    min_tls_version: TlsVersion | None = None
+    """Lowest TLS version offered: TLS10, TLS11, TLS12 or TLS13."""
+    max_tls_version: TlsVersion | None = None
+    """Highest TLS version offered: TLS10, TLS11, TLS12 or TLS13."""
 
-    @field_validator("bearer_secret", "proxy_auth_secret")
+    @field_validator("bearer_secret", "proxy_auth_secret", "client_key_password_secret")
     @classmethod
     def _lower_secret_name(cls, value: str | None) -> str | None:
         return value.lower() if value is not None else None
@@ -206,6 +225,31 @@ class TargetSettings(BaseModel):
         if not url.isprintable() or parts.path.strip("/") or parts.query or parts.fragment:
             raise ValueError(f"must be http://host[:port] only, got {shown!r}")
         return url.rstrip("/")
+
+    @field_validator("client_cert", "client_key", mode="before")
+    @classmethod
+    def _refuse_empty_file(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty (unset it instead)")
+        return value
+
+    @field_validator("min_tls_version", "max_tls_version", mode="before")
+    @classmethod
+    def _upper_tls_version(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("server_name")
+    @classmethod
+    def _check_server_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        name = value.strip().lower().removesuffix(".")
+        if HOST_NAME.fullmatch(name) is None:
+            raise ValueError(
+                f"must be a host name such as api.example.com (letters, digits, hyphens and dots;"
+                f" international names in their xn-- form), got {value!r}"
+            )
+        return name
 
     @model_validator(mode="after")
     def _check_proxy(self) -> TargetSettings:
@@ -481,6 +525,10 @@ def load_settings(**overrides: object) -> Settings:
         *_secret_problems(
             settings, "proxy_auth_secret", "proxy credentials", _user_password_problem
         ),
+        *_secret_problems(
+            settings, "client_key_password_secret", "a key's password", _password_problem
+        ),
+        *_tls_problems(settings),
     ]
     if problems:
         raise SettingsError("\n".join(problems))
@@ -559,6 +607,59 @@ def _user_password_problem(value: str) -> str | None:
     if problem is None and ":" not in value:
         problem = "is not of the form user:password"
     return problem
+
+
+def _password_problem(value: str) -> str | None:
+    """Return why ``value`` cannot be a key's password, or None."""
+    return "is empty" if not value else None
+
+
+TLS_OPTIONS = (
+    "client_cert",
+    "client_key",
+    "client_key_password_secret",
+    "server_name",
+    "min_tls_version",
+    "max_tls_version",
+)
+TLS_ORDER: tuple[TlsVersion, ...] = get_args(TlsVersion)
+
+
+def _tls_problems(settings: Settings) -> list[str]:
+    """Return a line for every target's TLS options that do not go together."""
+    return [
+        line
+        for name, target in settings.targets.items()
+        for line in _target_tls_problems(name, target)
+    ]
+
+
+def _target_tls_problems(name: str, target: TargetSettings) -> list[str]:
+    """Return a line for each of a target's TLS options that does not go with the others."""
+
+    def variable(field: str) -> str:
+        return env_var_name(("targets", name, field))
+
+    if not target.base_url.lower().startswith("https:"):
+        return [
+            f"{variable(option)}: is a TLS option, but {variable('base_url')} is http://"
+            " (no TLS): use an https:// URL or unset it"
+            for option in TLS_OPTIONS
+            if getattr(target, option) is not None
+        ]
+    problems: list[str] = []
+    if target.client_cert is None:
+        problems.extend(
+            f"{variable(option)}: is set but {variable('client_cert')} is not"
+            for option in ("client_key", "client_key_password_secret")
+            if getattr(target, option) is not None
+        )
+    low, high = target.min_tls_version, target.max_tls_version
+    if low is not None and high is not None and TLS_ORDER.index(low) > TLS_ORDER.index(high):
+        problems.append(
+            f"{variable('min_tls_version')}: {low} is above {variable('max_tls_version')} ({high})"
+        )
+    return problems
 
 
 def _secret_problems(

@@ -41,6 +41,7 @@ from synthetic_exporter.engine.ledger import Ledger
 from synthetic_exporter.engine.sweeper import Sweeper
 from synthetic_exporter.http.clients import Targets
 from synthetic_exporter.http.timing import CURRENT_SINK
+from synthetic_exporter.http.tls import handshake_problem
 from synthetic_exporter.http.tracecontext import CURRENT_TRACE, new_trace_id
 
 TRACEBACK_FRAMES = 5
@@ -146,7 +147,8 @@ def classify(exc: BaseException, harness: Harness) -> tuple[Outcome, str, str]:
         return Outcome.SKIPPED, leaf.message, ""
     if isinstance(leaf, SkipStop | FatalStop):
         return Outcome.FAILED, "; ".join(harness.failures), ""
-    message = bounded_message(harness.redact(_certificate_problem(leaf) or describe_error(leaf)))
+    problem = _certificate_problem(leaf) or handshake_problem(leaf) or describe_error(leaf)
+    message = bounded_message(harness.redact(problem))
     tb = harness.redact(short_traceback(leaf))
     if isinstance(leaf, AssertionError):
         return Outcome.FAILED, "; ".join([*harness.failures, message]), tb

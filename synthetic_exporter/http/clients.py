@@ -25,6 +25,7 @@ from synthetic_exporter.core.version import __version__
 from synthetic_exporter.http._httpx_adapter import merge_plain_path
 from synthetic_exporter.http.instrumentation import InstrumentedTransport
 from synthetic_exporter.http.proxy import Proxy
+from synthetic_exporter.http.tls import server_names, tls_context
 from synthetic_exporter.http.transport import Http11Transport, run_connections
 
 MARKER_HEADER = "X-Synthetic-Test"
@@ -78,30 +79,22 @@ class TargetClient(httpx.AsyncClient):
         self._check_cookies = _Cookies(cookies)
 
 
-def tls_context(target: TargetSettings) -> ssl.SSLContext:
-    """Return a new TLS context for a target's clients."""
-    if not target.verify:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    cafile = str(target.ca_bundle) if target.ca_bundle is not None else None
-    return ssl.create_default_context(cafile=cafile)
-
-
 def needs_tls_up_front(target: TargetSettings) -> bool:
     """Tell whether a target's TLS context is made at start-up rather than at first use.
 
-    Targets on https (or HTTP/2, or with their own CA or verification settings) get it at
-    start-up, so that a bad CA bundle stops the agent at once. A plain http target makes it
-    only if a check calls an https URL: a context with the system's CAs costs about 1.5 MiB,
-    and that first https request pays the few milliseconds of making it.
+    Targets on https (or HTTP/2, or with their own CA, verification or other TLS settings) get
+    it at start-up, so that a bad CA bundle or client certificate stops the agent at once. A
+    plain http target makes it only if a check calls an https URL: a context with the system's
+    CAs costs about 1.5 MiB, and that first https request pays the few milliseconds of making it.
     """
     return (
         target.base_url.lower().startswith("https:")
         or target.http2
         or target.ca_bundle is not None
         or not target.verify
+        or target.client_cert is not None
+        or target.min_tls_version is not None
+        or target.max_tls_version is not None
     )
 
 
@@ -134,12 +127,13 @@ def build_client(
         # httpcore (with h2) loads only for HTTP/2 targets: about 5 MiB otherwise unused.
         from synthetic_exporter.http.http2_backend import Http2Transport
 
-        inner = Http2Transport(context(), target_proxy(target, secrets or {}))
+        inner = Http2Transport(context(), target_proxy(target, secrets or {}), server_names(target))
     else:
         inner = Http11Transport(
             make_ssl_context=context,
             per_run=target.fresh_connections,
             proxy=target_proxy(target, secrets or {}),
+            server_names=server_names(target),
         )
     return TargetClient(
         base_url=target.base_url,
@@ -172,7 +166,10 @@ class Targets:
         """Return target ``name``'s TLS context, made once (see :func:`needs_tls_up_front`)."""
         context = self.contexts.get(name)
         if context is None:
-            context = self.contexts[name] = tls_context(self.settings.targets[name])
+            target = self.settings.targets[name]
+            secret = target.client_key_password_secret
+            password = self.settings.secrets[secret].get_secret_value() if secret else None
+            context = self.contexts[name] = tls_context(target, password)
         return context
 
     def _client(self, name: str, secrets: dict[str, str] | None = None) -> httpx.AsyncClient:

@@ -22,7 +22,14 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from typing import Any
 
 import anyio
@@ -36,12 +43,61 @@ from synthetic_exporter.http.transport import is_ip_address
 Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
-class TimedBackend(httpcore.AsyncNetworkBackend):
-    """A network backend that resolves names itself (timed), then connects to the addresses."""
+class ServerNameStream(httpcore.AsyncNetworkStream):
+    """A new connection whose TLS is started with a target's server name instead of its host.
 
-    def __init__(self, inner: httpcore.AsyncNetworkBackend, proxy: Proxy | None = None) -> None:
+    httpcore starts TLS with the URL's host (through a proxy it ignores the ``sni_hostname``
+    extension), so the name is swapped here, for direct and tunnelled connections alike. The
+    TLS stream is httpcore's own: nothing is in between once TLS runs.
+    """
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream, names: Mapping[str, str]) -> None:
+        self.inner = inner
+        self.names = names
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        """Read from the connection (a proxy's answer to CONNECT, or plain http)."""
+        return await self.inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Write to the connection."""
+        await self.inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        """Close the connection."""
+        await self.inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore interface
+    ) -> httpcore.AsyncNetworkStream:
+        """Start TLS, sending (and verifying) the server name configured for the host."""
+        name = self.names.get(server_hostname, server_hostname) if server_hostname else None
+        return await self.inner.start_tls(ssl_context, name, timeout)
+
+    def get_extra_info(self, info: str) -> Any:
+        """Return the connection's extra information."""
+        return self.inner.get_extra_info(info)
+
+
+class TimedBackend(httpcore.AsyncNetworkBackend):
+    """A network backend that resolves names itself (timed), then connects to the addresses.
+
+    ``server_names`` maps a host to the TLS server name its connections use instead
+    (:class:`ServerNameStream`).
+    """
+
+    def __init__(
+        self,
+        inner: httpcore.AsyncNetworkBackend,
+        proxy: Proxy | None = None,
+        server_names: Mapping[str, str] | None = None,
+    ) -> None:
         self.inner = inner
         self.proxy = proxy  # every TCP connection goes to it, if set
+        self.server_names = dict(server_names or {})
 
     async def connect_tcp(
         self,
@@ -52,6 +108,20 @@ class TimedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         """Resolve ``host`` (timed), then connect to its addresses in order."""
+        stream = await self._connect_tcp_named(host, port, timeout, local_address, socket_options)
+        if self.server_names:
+            return ServerNameStream(stream, self.server_names)
+        return stream
+
+    async def _connect_tcp_named(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None,  # noqa: ASYNC109 - httpcore interface
+        local_address: str | None,
+        socket_options: Iterable[Any] | None,
+    ) -> httpcore.AsyncNetworkStream:
+        """Connect as :meth:`_connect_tcp` does; errors reaching a proxy name the proxy."""
         if self.proxy is None:
             return await self._connect_tcp(host, port, timeout, local_address, socket_options)
         name = self.proxy.name
@@ -206,7 +276,12 @@ class Http2Transport(httpx.AsyncBaseTransport):
     transport sets.
     """
 
-    def __init__(self, ssl_context: ssl.SSLContext, proxy: Proxy | None = None) -> None:
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext,
+        proxy: Proxy | None = None,
+        server_names: Mapping[str, str] | None = None,
+    ) -> None:
         self.proxy = proxy
         options: dict[str, Any] = {
             "ssl_context": ssl_context,
@@ -215,7 +290,7 @@ class Http2Transport(httpx.AsyncBaseTransport):
             "keepalive_expiry": KEEPALIVE_EXPIRY_SECONDS,
             "http1": True,
             "http2": True,
-            "network_backend": TimedBackend(httpcore.AnyIOBackend(), proxy),
+            "network_backend": TimedBackend(httpcore.AnyIOBackend(), proxy, server_names),
         }
         self.pool: httpcore.AsyncConnectionPool
         if proxy is None:

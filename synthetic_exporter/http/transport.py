@@ -27,7 +27,7 @@ import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -405,8 +405,11 @@ class Http11Transport(httpx.AsyncBaseTransport):
         keepalive_expiry: float = 5.0,
         per_run: bool = False,
         proxy: Proxy | None = None,
+        server_names: Mapping[str, str] | None = None,
     ) -> None:
         self.proxy = proxy
+        # The TLS server name sent and verified instead of a host's own (a target's SERVER_NAME).
+        self.server_names = dict(server_names or {})
         self.ssl_context = ssl_context
         self.make_ssl_context = make_ssl_context
         self.max_keepalive = max_keepalive_per_origin
@@ -634,10 +637,11 @@ class Http11Transport(httpx.AsyncBaseTransport):
         if self.ssl_context is None:  # made once, at the first https connection
             self.ssl_context = self.make_ssl_context()
         context = self.ssl_context
+        server_name = self.server_names.get(host, host)
         start = time.monotonic()
         try:
             transport = await loop.start_tls(
-                connection.transport, connection, context, server_hostname=host
+                connection.transport, connection, context, server_hostname=server_name
             )
         except BaseException:
             connection.close()

@@ -382,3 +382,92 @@ def test_unknown_synthetic_variables_are_warned_about_with_a_suggestion(
 def test_known_settings_give_no_warnings() -> None:
     environ = {f"SYNTHETIC_{name.upper()}": "x" for name in Settings.model_fields}
     assert unknown_variable_warnings({**environ, "SYNTHETIC_SECRETS__API_KEY": "k"}) == []
+
+
+def _tls_target(monkeypatch: pytest.MonkeyPatch, base_url: str, **fields: str) -> None:
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__BASE_URL", base_url)
+    for field, value in fields.items():
+        monkeypatch.setenv(f"SYNTHETIC_TARGETS__API__{field.upper()}", value)
+
+
+def test_tls_options_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    _tls_target(
+        monkeypatch,
+        "https://10.0.12.7:8443",
+        client_cert="/etc/mtls/tls.crt",
+        client_key="/etc/mtls/tls.key",
+        client_key_password_secret="MTLS_KEY",
+        server_name="Partner-API.internal.",
+        min_tls_version="tls12",
+        max_tls_version="TLS13",
+    )
+    monkeypatch.setenv("SYNTHETIC_SECRETS__MTLS_KEY", "pw")
+    target = load_settings().targets["api"]
+    assert target.client_cert == Path("/etc/mtls/tls.crt")
+    assert target.client_key == Path("/etc/mtls/tls.key")
+    assert target.client_key_password_secret == "mtls_key"  # secret names are lower case
+    assert target.server_name == "partner-api.internal"
+    assert (target.min_tls_version, target.max_tls_version) == ("TLS12", "TLS13")
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"client_key": "/k.pem"},
+            "SYNTHETIC_TARGETS__API__CLIENT_KEY: is set but SYNTHETIC_TARGETS__API__CLIENT_CERT"
+            " is not",
+        ),
+        (
+            {"min_tls_version": "TLS13", "max_tls_version": "TLS12"},
+            "SYNTHETIC_TARGETS__API__MIN_TLS_VERSION: TLS13 is above"
+            " SYNTHETIC_TARGETS__API__MAX_TLS_VERSION (TLS12)",
+        ),
+        (
+            {"client_cert": "/c.pem", "client_key_password_secret": "nope"},
+            "SYNTHETIC_TARGETS__API__CLIENT_KEY_PASSWORD_SECRET: no secret named 'nope'"
+            " (set SYNTHETIC_SECRETS__NOPE)",
+        ),
+        (
+            {"client_cert": "/c.pem", "client_key_password_secret": "empty"},
+            "SYNTHETIC_SECRETS__EMPTY: is sent as a key's password"
+            " (SYNTHETIC_TARGETS__API__CLIENT_KEY_PASSWORD_SECRET), and is empty",
+        ),
+        (
+            {"max_tls_version": "TLS14"},
+            "SYNTHETIC_TARGETS__API__MAX_TLS_VERSION: Input should be 'TLS10', 'TLS11', 'TLS12'"
+            " or 'TLS13'",
+        ),
+        ({"server_name": "api example"}, "SYNTHETIC_TARGETS__API__SERVER_NAME: must be a host"),
+        ({"server_name": "-a.example"}, "SYNTHETIC_TARGETS__API__SERVER_NAME: must be a host"),
+        ({"server_name": "bücher.example"}, "xn-- form"),
+        ({"client_cert": ""}, "SYNTHETIC_TARGETS__API__CLIENT_CERT: must not be empty"),
+    ],
+)
+def test_tls_options_that_do_not_go_together_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, fields: dict[str, str], expected: str
+) -> None:
+    monkeypatch.setenv("SYNTHETIC_SECRETS__EMPTY", "")
+    _tls_target(monkeypatch, "https://api.example.com", **fields)
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert expected in str(error.value)
+    assert len(str(error.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["client_cert", "client_key", "server_name", "min_tls_version", "max_tls_version"],
+)
+def test_tls_options_on_a_plain_http_target_are_refused(
+    monkeypatch: pytest.MonkeyPatch, field: str
+) -> None:
+    value = {"server_name": "api.example.com"}.get(field, "TLS12" if "version" in field else "/f")
+    fields = {field: value, "client_cert": "/c.pem"} if field == "client_key" else {field: value}
+    _tls_target(monkeypatch, "http://api.example.com", **fields)
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert (
+        f"SYNTHETIC_TARGETS__API__{field.upper()}: is a TLS option, but"
+        " SYNTHETIC_TARGETS__API__BASE_URL is http:// (no TLS)"
+    ) in str(error.value)
