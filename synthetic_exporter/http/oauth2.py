@@ -172,6 +172,7 @@ class OAuth2(httpx.Auth):
         response = yield request
         if response.status_code != 401 or fetched:
             return
+        await response.aread()  # done with (and recorded) before the token request starts
         if self.token is token:
             self.token = None  # rejected: revoked, or expired before its time
         if not isinstance(request.stream, httpx.ByteStream):
