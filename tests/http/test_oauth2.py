@@ -78,7 +78,7 @@ def oauth2_settings(
         oauth2_token_url=token_url,
         oauth2_client_id=CLIENT_ID,
         oauth2_secret="client_secret",
-        **options,  # type: ignore[arg-type]
+        **options,
     )
     return settings_for(targets={"default": target}, secrets=secrets, concurrency=10)
 
