@@ -25,7 +25,7 @@ from synthetic_exporter.core.settings import Settings, TargetSettings
 from synthetic_exporter.core.version import __version__
 from synthetic_exporter.http._httpx_adapter import merge_plain_path
 from synthetic_exporter.http.instrumentation import InstrumentedTransport
-from synthetic_exporter.http.oauth2 import ClientCredentials, OAuth2
+from synthetic_exporter.http.oauth2 import ClientCredentials, OAuth2, token_target
 from synthetic_exporter.http.proxy import Proxy, basic_authorization
 from synthetic_exporter.http.transport import Http11Transport, run_connections
 
@@ -166,8 +166,9 @@ def build_client(
     """Return an instrumented client for one target, sending the synthetic-test marker.
 
     ``context`` returns the target's TLS context (HTTP/2 asks for it now, HTTP/1.1 when it
-    first opens an https connection). ``auth``, given the client's transport, returns the
-    client's authentication flow (a target's OAuth2).
+    first opens an https connection). ``auth``, given the transport for token requests (on the
+    target's connections, recorded as :func:`~synthetic_exporter.http.oauth2.token_target`),
+    returns the client's authentication flow (a target's OAuth2).
     """
     secrets = secrets or {}
     inner: httpx.AsyncBaseTransport
@@ -183,12 +184,17 @@ def build_client(
             proxy=target_proxy(target, secrets),
         )
     transport = InstrumentedTransport(name, inner, redact)
+    auth_flow = None
+    if auth is not None:
+        # Token requests share the connections, TLS and proxy, recorded under a name of their
+        # own: the token endpoint's latency, status and certificate are not the target's.
+        auth_flow = auth(InstrumentedTransport(token_target(name), inner, redact))
     return TargetClient(
         base_url=target.base_url,
         headers=default_headers(target, environment, secrets),
         timeout=target.timeout,
         transport=transport,
-        auth=auth(transport) if auth is not None else None,
+        auth=auth_flow,
         # No proxies from the environment: they would add their own latency to every figure
         # and route requests past the instrumented transport (a target's PROXY_URL is timed).
         trust_env=False,

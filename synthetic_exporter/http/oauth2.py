@@ -9,8 +9,9 @@ A token that came without ``expires_in`` is kept until the target answers 401. A
 a kept token (it may have been revoked), the token is dropped, fetched again and the request
 sent once more (if its body can be sent again).
 
-The token request goes through ``send``: the target's instrumented transport, so it uses the
-target's TLS settings and proxy and is recorded as a request of its own in the running test.
+The token request goes through ``send``: the target's connections (its TLS settings and
+proxy), instrumented under :func:`token_target`'s name, so it is recorded as a request of its
+own in the running test.
 Neither the client secret nor a token is ever part of an error; tokens issued lately are
 listed in :attr:`OAuth2.recent` so that the engine masks them wherever they are echoed.
 """
@@ -73,6 +74,15 @@ class Token:
 
     value: str = field(repr=False)
     renew_at: float
+
+
+def token_target(target: str) -> str:
+    """Return the name a target's token requests are recorded under (``api`` -> ``api:oauth2``).
+
+    Not a possible target name, so the token endpoint's figures (its latency, status codes and
+    certificate expiry) never mix with the target's own.
+    """
+    return f"{target}:oauth2"
 
 
 def refresh_margin(lifetime: float) -> float:

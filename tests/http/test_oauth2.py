@@ -145,7 +145,7 @@ async def test_one_token_serves_many_runs_and_its_request_is_recorded_apart(
         "POST",
         "/token",
         200,
-        "default",
+        "default:oauth2",
     )
     assert {"connect", "processing", "transfer"} <= set(token.phases)
     assert [(c.method, c.path, c.status) for c in calls] == [("GET", "/api", 200)] * 2
@@ -313,6 +313,7 @@ async def test_http2_target_gets_its_token_once_and_records_its_request(
     assert auth.fetches == 1
     token, *calls = first[0].requests
     assert (token.method, token.path, token.status) == ("POST", "/token", 200)
+    assert (token.target, calls[0].target) == ("default:oauth2", "default")
     assert {"connect", "processing", "transfer"} <= set(token.phases)
     assert [(c.path, c.status) for c in calls] == [("/api", 200)] * 2
     assert calls[0].tls_version.startswith("TLSv1.")
