@@ -41,8 +41,12 @@ RECENT_TOKENS = 4  # tokens remembered (for masking) per target
 MAX_DETAIL_CHARS = 120  # of the ``error`` and ``error_description`` fields quoted in errors
 
 
-class TokenRequestError(httpx.HTTPError):
-    """The token URL gave no usable access token; the message names the URL and why."""
+class TokenRequestError(httpx.RequestError):
+    """The token URL gave no usable access token; the message names the URL and why.
+
+    Its ``request`` is the token request; a certificate the target's TLS settings refuse is
+    its cause (the engine then names the token URL's host in its certificate message).
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,20 +206,15 @@ class OAuth2(httpx.Auth):
             if token is not None and self.clock() < token.renew_at:
                 return token, False  # another task fetched it while this one waited
             if self.fetches != attempts and self.failure is not None:
-                raise TokenRequestError(self.failure)  # the attempt this task waited for failed
+                # The attempt this task waited for failed.
+                raise TokenRequestError(self.failure, request=self._request())
             self.token = await self.fetch()
             return self.token, True
 
     async def fetch(self) -> Token:
         """Ask the token URL for a new token (a recorded request); raise if none comes."""
         url = self.credentials.token_url
-        request = httpx.Request(
-            "POST",
-            url,
-            headers={**self.headers, "Authorization": self.credentials.authorization()},
-            data=self.credentials.form(),
-            extensions={"timeout": self.timeout.as_dict()},
-        )
+        request = self._request()
         self.fetches += 1
         self.failure = None
         started = self.clock()
@@ -224,11 +223,20 @@ class OAuth2(httpx.Auth):
         except (httpx.HTTPError, ValueError) as exc:
             detail = f"{type(exc).__name__}: {exc}" if isinstance(exc, httpx.HTTPError) else exc
             self.failure = f"OAuth2 token request to {url} failed: {detail}"
-            raise TokenRequestError(self.failure) from exc
+            raise TokenRequestError(self.failure, request=request) from exc
         self.recent.append(value)
         if lifetime is None:
             return Token(value, math.inf)
         return Token(value, started + lifetime - refresh_margin(lifetime))
+
+    def _request(self) -> httpx.Request:
+        return httpx.Request(
+            "POST",
+            self.credentials.token_url,
+            headers={**self.headers, "Authorization": self.credentials.authorization()},
+            data=self.credentials.form(),
+            extensions={"timeout": self.timeout.as_dict()},
+        )
 
     async def _ask(self, request: httpx.Request) -> tuple[str, float | None]:
         response = await self.send(request)

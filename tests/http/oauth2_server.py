@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qsl, unquote_plus
 
 import h2.config
@@ -46,6 +47,7 @@ class AuthServer:
     tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (monotonic)
     forms: list[dict[str, str]] = field(default_factory=list)  # token requests' forms
     api_calls: int = 0
+    token_calls: int = 0  # token requests, refused ones included
     port: int = 0
 
     @property
@@ -105,13 +107,14 @@ def token_app(state: AuthServer) -> Starlette:
 
     async def token(request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode("ascii")))
+        state.token_calls += 1
+        if state.delay:
+            await asyncio.sleep(state.delay)
         if not state.client_accepted(request.headers.get("authorization", "")):
             return JSONResponse({"error": "invalid_client"}, status_code=401)
         if form.get("grant_type") != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
         state.forms.append(form)
-        if state.delay:
-            await asyncio.sleep(state.delay)
         body: dict[str, object] = {"access_token": state.issue(), "token_type": "Bearer"}
         if state.expires_in is not None:
             body["expires_in"] = state.expires_in
@@ -138,12 +141,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_http11(state: AuthServer) -> Iterator[AuthServer]:
-    """Serve :func:`token_app` under uvicorn on 127.0.0.1 in a thread; stop it afterwards."""
+def serve_http11(state: AuthServer, pem: Path | None = None) -> Iterator[AuthServer]:
+    """Serve :func:`token_app` under uvicorn on 127.0.0.1 in a thread; stop it afterwards.
+
+    With ``pem`` (a key and certificate chain), it serves https (``state.url`` stays http).
+    """
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     state.port = sock.getsockname()[1]
-    config = uvicorn.Config(token_app(state), log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        token_app(state),
+        log_level="warning",
+        lifespan="off",
+        ssl_certfile=pem,
+        ssl_keyfile=str(pem) if pem is not None else None,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

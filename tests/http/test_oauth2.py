@@ -7,6 +7,7 @@ The agent's engine runs real suites several times, as the agent does between int
 
 from __future__ import annotations
 
+import shutil
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from synthetic_exporter.core.settings import Settings, TargetSettings
 from synthetic_exporter.engine.coordinator import Coordinator
 from synthetic_exporter.engine.wiring import open_engine
 from synthetic_exporter.http.oauth2 import parse_answer, refresh_margin
+from tests.conftest import stop_process
 from tests.engine_helpers import Recorder
 from tests.http.oauth2_server import (
     BASIC_PASSWORD,
@@ -33,6 +35,7 @@ from tests.http.oauth2_server import (
     serve_h2,
     serve_http11,
 )
+from tests.http.test_proxy import start_tinyproxy
 
 SettingsFor = Callable[..., Settings]
 Run = Callable[[], Awaitable[list[TestResult]]]
@@ -184,6 +187,25 @@ async def test_suites_needing_a_token_at_once_share_one_fetch(
     assert len(results) == 6
     assert auth.fetches == 1
     assert len(token_requests(results)) == 1  # in the result of the test that fetched it
+
+
+@pytest.mark.slow
+async def test_suites_waiting_on_a_failed_token_request_share_its_error(
+    auth: AuthServer, settings_for: SettingsFor
+) -> None:
+    auth.delay = 0.3
+    settings = oauth2_settings(
+        settings_for, auth.url, f"{auth.url}/token", secrets={"client_secret": "wr0ng-s3cret"}
+    )
+    async with agent(settings, *[calling(f"api{i}") for i in range(6)]) as run:
+        results = await run()
+        assert auth.token_calls == 1  # not one attempt after the other for each waiting test
+        assert {r.message for r in results} == {
+            f"TokenRequestError: OAuth2 token request to {auth.url}/token failed: 401"
+            " invalid_client"
+        }
+        await run()
+    assert auth.token_calls == 2  # a later run tries again
 
 
 @pytest.mark.slow
@@ -370,6 +392,56 @@ async def test_basic_auth_sends_the_secret_s_credentials(
     assert refused.outcome is Outcome.FAILED
     assert refused.message.startswith("/basic answered 401")
     assert [(r.path, r.status) for r in refused.requests] == [("/basic", 401)]
+
+
+@pytest.mark.slow
+async def test_the_token_request_uses_the_target_s_tls_settings(
+    ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path
+) -> None:
+    pem = tmp_path / "localhost.pem"
+    ca.issue_cert("localhost").private_key_and_cert_chain_pem.write_to_path(str(pem))
+    with serve_http11(AuthServer(), pem) as auth:
+        secure = f"https://localhost:{auth.port}"
+        trusting = oauth2_settings(
+            settings_for, secure, f"{secure}/token", ca_bundle=with_ca(tmp_path, ca)
+        )
+        async with agent(trusting, calling()) as run:
+            (result,) = await run()
+        passed([result])
+        token, call = result.requests
+        assert token.path == "/token"
+        assert token.phases["tls"] > 0
+        assert token.tls_version.startswith("TLSv1.")
+        assert token.cert_not_after is not None
+        assert "tls" not in call.phases  # the API call reuses the token request's connection
+        async with agent(
+            oauth2_settings(settings_for, secure, f"{secure}/token"), calling()
+        ) as run:
+            (distrusting,) = await run()
+    assert distrusting.outcome is Outcome.ERROR
+    assert distrusting.message.startswith(f"TLS certificate of localhost:{auth.port} not accepted")
+    assert auth.fetches == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tinyproxy") is None, reason="needs tinyproxy")
+async def test_the_token_request_goes_through_the_target_s_proxy(
+    auth: AuthServer, settings_for: SettingsFor, tmp_path: Path
+) -> None:
+    proxy = start_tinyproxy(tmp_path / "proxy")
+    try:
+        plain = f"http://localhost:{auth.port}"
+        settings = oauth2_settings(settings_for, plain, f"{plain}/token", proxy_url=proxy.url)
+        async with agent(settings, calling()) as run:
+            (result,) = await run()
+    finally:
+        stop_process(proxy.process)
+    passed([result])
+    token, _ = result.requests
+    assert token.path == "/token"
+    assert token.phases["proxy"] > 0
+    assert "connect" not in token.phases  # no TCP connection of its own to the token server
+    assert f"CONNECT localhost:{auth.port} HTTP/1.1" in proxy.log_text()
 
 
 @pytest.mark.parametrize(
