@@ -291,6 +291,9 @@ async def test_a_request_with_its_own_authorization_is_sent_as_it_is(
     async def unauthorised(t: T) -> None:
         r = await t.http.get("/api", headers={"Authorization": "Bearer not-a-token"})
         assert r.status_code == 401
+        r = await t.http.get("/api", auth=None)
+        assert r.status_code == 401
+        assert "authorization" not in r.request.headers
 
     settings = oauth2_settings(settings_for, auth.url, f"{auth.url}/token")
     async with agent(settings, suite) as run:
