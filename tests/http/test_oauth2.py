@@ -7,13 +7,19 @@ The agent's engine runs real suites several times, as the agent does between int
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
 
 import anyio
+import httpx
 import pytest
 import trustme
 
@@ -23,7 +29,7 @@ from synthetic_exporter.core.settings import Settings, TargetSettings
 from synthetic_exporter.engine.coordinator import Coordinator
 from synthetic_exporter.engine.wiring import open_engine
 from synthetic_exporter.http.oauth2 import parse_answer, refresh_margin
-from tests.conftest import stop_process
+from tests.conftest import start_agent, stop_process, write_checks
 from tests.engine_helpers import Recorder
 from tests.http.oauth2_server import (
     BASIC_PASSWORD,
@@ -445,6 +451,96 @@ async def test_the_token_request_goes_through_the_target_s_proxy(
     assert token.phases["proxy"] > 0
     assert "connect" not in token.phases  # no TCP connection of its own to the token server
     assert f"CONNECT localhost:{auth.port} HTTP/1.1" in proxy.log_text()
+
+
+ECHO_CHECK = """
+    from synthetic_exporter import Suite, T
+
+    echo = Suite("echo")
+
+    @echo.test
+    async def leaky(t: T) -> None:
+        r = await t.http.get("/api")
+        assert r.status_code == 200
+        t.log(f"sent {r.request.headers['authorization']}")
+        assert False, f"sent {r.request.headers['authorization']}"
+
+    other = Suite("other")
+
+    @other.test
+    async def refused(t: T) -> None:
+        await t.client("refused").get("/api")
+"""
+
+
+@pytest.mark.slow
+def test_an_agent_shows_the_token_request_and_never_a_token_or_secret(
+    auth: AuthServer, tmp_path: Path
+) -> None:
+    """A real agent: the run page and API show the token request; no token or secret anywhere."""
+    checks = write_checks(tmp_path / "checks", {"echo.py": ECHO_CHECK})
+    agent = start_agent(
+        checks,
+        tmp_path / "state",
+        auth.url,
+        SYNTHETIC_INTERVAL="1s",
+        SYNTHETIC_LOG_LEVEL="DEBUG",
+        SYNTHETIC_SECRETS__CLIENT_SECRET=CLIENT_SECRET,
+        SYNTHETIC_SECRETS__WRONG_SECRET=f"{CLIENT_SECRET}-wrong",
+        SYNTHETIC_TARGETS__DEFAULT__OAUTH2_TOKEN_URL=f"{auth.url}/token",
+        SYNTHETIC_TARGETS__DEFAULT__OAUTH2_CLIENT_ID=CLIENT_ID,
+        SYNTHETIC_TARGETS__DEFAULT__OAUTH2_SECRET="client_secret",
+        SYNTHETIC_TARGETS__REFUSED__BASE_URL=auth.url,
+        SYNTHETIC_TARGETS__REFUSED__OAUTH2_TOKEN_URL=f"{auth.url}/token",
+        SYNTHETIC_TARGETS__REFUSED__OAUTH2_CLIENT_ID=CLIENT_ID,
+        SYNTHETIC_TARGETS__REFUSED__OAUTH2_SECRET="wrong_secret",
+    )
+    try:
+
+        def runs_of(suite: str) -> list[dict[str, Any]]:
+            url = f"{agent.url}/api/v1/runs?suite={suite}"
+            found: list[dict[str, Any]] = httpx.get(url, timeout=5).json()["runs"]
+            return found
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and min(len(runs_of("echo")), len(runs_of("other"))) < 3:
+            time.sleep(0.3)
+        first, refused = runs_of("echo")[-1]["run_id"], runs_of("other")[-1]["run_id"]
+        run = httpx.get(f"{agent.url}/api/v1/runs/{first}", timeout=5).text
+        other = httpx.get(f"{agent.url}/api/v1/runs/{refused}", timeout=5).json()
+        page = httpx.get(f"{agent.url}/runs/{first}", timeout=5).text
+        metrics = httpx.get(f"{agent.url}/metrics", timeout=5).text
+        health = httpx.get(f"{agent.url}/healthz", timeout=5).text
+    finally:
+        stop_process(agent.process)
+    output = "".join(agent.lines_so_far())
+    assert auth.fetches == 1  # three runs or more, one token
+    tests = {t["name"]: t for t in json.loads(run)["tests"]}
+    (refusal,) = other["tests"]
+    token, call = tests["leaky"]["requests"]
+    assert (token["target"], token["method"], token["path"]) == ("default:oauth2", "POST", "/token")
+    assert token["phases"]
+    assert (call["target"], call["path"]) == ("default", "/api")
+    assert tests["leaky"]["message"].startswith("sent Bearer ***\n")
+    assert refusal["message"] == (
+        f"TokenRequestError: OAuth2 token request to {auth.url}/token failed: 401 invalid_client"
+    )
+    assert "/token" in page
+    assert 'target="default:oauth2"' in metrics
+    stored = "".join(
+        p.read_text(errors="replace") for p in (tmp_path / "state").rglob("*") if p.is_file()
+    )
+    basic = base64.b64encode(f"{quote_plus(CLIENT_ID)}:{quote_plus(CLIENT_SECRET)}".encode())
+    for secret in (CLIENT_SECRET, basic.decode(), *auth.tokens):
+        for name, text in {
+            "logs": output,
+            "metrics": metrics,
+            "run": run,
+            "page": page,
+            "health": health,
+            "state": stored,
+        }.items():
+            assert secret not in text, name
 
 
 @pytest.mark.parametrize(
