@@ -306,10 +306,12 @@ class TargetSettings(BaseModel):
     @model_validator(mode="after")
     def _check_authentication(self) -> TargetSettings:
         oauth2 = [f for f in OAUTH2_FIELDS if getattr(self, f)]
-        kinds = [f for f in ("bearer_secret", "basic_auth_secret") if getattr(self, f)]
-        kinds += oauth2[:1]
+        kinds = [f.upper() for f in ("bearer_secret", "basic_auth_secret") if getattr(self, f)]
+        kinds += [f.upper() for f in oauth2[:1]]
+        if any(name.lower() == "authorization" for name in self.headers):
+            kinds.insert(0, "HEADERS (Authorization)")
         if len(kinds) > 1:
-            both = " and ".join(k.upper() for k in kinds)
+            both = " and ".join(kinds)
             raise ValueError(f"{both} are both set: a target has one kind of authentication")
         missing = [f.upper() for f in OAUTH2_REQUIRED if oauth2 and getattr(self, f) is None]
         if missing:

@@ -459,6 +459,14 @@ def test_oauth2_scopes_alone_need_the_rest(monkeypatch: pytest.MonkeyPatch) -> N
             {"basic_auth_secret": "token", "oauth2_client_id": "x"},
             "BASIC_AUTH_SECRET and OAUTH2_CLIENT_ID are both set",
         ),
+        (
+            {"headers": '{"authorization": "Bearer x"}', **OAUTH2},
+            "HEADERS (Authorization) and OAUTH2_TOKEN_URL are both set",
+        ),
+        (
+            {"headers": '{"Authorization": "Bearer x"}', "bearer_secret": "token"},
+            "HEADERS (Authorization) and BEARER_SECRET are both set",
+        ),
     ],
 )
 def test_a_target_has_one_kind_of_authentication(
