@@ -127,7 +127,7 @@ def token_app(state: AuthServer) -> Starlette:
     return Starlette(
         routes=[
             Route("/token", token, methods=["POST"]),
-            Route("/api", protected),
+            Route("/api", protected, methods=["GET", "POST"]),
             Route("/basic", protected),
         ]
     )

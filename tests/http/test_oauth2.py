@@ -273,6 +273,38 @@ async def test_a_revoked_token_is_fetched_again_once_after_a_401(
 
 
 @pytest.mark.slow
+async def test_a_streamed_body_is_not_sent_twice_and_the_next_request_renews(
+    auth: AuthServer, settings_for: SettingsFor
+) -> None:
+    suite = Suite("upload")
+
+    @suite.test
+    async def upload(t: T) -> None:
+        async def body() -> AsyncIterator[bytes]:
+            yield b"part"
+
+        assert (await t.http.get("/api")).status_code == 200
+        auth.revoke_all()
+        r = await t.http.post("/api", content=body())
+        assert r.status_code == 401  # the revoked token's answer, as it came
+        r = await t.http.post("/api", content=b"bytes can be sent again")
+        assert r.status_code == 200
+
+    settings = oauth2_settings(settings_for, auth.url, f"{auth.url}/token")
+    async with agent(settings, suite) as run:
+        (result,) = await run()
+    passed([result])
+    assert [(r.method, r.path, r.status) for r in result.requests] == [
+        ("POST", "/token", 200),
+        ("GET", "/api", 200),
+        ("POST", "/api", 401),
+        ("POST", "/token", 200),
+        ("POST", "/api", 200),
+    ]
+    assert auth.fetches == 2
+
+
+@pytest.mark.slow
 async def test_a_token_without_expires_in_is_kept_until_the_target_refuses_it(
     auth: AuthServer, settings_for: SettingsFor
 ) -> None:
