@@ -378,6 +378,42 @@ def test_config_becomes_synthetic_variables(
 
 
 @pytest.mark.slow
+def test_target_authentication_keys_become_target_variables(
+    render: Callable[..., list[Manifest]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """camelCase keys with a digit (oauth2TokenUrl) become the agent's OAUTH2_* fields."""
+    values = tmp_path / "auth-values.yaml"
+    billing = {
+        "baseUrl": "https://billing.example.com",
+        "oauth2TokenUrl": "https://auth.example.com/oauth/token",
+        "oauth2ClientId": "synthetic-probe",
+        "oauth2Secret": "billing_client",
+        "oauth2Scopes": ["invoices:read", "write"],
+        "oauth2Params": {"audience": "https://billing.example.com"},
+    }
+    basic = {"baseUrl": "https://legacy.example.com", "basicAuthSecret": "legacy_login"}
+    values.write_text(
+        yaml.safe_dump({"config": {"targets": {"billing": billing, "legacy": basic}}})
+    )
+    env = env_of(render("-f", str(values)))
+    assert env["SYNTHETIC_TARGETS__BILLING__OAUTH2_TOKEN_URL"] == billing["oauth2TokenUrl"]
+    assert env["SYNTHETIC_TARGETS__LEGACY__BASIC_AUTH_SECRET"] == "legacy_login"
+    for name in list(os.environ):
+        if name.startswith("SYNTHETIC_"):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value.replace("$(POD_INDEX)", "0"))
+    monkeypatch.setenv("SYNTHETIC_SECRETS__BILLING_CLIENT", "cl1ent-s3cret")
+    monkeypatch.setenv("SYNTHETIC_SECRETS__LEGACY_LOGIN", "synth:pa55word")
+    targets = load_settings().targets
+    assert targets["billing"].oauth2_client_id == "synthetic-probe"
+    assert targets["billing"].oauth2_secret == "billing_client"
+    assert targets["billing"].oauth2_scopes == ["invoices:read", "write"]
+    assert targets["billing"].oauth2_params == {"audience": "https://billing.example.com"}
+    assert targets["legacy"].basic_auth_secret == "legacy_login"
+
+
+@pytest.mark.slow
 def test_location_mode_labels_every_metric(render: Callable[..., list[Manifest]]) -> None:
     objects = case(render, (CHART / "ci" / "location-values.yaml",))
     assert env_of(objects)["SYNTHETIC_LABELS__LOCATION"] == "eu-west-1"

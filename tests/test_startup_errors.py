@@ -152,6 +152,55 @@ CASES: dict[str, Case] = {
             "SYNTHETIC_SECRETS__TOKEN": SECRET + "\n",
         },
     ),
+    "basic auth secret not user:password": Case(
+        "SYNTHETIC_SECRETS__LOGIN",
+        "is not of the form user:password",
+        {
+            "SYNTHETIC_TARGETS__API__BASE_URL": "https://api.example.com",
+            "SYNTHETIC_TARGETS__API__BASIC_AUTH_SECRET": "login",
+            "SYNTHETIC_SECRETS__LOGIN": SECRET,
+        },
+    ),
+    "two kinds of authentication": Case(
+        "SYNTHETIC_TARGETS__API",
+        "BEARER_SECRET and BASIC_AUTH_SECRET are both set",
+        {
+            "SYNTHETIC_TARGETS__API__BASE_URL": "https://api.example.com",
+            "SYNTHETIC_TARGETS__API__BEARER_SECRET": "api_key",
+            "SYNTHETIC_TARGETS__API__BASIC_AUTH_SECRET": "api_key",
+        },
+        ("list", "run", "serve"),
+    ),
+    "oauth2 without client id": Case(
+        "SYNTHETIC_TARGETS__API",
+        "OAUTH2_TOKEN_URL is set but OAUTH2_CLIENT_ID not",
+        {
+            "SYNTHETIC_TARGETS__API__BASE_URL": "https://api.example.com",
+            "SYNTHETIC_TARGETS__API__OAUTH2_TOKEN_URL": "https://auth.example.com/token",
+            "SYNTHETIC_TARGETS__API__OAUTH2_SECRET": "api_key",
+        },
+    ),
+    "oauth2 secret missing": Case(
+        "SYNTHETIC_TARGETS__API__OAUTH2_SECRET",
+        "no secret named 'client_secret'",
+        {
+            "SYNTHETIC_TARGETS__API__BASE_URL": "https://api.example.com",
+            "SYNTHETIC_TARGETS__API__OAUTH2_TOKEN_URL": "https://auth.example.com/token",
+            "SYNTHETIC_TARGETS__API__OAUTH2_CLIENT_ID": "synthetic",
+            "SYNTHETIC_TARGETS__API__OAUTH2_SECRET": "CLIENT_SECRET",
+        },
+        ("list", "run", "serve"),
+    ),
+    "oauth2 token url": Case(
+        "SYNTHETIC_TARGETS__API__OAUTH2_TOKEN_URL",
+        "must not carry credentials",
+        {
+            "SYNTHETIC_TARGETS__API__BASE_URL": "https://api.example.com",
+            "SYNTHETIC_TARGETS__API__OAUTH2_TOKEN_URL": f"https://u:{SECRET}@auth.example.com/t",
+            "SYNTHETIC_TARGETS__API__OAUTH2_CLIENT_ID": "synthetic",
+            "SYNTHETIC_TARGETS__API__OAUTH2_SECRET": "api_key",
+        },
+    ),
     "checks path missing": Case(
         "SYNTHETIC_CHECKS_PATH",
         "does not exist",

@@ -69,6 +69,12 @@ HEADER_VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
 # Beyond a day a grace is never meant (Kubernetes has killed the pod long before), and past
 # threading.TIMEOUT_MAX the timer that bounds the shutdown would fail.
 MAX_SHUTDOWN_GRACE_SECONDS = 86400.0
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+OAUTH2_SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+# Form fields of the token request the agent sets itself.
+OAUTH2_RESERVED_PARAMS = frozenset({"grant_type", "scope", "client_id", "client_secret"})
+OAUTH2_REQUIRED = ("oauth2_token_url", "oauth2_client_id", "oauth2_secret")
+OAUTH2_FIELDS = (*OAUTH2_REQUIRED, "oauth2_scopes", "oauth2_params")
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 # TLS protocol versions, named as blackbox_exporter's tls_config names them.
 TlsVersion = Literal["TLS10", "TLS11", "TLS12", "TLS13"]
@@ -163,6 +169,22 @@ def _split_url(url: str) -> SplitResult | None:
     return parts
 
 
+def _absolute_http_url(value: str) -> str:
+    """Return ``value`` stripped if it is an absolute http(s) URL without query or fragment."""
+    url = value.strip()
+    shown = mask_url_password(value)
+    parts = _split_url(url)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an absolute http(s) URL, got {shown!r}")
+    if not url.isprintable():
+        raise ValueError(f"has control characters (tab, line break...), got {shown!r}")
+    if any(c.isspace() for c in parts.netloc):
+        raise ValueError(f"the host has spaces, got {shown!r}")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise ValueError(f"must not have a query or fragment, got {shown!r}")
+    return url
+
+
 class TargetSettings(BaseModel):
     """An HTTP API that checks call, e.g. SYNTHETIC_TARGETS__API__BASE_URL."""
 
@@ -202,7 +224,27 @@ class TargetSettings(BaseModel):
     max_tls_version: TlsVersion | None = None
     """Highest TLS version offered: TLS10, TLS11, TLS12 or TLS13."""
 
-    @field_validator("bearer_secret", "proxy_auth_secret", "client_key_password_secret")
+    # Target authentication: basic auth and OAuth2 client credentials (issue 18).
+    basic_auth_secret: str | None = None
+    """Name of a secret holding ``user:password`` sent as ``Authorization: Basic``."""
+    oauth2_token_url: str | None = None
+    """OAuth2 token endpoint (absolute http(s) URL) of the client credentials grant."""
+    oauth2_client_id: str | None = None
+    """OAuth2 client id, sent with the client secret as the token request's Basic auth."""
+    oauth2_secret: str | None = None
+    """Name of a secret holding the OAuth2 client secret."""
+    oauth2_scopes: list[str] = []
+    """OAuth2 scopes asked for (a JSON list; sent space-separated)."""
+    oauth2_params: dict[str, str] = {}
+    """Extra form fields of the OAuth2 token request (e.g. ``audience``)."""
+
+    @field_validator(
+        "bearer_secret",
+        "proxy_auth_secret",
+        "client_key_password_secret",
+        "basic_auth_secret",
+        "oauth2_secret",
+    )
     @classmethod
     def _lower_secret_name(cls, value: str | None) -> str | None:
         return value.lower() if value is not None else None
@@ -266,18 +308,69 @@ class TargetSettings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
-        url = value.strip()
-        shown = mask_url_password(value)
-        parts = _split_url(url)
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an absolute http(s) URL, got {shown!r}")
-        if not url.isprintable():
-            raise ValueError(f"has control characters (tab, line break...), got {shown!r}")
-        if any(c.isspace() for c in parts.netloc):
-            raise ValueError(f"the host has spaces, got {shown!r}")
-        if parts.query or parts.fragment or url.endswith(("?", "#")):
-            raise ValueError(f"must not have a query or fragment, got {shown!r}")
-        return url.rstrip("/")
+        return _absolute_http_url(value).rstrip("/")
+
+    @field_validator("oauth2_token_url")
+    @classmethod
+    def _check_token_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        url = _absolute_http_url(value)
+        if "@" in urlsplit(url).netloc:
+            raise ValueError(
+                "must not carry credentials (user:password@): the client authenticates with"
+                " OAUTH2_CLIENT_ID and OAUTH2_SECRET"
+            )
+        return url
+
+    @field_validator("oauth2_client_id")
+    @classmethod
+    def _check_client_id(cls, value: str | None) -> str | None:
+        if value is not None and (not value or not value.isprintable()):
+            raise ValueError("must be a non-empty printable string")
+        return value
+
+    @field_validator("oauth2_scopes")
+    @classmethod
+    def _check_scopes(cls, value: list[str]) -> list[str]:
+        for scope in value:
+            if not OAUTH2_SCOPE.fullmatch(scope):
+                raise ValueError(
+                    f"invalid scope {scope!r}: printable ASCII without spaces, quotes or"
+                    " backslashes (RFC 6749 §3.3)"
+                )
+        return value
+
+    @field_validator("oauth2_params")
+    @classmethod
+    def _check_params(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not name:
+                raise ValueError("a form field name must not be empty")
+            if name.lower() in OAUTH2_RESERVED_PARAMS:
+                raise ValueError(
+                    f"{name!r} is set by the agent (grant_type, scope from OAUTH2_SCOPES, client"
+                    " credentials from OAUTH2_CLIENT_ID and OAUTH2_SECRET)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _check_authentication(self) -> TargetSettings:
+        oauth2 = [f for f in OAUTH2_FIELDS if getattr(self, f)]
+        kinds = [f.upper() for f in ("bearer_secret", "basic_auth_secret") if getattr(self, f)]
+        kinds += [f.upper() for f in oauth2[:1]]
+        if any(name.lower() == "authorization" for name in self.headers):
+            kinds.insert(0, "HEADERS (Authorization)")
+        if len(kinds) > 1:
+            both = " and ".join(kinds)
+            raise ValueError(f"{both} are both set: a target has one kind of authentication")
+        missing = [f.upper() for f in OAUTH2_REQUIRED if oauth2 and getattr(self, f) is None]
+        if missing:
+            raise ValueError(
+                f"{oauth2[0].upper()} is set but {' and '.join(missing)} not: OAuth2 needs"
+                " OAUTH2_TOKEN_URL, OAUTH2_CLIENT_ID and OAUTH2_SECRET"
+            )
+        return self
 
     @field_validator("headers")
     @classmethod
@@ -526,9 +619,13 @@ def load_settings(**overrides: object) -> Settings:
             settings, "proxy_auth_secret", "proxy credentials", _user_password_problem
         ),
         *_secret_problems(
-            settings, "client_key_password_secret", "a key's password", _password_problem
+            settings, "client_key_password_secret", "a key's password", _empty_problem
         ),
         *_tls_problems(settings),
+        *_secret_problems(
+            settings, "basic_auth_secret", "basic auth credentials", _user_password_problem
+        ),
+        *_secret_problems(settings, "oauth2_secret", "an OAuth2 client secret", _empty_problem),
     ]
     if problems:
         raise SettingsError("\n".join(problems))
@@ -602,15 +699,15 @@ def _unparsable_variable(field: str) -> tuple[str, str]:
 
 
 def _user_password_problem(value: str) -> str | None:
-    """Return why ``value`` cannot be sent as ``user:password`` proxy credentials, or None."""
+    """Return why ``value`` cannot be sent as ``user:password`` Basic credentials, or None."""
     problem = header_problem(value)
     if problem is None and ":" not in value:
         problem = "is not of the form user:password"
     return problem
 
 
-def _password_problem(value: str) -> str | None:
-    """Return why ``value`` cannot be a key's password, or None."""
+def _empty_problem(value: str) -> str | None:
+    """Return why ``value`` cannot be a password or client secret (it is empty), or None."""
     return "is empty" if not value else None
 
 

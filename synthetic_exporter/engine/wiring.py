@@ -50,8 +50,8 @@ async def open_engine(
     settings: Settings, suites: Mapping[str, Suite], events: SweepEvents | None = None
 ) -> AsyncIterator[Engine]:
     """Build clients, ledger and sweeper (reporting to ``events``); close them on the way out."""
-    mask = redactor(settings)
-    targets = Targets(settings, mask)
+    targets = Targets(settings, redactor(settings))
+    mask = targets.mask  # OAuth2 tokens too, as they are issued
     ledger = Ledger(settings.state_dir / LEDGER_FILE, owner=uuid.uuid4().hex)
     sweeper = Sweeper(
         ledger=ledger,

@@ -20,11 +20,13 @@ from typing import Any
 import anyio
 import httpx
 
+from synthetic_exporter.core.logs import redact
 from synthetic_exporter.core.settings import Settings, TargetSettings
 from synthetic_exporter.core.version import __version__
 from synthetic_exporter.http._httpx_adapter import merge_plain_path
 from synthetic_exporter.http.instrumentation import InstrumentedTransport
-from synthetic_exporter.http.proxy import Proxy
+from synthetic_exporter.http.oauth2 import ClientCredentials, OAuth2, token_target
+from synthetic_exporter.http.proxy import Proxy, basic_authorization
 from synthetic_exporter.http.tls import server_names, tls_context
 from synthetic_exporter.http.transport import Http11Transport, run_connections
 
@@ -98,12 +100,51 @@ def needs_tls_up_front(target: TargetSettings) -> bool:
     )
 
 
+def _encoded_credentials(target: TargetSettings, secrets: dict[str, str]) -> list[str]:
+    """Return the base64 forms of a target's Basic credentials, masked like the secrets."""
+    found = [
+        basic_authorization(secrets[name]).removeprefix("Basic ")
+        for name in (target.basic_auth_secret, target.proxy_auth_secret)
+        if name is not None
+    ]
+    credentials = client_credentials(target, secrets)
+    if credentials is not None:
+        found.append(credentials.authorization().removeprefix("Basic "))
+    return found
+
+
 def target_proxy(target: TargetSettings, secrets: dict[str, str]) -> Proxy | None:
     """Return the target's proxy (with the credentials its secret holds), if it has one."""
     if target.proxy_url is None:
         return None
     credentials = secrets[target.proxy_auth_secret] if target.proxy_auth_secret else None
     return Proxy.from_url(target.proxy_url, credentials)
+
+
+def default_headers(
+    target: TargetSettings, environment: str, secrets: dict[str, str]
+) -> dict[str, str]:
+    """Return the headers every request of a target sends (a bearer or basic secret included)."""
+    headers = {"User-Agent": USER_AGENT, MARKER_HEADER: environment, **target.headers}
+    if target.bearer_secret is not None:
+        headers["Authorization"] = f"Bearer {secrets[target.bearer_secret]}"
+    elif target.basic_auth_secret is not None:
+        headers["Authorization"] = basic_authorization(secrets[target.basic_auth_secret])
+    return headers
+
+
+def client_credentials(target: TargetSettings, secrets: dict[str, str]) -> ClientCredentials | None:
+    """Return a target's OAuth2 client credentials, if it has them."""
+    if target.oauth2_token_url is None or target.oauth2_secret is None:
+        return None
+    assert target.oauth2_client_id is not None  # the settings require the three together
+    return ClientCredentials(
+        token_url=target.oauth2_token_url,
+        client_id=target.oauth2_client_id,
+        client_secret=secrets[target.oauth2_secret],
+        scopes=tuple(target.oauth2_scopes),
+        params=tuple(target.oauth2_params.items()),
+    )
 
 
 def build_client(
@@ -113,33 +154,41 @@ def build_client(
     context: Callable[[], ssl.SSLContext],
     redact: Callable[[str], str] = lambda s: s,
     secrets: dict[str, str] | None = None,
+    auth: Callable[[InstrumentedTransport], httpx.Auth] | None = None,
 ) -> httpx.AsyncClient:
     """Return an instrumented client for one target, sending the synthetic-test marker.
 
     ``context`` returns the target's TLS context (HTTP/2 asks for it now, HTTP/1.1 when it
-    first opens an https connection).
+    first opens an https connection). ``auth``, given the transport for token requests (on the
+    target's connections, recorded as :func:`~synthetic_exporter.http.oauth2.token_target`),
+    returns the client's authentication flow (a target's OAuth2).
     """
-    headers = {"User-Agent": USER_AGENT, MARKER_HEADER: environment, **target.headers}
-    if target.bearer_secret is not None:
-        headers["Authorization"] = f"Bearer {(secrets or {})[target.bearer_secret]}"
+    secrets = secrets or {}
     inner: httpx.AsyncBaseTransport
     if target.http2:
         # httpcore (with h2) loads only for HTTP/2 targets: about 5 MiB otherwise unused.
         from synthetic_exporter.http.http2_backend import Http2Transport
 
-        inner = Http2Transport(context(), target_proxy(target, secrets or {}), server_names(target))
+        inner = Http2Transport(context(), target_proxy(target, secrets), server_names(target))
     else:
         inner = Http11Transport(
             make_ssl_context=context,
             per_run=target.fresh_connections,
-            proxy=target_proxy(target, secrets or {}),
+            proxy=target_proxy(target, secrets),
             server_names=server_names(target),
         )
+    transport = InstrumentedTransport(name, inner, redact)
+    auth_flow = None
+    if auth is not None:
+        # Token requests share the connections, TLS and proxy, recorded under a name of their
+        # own: the token endpoint's latency, status and certificate are not the target's.
+        auth_flow = auth(InstrumentedTransport(token_target(name), inner, redact))
     return TargetClient(
         base_url=target.base_url,
-        headers=headers,
+        headers=default_headers(target, environment, secrets),
         timeout=target.timeout,
-        transport=InstrumentedTransport(name, inner, redact),
+        transport=transport,
+        auth=auth_flow,
         # No proxies from the environment: they would add their own latency to every figure
         # and route requests past the instrumented transport (a target's PROXY_URL is timed).
         trust_env=False,
@@ -148,12 +197,18 @@ def build_client(
 
 @dataclass(slots=True)
 class Targets:
-    """The clients of every target: shared ones, and fresh ones per suite run where asked."""
+    """The clients of every target: shared ones, and fresh ones per suite run where asked.
+
+    A target's OAuth2 token lives here too (:attr:`oauth2`), shared by all its clients, suites
+    and runs; :meth:`mask` hides the tokens issued lately besides what ``redact`` hides.
+    """
 
     settings: Settings
     redact: Callable[[str], str] = lambda s: s
     contexts: dict[str, ssl.SSLContext] = field(default_factory=dict)
     shared: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    oauth2: dict[str, OAuth2] = field(default_factory=dict)
+    derived: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         secrets = {k: v.get_secret_value() for k, v in self.settings.secrets.items()}
@@ -161,6 +216,7 @@ class Targets:
             if needs_tls_up_front(target):
                 self.context(name)
             self.shared[name] = self._client(name, secrets)
+            self.derived += _encoded_credentials(target, secrets)
 
     def context(self, name: str) -> ssl.SSLContext:
         """Return target ``name``'s TLS context, made once (see :func:`needs_tls_up_front`)."""
@@ -172,17 +228,37 @@ class Targets:
             context = self.contexts[name] = tls_context(target, password)
         return context
 
+    def mask(self, text: str) -> str:
+        """Return ``text`` redacted, OAuth2 tokens and encoded credentials masked as well."""
+        text = self.redact(text)
+        live = [token for auth in self.oauth2.values() for token in auth.recent]
+        return redact(text, [*live, *self.derived]) if live or self.derived else text
+
     def _client(self, name: str, secrets: dict[str, str] | None = None) -> httpx.AsyncClient:
         if secrets is None:
             secrets = {k: v.get_secret_value() for k, v in self.settings.secrets.items()}
         target = self.settings.targets[name]
+        credentials = client_credentials(target, secrets)
+
+        def auth(transport: InstrumentedTransport) -> httpx.Auth:
+            # One flow per target: made with its first (shared) client, whose transport
+            # sends the token requests of every client of the target.
+            if name not in self.oauth2:
+                assert credentials is not None
+                headers = {"User-Agent": USER_AGENT, MARKER_HEADER: self.settings.environment}
+                self.oauth2[name] = OAuth2(
+                    credentials, transport.handle_async_request, headers, target.timeout
+                )
+            return self.oauth2[name]
+
         return build_client(
             name,
             target,
             self.settings.environment,
             lambda: self.context(name),
-            self.redact,
+            self.mask,
             secrets,
+            auth if credentials is not None else None,
         )
 
     @asynccontextmanager

@@ -23,6 +23,14 @@ MAX_HEAD_BYTES = 64 * 1024
 MAX_REASON_CHARS = 80
 
 
+def basic_authorization(credentials: str) -> str:
+    """Return the ``Basic`` header value (RFC 7617) of ``user:password`` credentials.
+
+    The proxy's ``Proxy-Authorization`` and a target's ``basic_auth_secret`` are sent so.
+    """
+    return "Basic " + base64.b64encode(credentials.encode("latin-1")).decode("ascii")
+
+
 @dataclass(frozen=True, slots=True)
 class Proxy:
     """An http:// proxy reached by CONNECT; ``authorization`` is never shown."""
@@ -38,8 +46,7 @@ class Proxy:
         assert parts.hostname is not None
         authorization = None
         if credentials is not None:
-            token = base64.b64encode(credentials.encode("latin-1")).decode("ascii")
-            authorization = f"Basic {token}".encode("ascii")
+            authorization = basic_authorization(credentials).encode("ascii")
         return cls(parts.hostname, parts.port or 80, authorization)
 
     @property

@@ -384,14 +384,148 @@ def test_known_settings_give_no_warnings() -> None:
     assert unknown_variable_warnings({**environ, "SYNTHETIC_SECRETS__API_KEY": "k"}) == []
 
 
-def _tls_target(monkeypatch: pytest.MonkeyPatch, base_url: str, **fields: str) -> None:
+def _target_env(
+    monkeypatch: pytest.MonkeyPatch, base_url: str = "https://api.example.com", **fields: str
+) -> None:
+    """Set a target ``api`` at ``base_url`` with ``fields`` (SYNTHETIC_TARGETS__API__<FIELD>)."""
     monkeypatch.setenv("SYNTHETIC_TARGETS__API__BASE_URL", base_url)
-    for field, value in fields.items():
-        monkeypatch.setenv(f"SYNTHETIC_TARGETS__API__{field.upper()}", value)
+    for name, value in fields.items():
+        monkeypatch.setenv(f"SYNTHETIC_TARGETS__API__{name.upper()}", value)
+
+
+OAUTH2 = {
+    "oauth2_token_url": "https://auth.example.com/oauth/token",
+    "oauth2_client_id": "synthetic",
+    "oauth2_secret": "CLIENT_SECRET",
+}
+
+
+def test_oauth2_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    _target_env(
+        monkeypatch,
+        **OAUTH2,
+        oauth2_scopes='["read:invoices", "write"]',
+        oauth2_params='{"audience": "https://api.example.com"}',
+    )
+    monkeypatch.setenv("SYNTHETIC_SECRETS__CLIENT_SECRET", "cl1ent-s3cret")
+    target = load_settings().targets["api"]
+    assert target.oauth2_token_url == "https://auth.example.com/oauth/token"
+    assert target.oauth2_client_id == "synthetic"
+    assert target.oauth2_secret == "client_secret"  # a secret's name, lower-cased
+    assert target.oauth2_scopes == ["read:invoices", "write"]
+    assert target.oauth2_params == {"audience": "https://api.example.com"}
+
+
+def test_the_oauth2_secret_must_exist_and_not_be_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    _target_env(monkeypatch, **OAUTH2)
+    assert _error() == (
+        "SYNTHETIC_TARGETS__API__OAUTH2_SECRET: no secret named 'client_secret'"
+        " (set SYNTHETIC_SECRETS__CLIENT_SECRET)"
+    )
+    monkeypatch.setenv("SYNTHETIC_SECRETS__CLIENT_SECRET", "")
+    assert _error() == (
+        "SYNTHETIC_SECRETS__CLIENT_SECRET: is sent as an OAuth2 client secret"
+        " (SYNTHETIC_TARGETS__API__OAUTH2_SECRET), and is empty"
+    )
+
+
+@pytest.mark.parametrize("missing", sorted(OAUTH2))
+def test_oauth2_needs_token_url_client_id_and_secret_together(
+    monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    _target_env(monkeypatch, **{k: v for k, v in OAUTH2.items() if k != missing})
+    monkeypatch.setenv("SYNTHETIC_SECRETS__CLIENT_SECRET", "cl1ent-s3cret")
+    message = _error()
+    assert "\n" not in message
+    assert message.startswith("SYNTHETIC_TARGETS__API: ")
+    assert f"but {missing.upper()} not" in message
+
+
+def test_oauth2_scopes_alone_need_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    _target_env(monkeypatch, oauth2_scopes='["read"]')
+    assert _error() == (
+        "SYNTHETIC_TARGETS__API: OAUTH2_SCOPES is set but OAUTH2_TOKEN_URL and OAUTH2_CLIENT_ID"
+        " and OAUTH2_SECRET not: OAuth2 needs OAUTH2_TOKEN_URL, OAUTH2_CLIENT_ID and OAUTH2_SECRET"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"bearer_secret": "token", "basic_auth_secret": "token"},
+            "BEARER_SECRET and BASIC_AUTH_SECRET are both set",
+        ),
+        ({"bearer_secret": "token", **OAUTH2}, "BEARER_SECRET and OAUTH2_TOKEN_URL are both set"),
+        (
+            {"basic_auth_secret": "token", "oauth2_client_id": "x"},
+            "BASIC_AUTH_SECRET and OAUTH2_CLIENT_ID are both set",
+        ),
+        (
+            {"headers": '{"authorization": "Bearer x"}', **OAUTH2},
+            "HEADERS (Authorization) and OAUTH2_TOKEN_URL are both set",
+        ),
+        (
+            {"headers": '{"Authorization": "Bearer x"}', "bearer_secret": "token"},
+            "HEADERS (Authorization) and BEARER_SECRET are both set",
+        ),
+    ],
+)
+def test_a_target_has_one_kind_of_authentication(
+    monkeypatch: pytest.MonkeyPatch, fields: dict[str, str], expected: str
+) -> None:
+    _target_env(monkeypatch, **fields)
+    monkeypatch.setenv("SYNTHETIC_SECRETS__TOKEN", "user:passw0rd")
+    monkeypatch.setenv("SYNTHETIC_SECRETS__CLIENT_SECRET", "cl1ent-s3cret")
+    assert _error() == (
+        f"SYNTHETIC_TARGETS__API: {expected}: a target has one kind of authentication"
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("oauth2_token_url", "auth.example.com/token", "must be an absolute http(s) URL"),
+        ("oauth2_token_url", "ftp://auth.example.com/token", "must be an absolute http(s) URL"),
+        ("oauth2_token_url", "https://a.example.com/token?x=1", "must not have a query"),
+        ("oauth2_token_url", "https://u:p4ssw0rd@a.example.com/t", "must not carry credentials"),
+        ("oauth2_client_id", "", "must be a non-empty printable string"),
+        ("oauth2_scopes", '["read write"]', "invalid scope 'read write'"),
+        ("oauth2_scopes", '[""]', "invalid scope ''"),
+        ("oauth2_params", '{"grant_type": "password"}', "'grant_type' is set by the agent"),
+        ("oauth2_params", '{"Scope": "x"}', "'Scope' is set by the agent"),
+    ],
+)
+def test_bad_oauth2_values_name_their_variable(
+    monkeypatch: pytest.MonkeyPatch, field: str, value: str, expected: str
+) -> None:
+    _target_env(monkeypatch, **{**OAUTH2, field: value})
+    monkeypatch.setenv("SYNTHETIC_SECRETS__CLIENT_SECRET", "cl1ent-s3cret")
+    message = _error()
+    assert "\n" not in message
+    assert message.startswith(f"SYNTHETIC_TARGETS__API__{field.upper()}: {expected}")
+    assert "p4ssw0rd" not in message
+
+
+def test_the_basic_auth_secret_must_exist_and_be_user_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _target_env(monkeypatch, basic_auth_secret="API_LOGIN")
+    assert _error() == (
+        "SYNTHETIC_TARGETS__API__BASIC_AUTH_SECRET: no secret named 'api_login'"
+        " (set SYNTHETIC_SECRETS__API_LOGIN)"
+    )
+    monkeypatch.setenv("SYNTHETIC_SECRETS__API_LOGIN", "no-colon-here")
+    assert _error() == (
+        "SYNTHETIC_SECRETS__API_LOGIN: is sent as basic auth credentials"
+        " (SYNTHETIC_TARGETS__API__BASIC_AUTH_SECRET), and is not of the form user:password"
+    )
+    monkeypatch.setenv("SYNTHETIC_SECRETS__API_LOGIN", "synth:pa ss")
+    assert load_settings().targets["api"].basic_auth_secret == "api_login"
 
 
 def test_tls_options_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    _tls_target(
+    _target_env(
         monkeypatch,
         "https://10.0.12.7:8443",
         client_cert="/etc/mtls/tls.crt",
@@ -448,7 +582,7 @@ def test_tls_options_that_do_not_go_together_name_the_variable(
     monkeypatch: pytest.MonkeyPatch, fields: dict[str, str], expected: str
 ) -> None:
     monkeypatch.setenv("SYNTHETIC_SECRETS__EMPTY", "")
-    _tls_target(monkeypatch, "https://api.example.com", **fields)
+    _target_env(monkeypatch, "https://api.example.com", **fields)
     with pytest.raises(SettingsError) as error:
         load_settings()
     assert expected in str(error.value)
@@ -464,7 +598,7 @@ def test_tls_options_on_a_plain_http_target_are_refused(
 ) -> None:
     value = {"server_name": "api.example.com"}.get(field, "TLS12" if "version" in field else "/f")
     fields = {field: value, "client_cert": "/c.pem"} if field == "client_key" else {field: value}
-    _tls_target(monkeypatch, "http://api.example.com", **fields)
+    _target_env(monkeypatch, "http://api.example.com", **fields)
     with pytest.raises(SettingsError) as error:
         load_settings()
     assert (
