@@ -652,7 +652,9 @@ class Http11Transport(httpx.AsyncBaseTransport):
         if timer is not None:
             timer.marks["tls.start"] = start
             timer.marks["tls.end"] = time.monotonic()
-            timer.tls_details(transport.get_extra_info("ssl_object"))
+            timer.tls_details(
+                transport.get_extra_info("ssl_object"), transport.get_extra_info("peercert")
+            )
 
     async def aclose(self) -> None:
         """Close every idle connection; connections in use close when released."""
