@@ -69,6 +69,8 @@ HEADER_VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
 # Beyond a day a grace is never meant (Kubernetes has killed the pod long before), and past
 # threading.TIMEOUT_MAX the timer that bounds the shutdown would fail.
 MAX_SHUTDOWN_GRACE_SECONDS = 86400.0
+# A body larger than this is not what a check expects: it fails instead of filling the memory.
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -182,6 +184,29 @@ class TargetSettings(BaseModel):
     """http:// proxy (``http://host:port``) that requests go through, by CONNECT tunnels."""
     proxy_auth_secret: str | None = None
     """Name of a secret holding ``user:password`` for the proxy's Basic authentication."""
+    # Network options (issue 18): IP family, response size limit.
+    ip_protocol: Literal["ip4", "ip6"] | None = None
+    """IP family whose addresses are tried first (ip4 or ip6); unset: the resolver's order."""
+    ip_protocol_fallback: bool = True
+    """With IP_PROTOCOL, also try the other family's addresses; false: that family only."""
+    max_body_bytes: ByteSize = Field(default=ByteSize(DEFAULT_MAX_BODY_BYTES), gt=0)
+    """Largest response body read (e.g. 10MiB, 2GB); a larger one fails the request."""
+
+    @field_validator("ip_protocol", mode="before")
+    @classmethod
+    def _lower_ip_protocol(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_network(self) -> TargetSettings:
+        if self.ip_protocol is None and not self.ip_protocol_fallback:
+            raise ValueError("IP_PROTOCOL_FALLBACK=false needs IP_PROTOCOL (ip4 or ip6)")
+        if self.ip_protocol is not None and self.proxy_url is not None:
+            raise ValueError(
+                "IP_PROTOCOL has no effect with PROXY_URL (the proxy resolves the target's name):"
+                " unset one of them"
+            )
+        return self
 
     @field_validator("bearer_secret", "proxy_auth_secret")
     @classmethod

@@ -24,6 +24,7 @@ from synthetic_exporter.core.settings import Settings, TargetSettings
 from synthetic_exporter.core.version import __version__
 from synthetic_exporter.http._httpx_adapter import merge_plain_path
 from synthetic_exporter.http.instrumentation import InstrumentedTransport
+from synthetic_exporter.http.network import NetworkOptions
 from synthetic_exporter.http.proxy import Proxy
 from synthetic_exporter.http.transport import Http11Transport, run_connections
 
@@ -113,6 +114,16 @@ def target_proxy(target: TargetSettings, secrets: dict[str, str]) -> Proxy | Non
     return Proxy.from_url(target.proxy_url, credentials)
 
 
+def network_options(name: str, target: TargetSettings) -> NetworkOptions:
+    """Return a target's IP family preference and response size limit, for its transport."""
+    return NetworkOptions(
+        target=name,
+        ip_protocol=target.ip_protocol,
+        ip_protocol_fallback=target.ip_protocol_fallback,
+        max_body_bytes=int(target.max_body_bytes),
+    )
+
+
 def build_client(
     name: str,
     target: TargetSettings,
@@ -134,12 +145,15 @@ def build_client(
         # httpcore (with h2) loads only for HTTP/2 targets: about 5 MiB otherwise unused.
         from synthetic_exporter.http.http2_backend import Http2Transport
 
-        inner = Http2Transport(context(), target_proxy(target, secrets or {}))
+        inner = Http2Transport(
+            context(), target_proxy(target, secrets or {}), network_options(name, target)
+        )
     else:
         inner = Http11Transport(
             make_ssl_context=context,
             per_run=target.fresh_connections,
             proxy=target_proxy(target, secrets or {}),
+            network=network_options(name, target),
         )
     return TargetClient(
         base_url=target.base_url,

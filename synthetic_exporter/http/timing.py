@@ -32,6 +32,7 @@ import httpx
 
 from synthetic_exporter.core.results import PHASES, RequestRecord
 from synthetic_exporter.http.cdn import cdn_headers, classify
+from synthetic_exporter.http.network import ip_version
 
 Sink = Callable[["RequestTimer"], None]
 
@@ -85,6 +86,12 @@ class RequestTimer:
     error: str = ""
     ended: float | None = None
     span_id: str = ""
+    remote_address: str = ""
+
+    def body_failed(self, exc: Exception) -> None:
+        """Keep the error that ended reading the response body (the first one)."""
+        if not self.error:
+            self.error = f"{type(exc).__name__}: {exc}"
 
     async def trace(self, event: str, info: dict[str, Any]) -> None:
         """Take one httpcore trace event."""
@@ -134,10 +141,16 @@ class RequestTimer:
             error=self.redact(self.error),
             started_at=self.started_at,
             span_id=self.span_id,
+            remote_address=self.remote_address,
+            ip_family=ip_version(self.remote_address),
         )
 
 
 class HookedStream(httpx.AsyncByteStream):
-    """A response body that calls ``after_close`` once it is closed (the agent's transport's)."""
+    """A response body that calls ``after_close`` once it is closed (the agent's transport's).
+
+    ``after_error`` is called with the error that ended reading it, if one did.
+    """
 
     after_close: Callable[[], None] | None = None
+    after_error: Callable[[Exception], None] | None = None
