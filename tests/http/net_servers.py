@@ -1,6 +1,7 @@
 """Servers for the network-option tests, on loopback, in the test's own event loop.
 
-Both speak the same paths: ``/hello`` answers the server's ``text``, ``/sized/<n>`` a body of
+Both speak the same paths: ``/hello`` answers the server's ``text``, ``/family`` the IP family
+of the address the client reached (``v4`` or ``v6``), ``/sized/<n>`` a body of
 ``n`` bytes, ``/endless`` a body that never ends (sent as fast as the client takes it, so never
 more than the socket buffers and flow control allow). :class:`Http1Server` is HTTP/1.1 with
 keep-alive (``/endless`` chunked); :class:`H2Server` is HTTP/2 over TLS (ALPN ``h2``). Each
@@ -40,6 +41,11 @@ def has_ipv6_loopback() -> bool:
     except OSError:
         return False
     return True
+
+
+def family_of(transport: asyncio.BaseTransport) -> bytes:
+    """Return ``v4`` or ``v6``: the family of the local address a connection was accepted on."""
+    return b"v6" if ":" in str(transport.get_extra_info("sockname")[0]) else b"v4"
 
 
 def body_size(path: str) -> int:
@@ -111,7 +117,8 @@ class Http1Server(_Listeners):
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                size = body_size(head.split(b" ", 2)[1].decode("ascii"))
+                path = head.split(b" ", 2)[1].decode("ascii")
+                size = body_size(path)
                 if size == ENDLESS:
                     writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
                     piece = b"%x\r\n%s\r\n" % (len(CHUNK), CHUNK)
@@ -119,6 +126,8 @@ class Http1Server(_Listeners):
                         writer.write(piece)
                         await writer.drain()
                 body = b"x" * size if size else self.text.encode()
+                if path == "/family":
+                    body = family_of(writer.transport)
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -169,6 +178,8 @@ class _H2Protocol(asyncio.Protocol):
                 path = dict(event.headers or []).get(b":path", b"/").decode("ascii")
                 size = body_size(path)
                 body = b"" if size else self.server.text.encode()
+                if path == "/family" and self.transport is not None:
+                    body = family_of(self.transport)
                 length = [] if size == ENDLESS else [("content-length", str(size or len(body)))]
                 self.h2.send_headers(event.stream_id, [(":status", "200"), *length])
                 if body:
