@@ -99,6 +99,11 @@ class RequestTimer:
         mark = EVENTS.get(event)
         if mark is not None:
             self.marks.setdefault(f"{mark[0]}.{mark[1]}", now)
+        if event == "connection.connect_tcp.complete":  # a new connection (never a proxy's)
+            stream = info.get("return_value")
+            address = stream.get_extra_info("server_addr") if stream is not None else None
+            if isinstance(address, tuple) and address:
+                self.remote_address = str(address[0])
         if event == "connection.start_tls.complete":
             stream = info.get("return_value")
             self.tls_details(stream.get_extra_info("ssl_object") if stream is not None else None)

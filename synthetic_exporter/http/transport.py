@@ -199,7 +199,12 @@ class Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         """End a close-delimited body; otherwise the response was cut short."""
-        if self.headers_done and not self.message_done and self.close_delimited:
+        if (
+            self.headers_done
+            and not self.message_done
+            and self.close_delimited
+            and self.error is None
+        ):
             self.message_done = True
             self.keep_alive = False
             self.done_at = time.monotonic()
@@ -485,6 +490,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
         timer: RequestTimer | None,
     ) -> httpx.Response:
         read_timeout = _timeout(request, "read")
+        if timer is not None:
+            timer.remote_address = connection.remote_address
         try:
             connection.begin(head_only=request.method == "HEAD")
             connection.closing = closing
@@ -499,7 +506,6 @@ class Http11Transport(httpx.AsyncBaseTransport):
             connection.close()
             raise
         if timer is not None:
-            timer.remote_address = connection.remote_address
             timer.marks["processing.start"] = sent
             timer.marks["processing.end"] = connection.headers_at
             timer.marks["transfer.start"] = connection.headers_at

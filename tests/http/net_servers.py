@@ -1,7 +1,8 @@
 """Servers for the network-option tests, on loopback, in the test's own event loop.
 
 Both speak the same paths: ``/hello`` answers the server's ``text``, ``/family`` the IP family
-of the address the client reached (``v4`` or ``v6``), ``/sized/<n>`` a body of
+of the address the client reached (``v4`` or ``v6``), ``/silent`` nothing, ever,
+``/sized/<n>`` a body of
 ``n`` bytes, ``/endless`` a body that never ends (sent as fast as the client takes it, so never
 more than the socket buffers and flow control allow). :class:`Http1Server` is HTTP/1.1 with
 keep-alive (``/endless`` chunked); :class:`H2Server` is HTTP/2 over TLS (ALPN ``h2``). Each
@@ -29,6 +30,7 @@ import h2.exceptions
 
 CHUNK = b"x" * 65536
 ENDLESS = -1  # bytes left to send on an endless stream
+SILENT = -2  # never answer
 
 
 def has_ipv6_loopback() -> bool:
@@ -52,6 +54,8 @@ def body_size(path: str) -> int:
     """Return the body size a path asks for (``ENDLESS`` for ``/endless``)."""
     if path.startswith("/endless"):
         return ENDLESS
+    if path.startswith("/silent"):
+        return SILENT
     if path.startswith("/sized/"):
         return int(path.split("/")[2])
     return 0
@@ -119,6 +123,10 @@ class Http1Server(_Listeners):
                 head = await reader.readuntil(b"\r\n\r\n")
                 path = head.split(b" ", 2)[1].decode("ascii")
                 size = body_size(path)
+                if size == SILENT:
+                    while await reader.read(65536):
+                        pass
+                    return
                 if size == ENDLESS:
                     writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
                     piece = b"%x\r\n%s\r\n" % (len(CHUNK), CHUNK)
@@ -177,6 +185,8 @@ class _H2Protocol(asyncio.Protocol):
             if isinstance(event, h2.events.RequestReceived) and event.stream_id is not None:
                 path = dict(event.headers or []).get(b":path", b"/").decode("ascii")
                 size = body_size(path)
+                if size == SILENT:
+                    continue
                 body = b"" if size else self.server.text.encode()
                 if path == "/family" and self.transport is not None:
                     body = family_of(self.transport)

@@ -186,6 +186,21 @@ async def test_the_address_and_family_are_recorded_on_new_and_reused_connections
 
 
 @pytest.mark.slow
+async def test_the_address_is_recorded_when_the_answer_never_comes(
+    make_server: Callable[..., Server],
+    target_of: Callable[..., TargetSettings],
+    settings_for: SettingsFor,
+) -> None:
+    async with make_server(("127.0.0.1",)) as server:
+        target = target_of("127.0.0.1", server.port, timeout=0.3)
+        (result,) = await run_one(settings_for(targets={"default": target}), fetch_suite("/silent"))
+    assert result.outcome is Outcome.TIMEOUT  # an httpx timeout counts as the test's
+    (request,) = result.requests
+    assert request.error.startswith("ReadTimeout")
+    assert (request.status, request.remote_address, request.ip_family) == (None, "127.0.0.1", 4)
+
+
+@pytest.mark.slow
 async def test_ip6_without_fallback_against_an_ipv4_host_fails_clearly(
     make_server: Callable[..., Server],
     target_of: Callable[..., TargetSettings],
