@@ -264,11 +264,12 @@ class _Body(httpx.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         limit = self.network.max_body_bytes
         received = 0
+        chunks = aiter(self.inner)
         try:
-            async for chunk in self.inner:
+            async for chunk in chunks:
                 received += len(chunk)
                 if limit is not None and received > limit:
-                    await self._end()
+                    await self._end(chunks)
                     raise self.network.too_large()
                 yield chunk
         except ResponseTooLarge:
@@ -279,13 +280,13 @@ class _Body(httpx.AsyncByteStream):
                 raise
             raise mapped from exc
 
-    async def _end(self) -> None:
-        """End the connection, then let httpcore see it fail (and drop what it buffered)."""
+    async def _end(self, chunks: AsyncIterator[bytes]) -> None:
+        """End the connection, then let httpcore see it fail (dropping what it buffered)."""
         if not isinstance(self.network_stream, ClosableStream):
             return
         self.network_stream.end()
         try:
-            async for _ in self.inner:
+            async for _ in chunks:
                 pass
         except Exception as exc:  # the read error httpcore keeps on the connection until dropped
             exc.__traceback__ = None  # and with it every frame, the body read so far included
