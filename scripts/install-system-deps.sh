@@ -4,12 +4,14 @@
 # buildah and mmdebstrap to build and run the container image without Docker (tests/test_image.py,
 # scripts/build-image.sh; buildah brings uidmap; vfs storage and chroot isolation need neither
 # fuse-overlayfs nor an OCI runtime), tinyproxy for the per-target proxy tests
-# (tests/http/test_proxy.py), and nginx, a real TLS server for the targets' TLS options (mutual
-# TLS, server names, TLS versions: tests/http/test_tls_options.py). Idempotent: does nothing when
+# (tests/http/test_proxy.py), nginx, a real TLS server for the targets' TLS options (mutual
+# TLS, server names, TLS versions: tests/http/test_tls_options.py), and util-linux's unshare
+# (essential in Debian; listed to say so), with which tests/http/test_network_dual_stack.py gives
+# the agent a hosts file of its own in a private mount namespace. Idempotent: does nothing when
 # they are already there.
 set -euo pipefail
 packages=(prometheus prometheus-alertmanager prometheus-blackbox-exporter chromium buildah mmdebstrap
-  tinyproxy nginx)
+  tinyproxy nginx util-linux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

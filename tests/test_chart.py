@@ -375,6 +375,8 @@ def test_config_becomes_synthetic_variables(
     assert settings.labels == {"location": "eu-west-1"}
     assert settings.targets["cdn"].http2 is True
     assert settings.targets["cdn"].timeout == 10
+    assert settings.targets["cdn"].ip_protocol == "ip6"
+    assert settings.targets["cdn"].max_body_bytes == 50 * 1024 * 1024
 
 
 @pytest.mark.slow

@@ -201,6 +201,23 @@ CASES: dict[str, Case] = {
             "SYNTHETIC_TARGETS__API__OAUTH2_SECRET": "api_key",
         },
     ),
+    "ip protocol": Case(
+        "SYNTHETIC_TARGETS__API__IP_PROTOCOL",
+        "Input should be 'ip4' or 'ip6'",
+        {
+            "SYNTHETIC_TARGETS__API__BASE_URL": "https://api.example.com",
+            "SYNTHETIC_TARGETS__API__IP_PROTOCOL": "ipv6",
+        },
+    ),
+    "max body bytes": Case(
+        "SYNTHETIC_TARGETS__API__MAX_BODY_BYTES",
+        "could not parse",
+        {
+            "SYNTHETIC_TARGETS__API__BASE_URL": "https://api.example.com",
+            "SYNTHETIC_TARGETS__API__MAX_BODY_BYTES": "lots",
+        },
+        ("list", "serve"),
+    ),
     "checks path missing": Case(
         "SYNTHETIC_CHECKS_PATH",
         "does not exist",

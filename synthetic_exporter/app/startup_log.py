@@ -14,11 +14,17 @@ from loguru import logger
 from synthetic_exporter.authoring.suite import Suite
 from synthetic_exporter.core.durations import format_duration
 from synthetic_exporter.core.logs import redact
-from synthetic_exporter.core.settings import Settings, TargetSettings, mask_url_password
+from synthetic_exporter.core.settings import (
+    DEFAULT_MAX_BODY_BYTES,
+    Settings,
+    TargetSettings,
+    mask_url_password,
+)
 from synthetic_exporter.core.version import __version__
 from synthetic_exporter.engine.loader import LoadResult
 from synthetic_exporter.engine.wiring import secret_values
 from synthetic_exporter.exporter.report import plural
+from synthetic_exporter.http.network import format_size
 
 __all__ = ["FEW_SUITES", "log_startup"]
 
@@ -53,6 +59,11 @@ def target_notes(target: TargetSettings) -> str:
         for note, on in (("HTTP/2", target.http2), ("TLS not verified", not target.verify))
         if on
     ]
+    if target.ip_protocol is not None:
+        family = f"IPv{target.ip_protocol[-1]}"
+        notes.append(f"{family} first" if target.ip_protocol_fallback else f"{family} only")
+    if target.max_body_bytes != DEFAULT_MAX_BODY_BYTES:
+        notes.append(f"bodies up to {format_size(target.max_body_bytes)}")
     return f" ({', '.join(notes)})" if notes else ""
 
 

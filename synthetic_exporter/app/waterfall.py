@@ -46,6 +46,7 @@ class WaterfallRow:
     tls_version: str
     cert_expiry: str
     error: str
+    address: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,4 +119,12 @@ def _row(request: Mapping[str, Any], start: float, scale: float) -> WaterfallRow
         tls_version=request.get("tls_version") or "",
         cert_expiry=f"{datetime.fromtimestamp(expiry, UTC):%Y-%m-%d}" if expiry else "",
         error=request.get("error") or "",
+        address=_address(request),
     )
+
+
+def _address(request: Mapping[str, Any]) -> str:
+    """Return ``IPv6 2600:9000::1``: the address that answered and its family (older: empty)."""
+    address = request.get("remote_address") or ""
+    family = request.get("ip_family")
+    return f"IPv{family} {address}" if address and family else address

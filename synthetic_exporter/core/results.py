@@ -80,6 +80,9 @@ class RequestRecord:
     resolve, connect or tls. ``path`` never carries the query string; no headers are kept.
     ``started_at`` is the wall-clock start; ``span_id`` the W3C trace span of the request
     (16 hex digits, in the ``traceparent`` header it carried; empty when none was sent).
+    ``remote_address`` is the IP address the connection that carried it went to, and
+    ``ip_family`` its family (4 or 6); empty and ``None`` when unknown: through a proxy (which
+    resolves the target), or when no connection was made.
     """
 
     target: str
@@ -95,6 +98,9 @@ class RequestRecord:
     error: str = ""
     started_at: float = 0.0
     span_id: str = ""
+    # IP family (issue 18): the address that answered.
+    remote_address: str = ""
+    ip_family: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,8 @@ OAUTH2_SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 OAUTH2_RESERVED_PARAMS = frozenset({"grant_type", "scope", "client_id", "client_secret"})
 OAUTH2_REQUIRED = ("oauth2_token_url", "oauth2_client_id", "oauth2_secret")
 OAUTH2_FIELDS = (*OAUTH2_REQUIRED, "oauth2_scopes", "oauth2_params")
+# A body larger than this is not what a check expects: it fails instead of filling the memory.
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 # TLS protocol versions, named as blackbox_exporter's tls_config names them.
 TlsVersion = Literal["TLS10", "TLS11", "TLS12", "TLS13"]
@@ -223,6 +225,29 @@ class TargetSettings(BaseModel):
     """Lowest TLS version offered: TLS10, TLS11, TLS12 or TLS13."""
     max_tls_version: TlsVersion | None = None
     """Highest TLS version offered: TLS10, TLS11, TLS12 or TLS13."""
+    # Network options (issue 18): IP family, response size limit.
+    ip_protocol: Literal["ip4", "ip6"] | None = None
+    """IP family whose addresses are tried first (ip4 or ip6); unset: the resolver's order."""
+    ip_protocol_fallback: bool = True
+    """With IP_PROTOCOL, also try the other family's addresses; false: that family only."""
+    max_body_bytes: ByteSize = Field(default=ByteSize(DEFAULT_MAX_BODY_BYTES), gt=0)
+    """Largest response body read (e.g. 10MiB, 2GB); a larger one fails the request."""
+
+    @field_validator("ip_protocol", mode="before")
+    @classmethod
+    def _lower_ip_protocol(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_network(self) -> TargetSettings:
+        if self.ip_protocol is None and not self.ip_protocol_fallback:
+            raise ValueError("IP_PROTOCOL_FALLBACK=false needs IP_PROTOCOL (ip4 or ip6)")
+        if self.ip_protocol is not None and self.proxy_url is not None:
+            raise ValueError(
+                "IP_PROTOCOL has no effect with PROXY_URL (the proxy resolves the target's name):"
+                " unset one of them"
+            )
+        return self
 
     # Target authentication: basic auth and OAuth2 client credentials (issue 18).
     basic_auth_secret: str | None = None

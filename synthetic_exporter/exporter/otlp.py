@@ -178,6 +178,10 @@ class SpanBuilder:
             attributes["server.address"] = host
         if port is not None:
             attributes["server.port"] = port
+        if record.remote_address:
+            attributes["network.peer.address"] = record.remote_address
+        if record.ip_family is not None:
+            attributes["network.type"] = f"ipv{record.ip_family}"
         if record.status is not None:
             attributes["http.response.status_code"] = record.status
         for phase, seconds in record.phases.items():

@@ -25,6 +25,7 @@ from synthetic_exporter.core.settings import Settings, TargetSettings
 from synthetic_exporter.core.version import __version__
 from synthetic_exporter.http._httpx_adapter import merge_plain_path
 from synthetic_exporter.http.instrumentation import InstrumentedTransport
+from synthetic_exporter.http.network import NetworkOptions
 from synthetic_exporter.http.oauth2 import ClientCredentials, OAuth2, token_target
 from synthetic_exporter.http.proxy import Proxy, basic_authorization
 from synthetic_exporter.http.tls import server_names, tls_context
@@ -147,6 +148,16 @@ def client_credentials(target: TargetSettings, secrets: dict[str, str]) -> Clien
     )
 
 
+def network_options(name: str, target: TargetSettings) -> NetworkOptions:
+    """Return a target's IP family preference and response size limit, for its transport."""
+    return NetworkOptions(
+        target=name,
+        ip_protocol=target.ip_protocol,
+        ip_protocol_fallback=target.ip_protocol_fallback,
+        max_body_bytes=int(target.max_body_bytes),
+    )
+
+
 def build_client(
     name: str,
     target: TargetSettings,
@@ -169,13 +180,19 @@ def build_client(
         # httpcore (with h2) loads only for HTTP/2 targets: about 5 MiB otherwise unused.
         from synthetic_exporter.http.http2_backend import Http2Transport
 
-        inner = Http2Transport(context(), target_proxy(target, secrets), server_names(target))
+        inner = Http2Transport(
+            context(),
+            target_proxy(target, secrets),
+            network_options(name, target),
+            server_names(target),
+        )
     else:
         inner = Http11Transport(
             make_ssl_context=context,
             per_run=target.fresh_connections,
             proxy=target_proxy(target, secrets),
             server_names=server_names(target),
+            network=network_options(name, target),
         )
     transport = InstrumentedTransport(name, inner, redact)
     auth_flow = None

@@ -36,31 +36,51 @@ import anyio
 import httpcore
 import httpx
 
+from synthetic_exporter.http.network import NetworkOptions, NoAddress, ResponseTooLarge, shut_down
 from synthetic_exporter.http.proxy import Proxy
 from synthetic_exporter.http.timing import ACTIVE_REQUEST, RequestTimer
 from synthetic_exporter.http.transport import is_ip_address
 
 Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
+ENDED = "the connection was closed: a response on it exceeded the size limit"
 
 
-class ServerNameStream(httpcore.AsyncNetworkStream):
-    """A new connection whose TLS is started with a target's server name instead of its host.
+class ClosableStream(httpcore.AsyncNetworkStream):
+    """A network stream that can be ended from outside httpcore (:meth:`end`).
 
-    httpcore starts TLS with the URL's host (through a proxy it ignores the ``sni_hostname``
-    extension), so the name is swapped here, for direct and tunnelled connections alike. The
-    TLS stream is httpcore's own: nothing is in between once TLS runs.
+    httpcore keeps an HTTP/2 connection whose response was closed early in its pool, while
+    the server may go on sending. After :meth:`end`, the TCP connection is shut down and every
+    read or write fails at once, so that httpcore marks the connection broken and never hands
+    it out again.
+
+    ``server_names`` maps a host to the TLS server name its connection starts TLS with (a
+    target's ``SERVER_NAME``): httpcore starts TLS with the URL's host, and through a proxy it
+    ignores the ``sni_hostname`` extension, so the name is swapped here, for direct and
+    tunnelled connections alike.
     """
 
-    def __init__(self, inner: httpcore.AsyncNetworkStream, names: Mapping[str, str]) -> None:
+    def __init__(
+        self, inner: httpcore.AsyncNetworkStream, server_names: Mapping[str, str] | None = None
+    ) -> None:
         self.inner = inner
-        self.names = names
+        self.server_names = server_names or {}
+        self.ended = False
+
+    def end(self) -> None:
+        """Shut the connection down; later reads and writes fail."""
+        self.ended = True
+        shut_down(self.inner)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
-        """Read from the connection (a proxy's answer to CONNECT, or plain http)."""
+        """Read from the connection."""
+        if self.ended:
+            raise httpcore.ReadError(ENDED)
         return await self.inner.read(max_bytes, timeout)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Write to the connection."""
+        if self.ended:
+            raise httpcore.WriteError(ENDED)
         await self.inner.write(buffer, timeout)
 
     async def aclose(self) -> None:
@@ -73,31 +93,32 @@ class ServerNameStream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - httpcore interface
     ) -> httpcore.AsyncNetworkStream:
-        """Start TLS, sending (and verifying) the server name configured for the host."""
-        name = self.names.get(server_hostname, server_hostname) if server_hostname else None
-        return await self.inner.start_tls(ssl_context, name, timeout)
+        """Start TLS (with the host's configured server name); the TLS stream can be ended too."""
+        name = self.server_names.get(server_hostname, server_hostname) if server_hostname else None
+        return ClosableStream(await self.inner.start_tls(ssl_context, name, timeout))
 
     def get_extra_info(self, info: str) -> Any:
-        """Return the connection's extra information."""
+        """Return the connection's details, as httpcore's streams do."""
+        if info == "is_readable" and self.ended:
+            return True  # as a connection the server closed
         return self.inner.get_extra_info(info)
 
 
 class TimedBackend(httpcore.AsyncNetworkBackend):
-    """A network backend that resolves names itself (timed), then connects to the addresses.
-
-    ``server_names`` maps a host to the TLS server name its connections use instead
-    (:class:`ServerNameStream`).
-    """
+    """A network backend that resolves names itself (timed), then connects to the addresses."""
 
     def __init__(
         self,
         inner: httpcore.AsyncNetworkBackend,
         proxy: Proxy | None = None,
+        network: NetworkOptions | None = None,
         server_names: Mapping[str, str] | None = None,
     ) -> None:
         self.inner = inner
         self.proxy = proxy  # every TCP connection goes to it, if set
-        self.server_names = dict(server_names or {})
+        # Address order for the target's own name (a proxy's name keeps the resolver's order).
+        self.network = network if network is not None and proxy is None else NetworkOptions()
+        self.server_names = dict(server_names or {})  # TLS server name per host (ClosableStream)
 
     async def connect_tcp(
         self,
@@ -108,20 +129,6 @@ class TimedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         """Resolve ``host`` (timed), then connect to its addresses in order."""
-        stream = await self._connect_tcp_named(host, port, timeout, local_address, socket_options)
-        if self.server_names:
-            return ServerNameStream(stream, self.server_names)
-        return stream
-
-    async def _connect_tcp_named(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None,  # noqa: ASYNC109 - httpcore interface
-        local_address: str | None,
-        socket_options: Iterable[Any] | None,
-    ) -> httpcore.AsyncNetworkStream:
-        """Connect as :meth:`_connect_tcp` does; errors reaching a proxy name the proxy."""
         if self.proxy is None:
             return await self._connect_tcp(host, port, timeout, local_address, socket_options)
         name = self.proxy.name
@@ -157,12 +164,17 @@ class TimedBackend(httpcore.AsyncNetworkBackend):
                 timer.resolve_seconds = resolved - start
                 timer.marks["connect.start"] = resolved  # httpcore's mark included resolving
             addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        try:
+            addresses = self.network.order(host, addresses)
+        except NoAddress as exc:
+            raise httpcore.ConnectError(str(exc)) from None
         error: Exception | None = None
         for address in addresses:
             try:
-                return await self.inner.connect_tcp(
+                stream = await self.inner.connect_tcp(
                     address, port, timeout, local_address, socket_options
                 )
+                return ClosableStream(stream, self.server_names)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         raise error or httpcore.ConnectError(f"no address for {host}")
@@ -248,20 +260,56 @@ class ProxyTrace:
 
 
 class _Body(httpx.AsyncByteStream):
-    """httpcore's response body, its errors raised as httpx's."""
+    """httpcore's response body, its errors raised as httpx's, its size limited.
 
-    def __init__(self, inner: AsyncIterable[bytes]) -> None:
+    Past the target's ``max_body_bytes`` the connection under it is shut down (an HTTP/2
+    connection would otherwise stay in the pool while the server goes on sending) and
+    :class:`~synthetic_exporter.http.network.ResponseTooLarge` is raised.
+    """
+
+    def __init__(
+        self,
+        inner: AsyncIterable[bytes],
+        network: NetworkOptions,
+        network_stream: object = None,
+        after_end: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.inner = inner
+        self.network = network
+        self.network_stream = network_stream
+        self.after_end = after_end
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        limit = self.network.max_body_bytes
+        received = 0
+        chunks = aiter(self.inner)
         try:
-            async for chunk in self.inner:
+            async for chunk in chunks:
+                received += len(chunk)
+                if limit is not None and received > limit:
+                    await self._end(chunks)
+                    raise self.network.too_large()
                 yield chunk
+        except ResponseTooLarge:
+            raise
         except Exception as exc:
             mapped = httpx_error(exc)
             if mapped is None:
                 raise
             raise mapped from exc
+
+    async def _end(self, chunks: AsyncIterator[bytes]) -> None:
+        """End the connection, then let httpcore see it fail (dropping what it buffered)."""
+        if not isinstance(self.network_stream, ClosableStream):
+            return
+        self.network_stream.end()
+        try:
+            async for _ in chunks:
+                pass
+        except Exception as exc:  # the read error httpcore keeps on the connection until dropped
+            exc.__traceback__ = None  # and with it every frame, the body read so far included
+        if self.after_end is not None:
+            await self.after_end()
 
     async def aclose(self) -> None:
         close = getattr(self.inner, "aclose", None)
@@ -280,9 +328,11 @@ class Http2Transport(httpx.AsyncBaseTransport):
         self,
         ssl_context: ssl.SSLContext,
         proxy: Proxy | None = None,
+        network: NetworkOptions | None = None,
         server_names: Mapping[str, str] | None = None,
     ) -> None:
         self.proxy = proxy
+        self.network = network if network is not None else NetworkOptions()
         options: dict[str, Any] = {
             "ssl_context": ssl_context,
             "max_connections": MAX_CONNECTIONS,
@@ -290,7 +340,9 @@ class Http2Transport(httpx.AsyncBaseTransport):
             "keepalive_expiry": KEEPALIVE_EXPIRY_SECONDS,
             "http1": True,
             "http2": True,
-            "network_backend": TimedBackend(httpcore.AnyIOBackend(), proxy, server_names),
+            "network_backend": TimedBackend(
+                httpcore.AnyIOBackend(), proxy, self.network, server_names
+            ),
         }
         self.pool: httpcore.AsyncConnectionPool
         if proxy is None:
@@ -334,16 +386,35 @@ class Http2Transport(httpx.AsyncBaseTransport):
                 mapped = _proxy_error(mapped, self.proxy, url, timer)
             raise mapped from exc
         assert isinstance(response.stream, AsyncIterable)
+        network_stream = response.extensions.get("network_stream")
+        if timer is not None and self.proxy is None:
+            timer.remote_address = _server_address(network_stream)
         return httpx.Response(
             status_code=response.status,
             headers=response.headers,
-            stream=_Body(response.stream),
+            stream=_Body(response.stream, self.network, network_stream, self._drop_broken),
             extensions=response.extensions,
         )
+
+    async def _drop_broken(self) -> None:
+        """Close the pool's idle connections that can take no more requests (ended ones).
+
+        httpcore would keep them (and their buffers) until they expire or the pool is full.
+        """
+        for connection in self.pool.connections:
+            if connection.is_idle() and not connection.is_available():
+                await connection.aclose()
 
     async def aclose(self) -> None:
         """Close the pool's connections."""
         await self.pool.aclose()
+
+
+def _server_address(network_stream: object) -> str:
+    """Return the IP address an httpcore network stream is connected to (empty if unknown)."""
+    get_extra_info = getattr(network_stream, "get_extra_info", None)
+    address = get_extra_info("server_addr") if get_extra_info is not None else None
+    return str(address[0]) if isinstance(address, tuple) and address else ""
 
 
 def _proxy_error(

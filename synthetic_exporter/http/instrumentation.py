@@ -27,14 +27,24 @@ from synthetic_exporter.http.transport import Http11Transport
 class _ClosingStream(httpx.AsyncByteStream):
     """Wraps a response body to finish the request's record when the response is closed."""
 
-    def __init__(self, inner: httpx.AsyncByteStream, on_close: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        inner: httpx.AsyncByteStream,
+        on_close: Callable[[], None],
+        on_error: Callable[[Exception], None],
+    ) -> None:
         self.inner = inner
         self.on_close = on_close
+        self.on_error = on_error
         self.closed = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self.inner:
-            yield chunk
+        try:
+            async for chunk in self.inner:
+                yield chunk
+        except Exception as exc:
+            self.on_error(exc)
+            raise
 
     async def aclose(self) -> None:
         try:
@@ -112,9 +122,10 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
 
         if isinstance(response.stream, HookedStream):  # one layer less inside the check's clock
             response.stream.after_close = finish
+            response.stream.after_error = timer.body_failed
         else:
             assert isinstance(response.stream, httpx.AsyncByteStream)
-            response.stream = _ClosingStream(response.stream, finish)
+            response.stream = _ClosingStream(response.stream, finish, timer.body_failed)
         return response
 
     async def aclose(self) -> None:

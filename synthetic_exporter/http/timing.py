@@ -33,6 +33,7 @@ import httpx
 
 from synthetic_exporter.core.results import PHASES, RequestRecord
 from synthetic_exporter.http.cdn import cdn_headers, classify
+from synthetic_exporter.http.network import ip_version
 
 _MONTHS = {name: number for number, name in enumerate(calendar.month_abbr) if name}
 Sink = Callable[["RequestTimer"], None]
@@ -87,6 +88,12 @@ class RequestTimer:
     error: str = ""
     ended: float | None = None
     span_id: str = ""
+    remote_address: str = ""
+
+    def body_failed(self, exc: Exception) -> None:
+        """Keep the error that ended reading the response body (the first one)."""
+        if not self.error:
+            self.error = f"{type(exc).__name__}: {exc}"
 
     async def trace(self, event: str, info: dict[str, Any]) -> None:
         """Take one httpcore trace event."""
@@ -94,6 +101,11 @@ class RequestTimer:
         mark = EVENTS.get(event)
         if mark is not None:
             self.marks.setdefault(f"{mark[0]}.{mark[1]}", now)
+        if event == "connection.connect_tcp.complete":  # a new connection (never a proxy's)
+            stream = info.get("return_value")
+            address = stream.get_extra_info("server_addr") if stream is not None else None
+            if isinstance(address, tuple) and address:
+                self.remote_address = str(address[0])
         if event == "connection.start_tls.complete":
             stream = info.get("return_value")
             self.tls_details(stream.get_extra_info("ssl_object") if stream is not None else None)
@@ -141,13 +153,19 @@ class RequestTimer:
             error=self.redact(self.error),
             started_at=self.started_at,
             span_id=self.span_id,
+            remote_address=self.remote_address,
+            ip_family=ip_version(self.remote_address),
         )
 
 
 class HookedStream(httpx.AsyncByteStream):
-    """A response body that calls ``after_close`` once it is closed (the agent's transport's)."""
+    """A response body that calls ``after_close`` once it is closed (the agent's transport's).
+
+    ``after_error`` is called with the error that ended reading it, if one did.
+    """
 
     after_close: Callable[[], None] | None = None
+    after_error: Callable[[Exception], None] | None = None
 
 
 def cert_time(text: str) -> float:

@@ -35,6 +35,7 @@ import anyio
 import httptools
 import httpx
 
+from synthetic_exporter.http.network import NetworkOptions
 from synthetic_exporter.http.proxy import Handshake, Proxy, open_tunnel
 from synthetic_exporter.http.timing import ACTIVE_REQUEST, HookedStream, RequestTimer
 
@@ -45,6 +46,7 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 # Stop reading from the socket while this much of a body waits for the reader.
 READ_BUFFER_LIMIT = 256 * 1024
 NO_BODY_STATUSES = frozenset({204, 304})
+NO_OPTIONS = NetworkOptions()
 # Bytes that would let a header value start another header (or end the head).
 _UNSAFE = re.compile(rb"[\r\n\0]")
 
@@ -135,8 +137,10 @@ def run_connections() -> Iterator[None]:
 class Connection(asyncio.Protocol):
     """One HTTP/1.1 connection: parses responses as bytes arrive and wakes the waiting reader."""
 
-    def __init__(self, origin: Origin) -> None:
+    def __init__(self, origin: Origin, network: NetworkOptions = NO_OPTIONS) -> None:
         self.origin = origin
+        self.network = network
+        self.remote_address = ""  # the address connected to (empty through a proxy)
         self.pool: Pool | None = None  # where it goes back to when its response is done
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -165,6 +169,7 @@ class Connection(asyncio.Protocol):
         self.done_at = 0.0
         self.body: deque[bytes] = deque()
         self.buffered = 0
+        self.body_bytes = 0  # of this response, read or not (for the target's size limit)
 
     # asyncio.Protocol
 
@@ -194,7 +199,12 @@ class Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         """End a close-delimited body; otherwise the response was cut short."""
-        if self.headers_done and not self.message_done and self.close_delimited:
+        if (
+            self.headers_done
+            and not self.message_done
+            and self.close_delimited
+            and self.error is None
+        ):
             self.message_done = True
             self.keep_alive = False
             self.done_at = time.monotonic()
@@ -246,10 +256,16 @@ class Connection(asyncio.Protocol):
         self.close_delimited = not names & {b"content-length", b"transfer-encoding"}
 
     def on_body(self, body: bytes) -> None:
-        """Buffer a piece of the body for the reader."""
-        if not self.message_done:
-            self.body.append(body)
-            self.buffered += len(body)
+        """Buffer a piece of the body for the reader; fail the connection past the size limit."""
+        if self.message_done or self.error is not None:
+            return
+        self.body_bytes += len(body)
+        limit = self.network.max_body_bytes
+        if limit is not None and self.body_bytes > limit:
+            self._fail(self.network.too_large())  # what is buffered stays within the limit
+            return
+        self.body.append(body)
+        self.buffered += len(body)
 
     def on_message_complete(self) -> None:
         """Mark the response complete (or forget a finished 1xx response)."""
@@ -258,7 +274,7 @@ class Connection(asyncio.Protocol):
             self.reason = b""
             self.headers = []
             return
-        if not self.message_done:
+        if not self.message_done and self.error is None:
             self.message_done = True
             self.done_at = time.monotonic()
 
@@ -369,14 +385,19 @@ class ResponseBody(HookedStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         connection = self.connection
-        while True:
-            if connection.body:
-                yield connection.take_body()
-            elif connection.message_done:
-                return
-            else:
-                connection.check()
-                await connection.wait(self.read_timeout)
+        try:
+            while True:
+                if connection.body:
+                    yield connection.take_body()
+                elif connection.message_done:
+                    return
+                else:
+                    connection.check()
+                    await connection.wait(self.read_timeout)
+        except Exception as exc:
+            if self.after_error is not None:
+                self.after_error(exc)
+            raise
 
     async def aclose(self) -> None:
         """Give the connection back (or close it if the body was not read to its end)."""
@@ -406,10 +427,12 @@ class Http11Transport(httpx.AsyncBaseTransport):
         per_run: bool = False,
         proxy: Proxy | None = None,
         server_names: Mapping[str, str] | None = None,
+        network: NetworkOptions = NO_OPTIONS,
     ) -> None:
         self.proxy = proxy
         # The TLS server name sent and verified instead of a host's own (a target's SERVER_NAME).
         self.server_names = dict(server_names or {})
+        self.network = network
         self.ssl_context = ssl_context
         self.make_ssl_context = make_ssl_context
         self.max_keepalive = max_keepalive_per_origin
@@ -470,6 +493,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
         timer: RequestTimer | None,
     ) -> httpx.Response:
         read_timeout = _timeout(request, "read")
+        if timer is not None:
+            timer.remote_address = connection.remote_address
         try:
             connection.begin(head_only=request.method == "HEAD")
             connection.closing = closing
@@ -535,7 +560,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
         try:
             with anyio.fail_after(timeout):
                 if proxy is None:
-                    addresses = await self._resolve(loop, host, port, timer)
+                    resolved = await self._resolve(loop, host, port, timer)
+                    addresses = self.network.order(host, resolved)
                     connection = await self._open(loop, origin, addresses, timer)
                 else:
                     try:
@@ -543,6 +569,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
                     except httpx.ConnectError as exc:
                         raise httpx.ConnectError(f"proxy {proxy.name}: {exc}") from exc
                     connection = await self._tunnel(loop, proxy, origin, addresses, timer)
+                    connection.network = self.network
                 if scheme == "https":
                     await self._start_tls(loop, connection, host, timer)
         except TimeoutError:
@@ -602,24 +629,26 @@ class Http11Transport(httpx.AsyncBaseTransport):
             timer.resolve_seconds = time.monotonic() - start
         return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
-    @staticmethod
     async def _open(
+        self,
         loop: asyncio.AbstractEventLoop,
         origin: Origin,
         addresses: list[str],
         timer: RequestTimer | None,
     ) -> Connection:
         port = origin[2]
+        network = self.network
         error: OSError | None = None
         for address in addresses:
             start = time.monotonic()
             try:
                 _, connection = await loop.create_connection(
-                    lambda: Connection(origin), address, port
+                    lambda: Connection(origin, network), address, port
                 )
             except OSError as exc:
                 error = exc
                 continue
+            connection.remote_address = address
             if timer is not None:
                 timer.marks["connect.start"] = start
                 timer.marks["connect.end"] = time.monotonic()

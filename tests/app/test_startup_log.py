@@ -120,6 +120,8 @@ def test_the_agent_says_what_it_loaded_and_where_it_listens(tmp_path: Path) -> N
         SYNTHETIC_SECRETS__API_KEY=SECRET,
         SYNTHETIC_TARGETS__CDN__BASE_URL="https://cdn.example.com",
         SYNTHETIC_TARGETS__CDN__HTTP2="true",
+        SYNTHETIC_TARGETS__CDN__IP_PROTOCOL="ip6",
+        SYNTHETIC_TARGETS__CDN__MAX_BODY_BYTES="50MiB",
     )
     args = [sys.executable, "-m", "synthetic_exporter", "--checks", str(checks), "serve"]
     agent = start_keeping_every_line(args, env)
@@ -153,7 +155,7 @@ def test_the_agent_says_what_it_loaded_and_where_it_listens(tmp_path: Path) -> N
     default = by_message(logged, "target default: ")
     assert default["base_url"] == "http://probe:***@127.0.0.1:1/***"
     assert by_message(logged, "target cdn: ")["message"] == (
-        "target cdn: https://cdn.example.com (HTTP/2)"
+        "target cdn: https://cdn.example.com (HTTP/2, IPv6 first, bodies up to 50.0 MiB)"
     )
     intervals = by_message(logged, "intervals: ")
     assert intervals["message"].startswith("intervals: 2 suites every 1h; default 5m;")

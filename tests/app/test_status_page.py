@@ -250,6 +250,16 @@ def test_waterfall_geometry() -> None:
     assert (first.offset, first.duration) == ("+200 ms", "300 ms")
 
 
+def test_waterfall_shows_the_address_that_answered_and_copes_without_it() -> None:
+    test = make_test("s", "t", Outcome.PASSED, at=101.0, duration=1.0)
+    recorded = replace(request(100.2, 0.3), remote_address="192.0.2.7", ip_family=4)
+    stored = to_jsonable(replace(test, requests=(recorded, request(100.5, 0.3))))
+    del stored["requests"][1]["remote_address"], stored["requests"][1]["ip_family"]  # older run
+    fall = waterfall(stored)
+    assert fall is not None
+    assert [row.address for row in fall.rows] == ["IPv4 192.0.2.7", ""]
+
+
 def test_waterfall_lays_records_without_start_end_to_end() -> None:
     test = replace(
         make_test("s", "t", Outcome.PASSED, at=101.0, duration=0.5),
@@ -270,6 +280,8 @@ def test_run_page_shows_every_part_of_a_test() -> None:
         pop="FRA",
         tls_version="TLSv1.3",
         cert_not_after=NOW + 30 * 86400,
+        remote_address="2600:9000:2001::1",
+        ip_family=6,
     )
     test = replace(
         make_test("signup", "confirm_email", Outcome.FAILED, at=NOW, message=NASTY),
@@ -281,7 +293,8 @@ def test_run_page_shows_every_part_of_a_test() -> None:
     html = render("run.html", page=run_page(to_jsonable(run), NOW), environment="e")
     assert f'id="{anchor("signup", "confirm_email")}"' in html
     assert "ConnectError: &lt;refused&gt;" in html
-    for shown in ("no response", "cache Hit", "edge FRA", "TLSv1.3", "cert until", "traceback"):
+    shown_parts = ("no response", "cache Hit", "edge FRA", "TLSv1.3", "cert until", "traceback")
+    for shown in (*shown_parts, "IPv6 2600:9000:2001::1"):
         assert shown in html
     assert re.findall(r'<rect class="ph-(\w+)"', html) == ["connect", "tls", "processing"]
     legend = re.findall(r'class="swatch ph-(\w+)"', html)

@@ -605,3 +605,53 @@ def test_tls_options_on_a_plain_http_target_are_refused(
         f"SYNTHETIC_TARGETS__API__{field.upper()}: is a TLS option, but"
         " SYNTHETIC_TARGETS__API__BASE_URL is http:// (no TLS)"
     ) in str(error.value)
+
+
+def test_network_options_default_to_the_resolver_s_order_and_10_mib(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__BASE_URL", "https://api.example.com")
+    target = load_settings().targets["api"]
+    assert (target.ip_protocol, target.ip_protocol_fallback) == (None, True)
+    assert target.max_body_bytes == 10 * 1024 * 1024
+
+
+def test_network_options_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__BASE_URL", "https://api.example.com")
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__IP_PROTOCOL", "IP6")
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__IP_PROTOCOL_FALLBACK", "false")
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__MAX_BODY_BYTES", "2GiB")
+    target = load_settings().targets["api"]
+    assert (target.ip_protocol, target.ip_protocol_fallback) == ("ip6", False)
+    assert target.max_body_bytes == 2 * 1024**3
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        (
+            {"IP_PROTOCOL": "ipv6"},
+            "SYNTHETIC_TARGETS__API__IP_PROTOCOL: Input should be 'ip4' or 'ip6'",
+        ),
+        (
+            {"IP_PROTOCOL_FALLBACK": "false"},
+            "SYNTHETIC_TARGETS__API: IP_PROTOCOL_FALLBACK=false needs IP_PROTOCOL (ip4 or ip6)",
+        ),
+        (
+            {"IP_PROTOCOL": "ip4", "PROXY_URL": "http://proxy:3128"},
+            "SYNTHETIC_TARGETS__API: IP_PROTOCOL has no effect with PROXY_URL (the proxy"
+            " resolves the target's name): unset one of them",
+        ),
+        ({"MAX_BODY_BYTES": "0"}, "SYNTHETIC_TARGETS__API__MAX_BODY_BYTES: Input should be"),
+        ({"MAX_BODY_BYTES": "lots"}, "SYNTHETIC_TARGETS__API__MAX_BODY_BYTES: could not parse"),
+    ],
+)
+def test_network_option_errors_are_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], expected: str
+) -> None:
+    monkeypatch.setenv("SYNTHETIC_TARGETS__API__BASE_URL", "https://api.example.com")
+    for name, value in variables.items():
+        monkeypatch.setenv(f"SYNTHETIC_TARGETS__API__{name}", value)
+    message = _error()
+    assert "\n" not in message
+    assert message.startswith(expected), message

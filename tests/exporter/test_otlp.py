@@ -178,7 +178,15 @@ def checkout_run() -> SuiteResult:
         message="AssertionError: assert 500 == 200\nmore detail",
         trace_id=TRACE_ID,
         requests=(
-            request(SPAN_IDS[0], "/cart", 200, cache="hit", pop="FRA56"),
+            request(
+                SPAN_IDS[0],
+                "/cart",
+                200,
+                cache="hit",
+                pop="FRA56",
+                remote_address="2600:9000:2001::1",
+                ip_family=6,
+            ),
             request(SPAN_IDS[1], "/orders", 500, method="POST", started_at=1000.4),
         ),
     )
@@ -290,6 +298,8 @@ def test_spans_carry_semantic_convention_and_synthetic_attributes(
         "http.response.status_code": 200,
         "server.address": "shop.example.com",
         "server.port": 8443,
+        "network.peer.address": "2600:9000:2001::1",
+        "network.type": "ipv6",
         "synthetic.target": "default",
         "synthetic.cache": "hit",
         "synthetic.pop": "FRA56",
@@ -298,6 +308,7 @@ def test_spans_carry_semantic_convention_and_synthetic_attributes(
     }
     assert get.span.status.code == Status.STATUS_CODE_UNSET
     assert post.attributes["error.type"] == "500"
+    assert "network.peer.address" not in post.attributes  # no address recorded
     assert post.span.status.code == Status.STATUS_CODE_ERROR
     assert root.resource["service.name"] == "synthetic-exporter"
     assert root.resource["deployment.environment.name"] == "staging"

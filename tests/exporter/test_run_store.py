@@ -44,6 +44,8 @@ def rich_run(suite: str, at: float, run_id: str) -> SuiteResult:
         duration_seconds=0.2,
         phases={"connect": 0.01, "processing": 0.19},
         started_at=at - 0.5,
+        remote_address="2600:9000:2001::1",
+        ip_family=6,
     )
     failed = dataclasses.replace(
         make_test(suite, "pay", Outcome.FAILED, at=at, message="assert 503 == 201"),
@@ -106,6 +108,10 @@ def test_runs_survive_a_restart_whole(path: Path) -> None:
             "paying",
         )
         assert pay["requests"][0]["status"] == 503
+        assert (pay["requests"][0]["remote_address"], pay["requests"][0]["ip_family"]) == (
+            "2600:9000:2001::1",
+            6,
+        )
         runs, following = again.runs()
         assert following is None
         assert [(r["run_id"], r["tests"]) for r in runs] == [
