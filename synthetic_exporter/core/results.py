@@ -112,6 +112,55 @@ class StorageReport:
     delete_markers: int
 
 
+PAGE_PHASES: tuple[str, ...] = (
+    "dns",
+    "connect",
+    "tls",
+    "ttfb",
+    "download",
+    "dom_content_loaded",
+    "load",
+)
+"""Navigation timing of a page visit, in order (seconds from the navigation's start, per phase)."""
+PAGE_VITALS: tuple[str, ...] = ("fcp", "lcp", "tbt")
+"""Web Vitals a synthetic visit measures in seconds (CLS, unitless, has a field of its own)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AssetCount:
+    """How many of a page's responses came from one edge location with one cache status."""
+
+    target: str
+    """The target whose host served them, or ``other`` (a third party)."""
+    pop: str
+    cache: str
+    responses: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageRecord:
+    """One page a test visited in a browser (``t.page()``): where its time and bytes went.
+
+    ``phases`` holds the navigation timing phases that happened (:data:`PAGE_PHASES`, seconds
+    each), ``vitals`` the Web Vitals measured (:data:`PAGE_VITALS`, seconds); ``cls`` is the
+    cumulative layout shift. ``requests`` and ``transfer_bytes`` count every response of the
+    page (document, assets, XHR); ``assets`` their CDN cache status and edge. ``path`` never
+    carries the query string.
+    """
+
+    target: str
+    path: str
+    status: int | None
+    phases: dict[str, float]
+    vitals: dict[str, float]
+    cls: float | None = None
+    requests: int = 0
+    transfer_bytes: int = 0
+    assets: tuple[AssetCount, ...] = ()
+    error: str = ""
+    started_at: float = 0.0
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TestResult:
     """The result of one test (or subtest, named ``parent/sub``) in one suite run.
@@ -139,6 +188,11 @@ class TestResult:
     storage: tuple[StorageReport, ...] = ()
     trace_id: str = ""
     """The W3C trace id (32 hex digits) of this test run's requests; empty when none was sent."""
+    pages: tuple[PageRecord, ...] = ()
+    """Pages the test visited in a browser."""
+    artifacts: tuple[str, ...] = ()
+    """Files kept for this test run (a failed browser test's ``screenshot.png``, ``trace.zip``),
+    by name, in the run's artifact directory (``<state dir>/artifacts/<run id>/<test>/``)."""
 
     @property
     def full_name(self) -> str:
