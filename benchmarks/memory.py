@@ -41,6 +41,13 @@ for _i in range({n}):
 '''
 SCRAPES = 3
 IDLE_LABEL = "idle: 0 suites"
+DETAILED_LABEL = "detailed metrics"
+# The same suites with every detailed family on: more series, nothing else changed.
+DETAILED = {
+    "SYNTHETIC_METRICS_DURATION_HISTOGRAMS": "true",
+    "SYNTHETIC_METRICS_RUN_COUNTERS": "true",
+    "SYNTHETIC_METRICS_HTTP_PER_TEST": "true",
+}
 
 
 @dataclass
@@ -86,9 +93,11 @@ def _series(body: bytes, suite: str | None = None) -> int:
     return sum(1 for line in lines if marker in line)
 
 
-async def _agent(lab: Lab, label: str, suites: int) -> tuple[AgentMemory, bytes]:
-    home = lab.workdir / f"memory-{suites}"
-    async with serving(home, CHECKS.format(n=suites), lab.target.url) as agent:
+async def _agent(
+    lab: Lab, label: str, suites: int, env: dict[str, str] | None = None
+) -> tuple[AgentMemory, bytes]:
+    home = lab.workdir / f"memory-{suites}{'-detailed' if env else ''}"
+    async with serving(home, CHECKS.format(n=suites), lab.target.url, env) as agent:
         await asyncio.sleep(1.0)
         before = agent.child.rss()
         body = b""
@@ -113,29 +122,40 @@ async def measure_memory(lab: Lab, blackbox_idle: int, blackbox_after_load: int)
     mid, _ = await _agent(lab, f"{plan.memory_mid_suites:,} suites", plan.memory_mid_suites)
     many = plan.memory_suites
     loaded, _ = await _agent(lab, f"{many:,} suites", many)
+    detailed, _ = await _agent(lab, f"{many:,} suites, {DETAILED_LABEL}", many, DETAILED)
     # Suites after the first reuse its connection (fewer phase series): average over many.
     per_suite = max((loaded.series - fixed) / many, 1.0)
     for_series = max(math.ceil((plan.scrape_series - fixed) / per_suite), 1)
     label = f"about {plan.scrape_series:,} series"
     if for_series == mid.suites:  # the same process again: name the one measured
         mid.label = label
-        result.agents += [idle, mid, loaded]
+        result.agents += [idle, mid, loaded, detailed]
         return result
     series, _ = await _agent(lab, label, for_series)
-    result.agents += [idle, mid, series, loaded]
+    result.agents += [idle, mid, series, loaded, detailed]
     return result
 
 
 def slope(memory: Memory) -> tuple[float, float]:
-    """Return the RSS (after scrapes) each suite and each series adds: bytes per suite and per
-    series, between the middle and the largest suite count."""
-    by_suites = sorted((a for a in memory.agents if a.suites > 0), key=lambda a: a.suites)
-    low, high = by_suites[0], by_suites[-1]
-    grown = high.rss_after_scrapes - low.rss_after_scrapes
-    return (
-        grown / max(high.suites - low.suites, 1),
-        grown / max(high.series - low.series, 1),
+    """Return the RSS (after scrapes) each suite and each series adds, apart: bytes per suite
+    and per series.
+
+    Per series: between the largest suite count at default settings and the same suites with
+    every detailed family on (more series, the same suites). Per suite: the growth between
+    the middle and the largest suite count at default settings, less its series' share.
+    """
+    default = sorted(
+        (a for a in memory.agents if a.suites > 0 and DETAILED_LABEL not in a.label),
+        key=lambda a: a.suites,
     )
+    low, high = default[0], default[-1]
+    detailed = next(a for a in memory.agents if DETAILED_LABEL in a.label)
+    per_series = max(detailed.rss_after_scrapes - high.rss_after_scrapes, 0) / max(
+        detailed.series - high.series, 1
+    )
+    grown = high.rss_after_scrapes - low.rss_after_scrapes
+    per_suite = (grown - per_series * (high.series - low.series)) / max(high.suites - low.suites, 1)
+    return per_suite, per_series
 
 
 def idle_agent(memory: Memory) -> AgentMemory:

@@ -1007,9 +1007,11 @@ def _memory(r: Results) -> list[str]:
         "",
         "Budget (benchmarks/budget.py; a figure more than "
         f"{budget.TOLERANCE:.0%} over its budget fails the memory goal). Idle: the agent "
-        "with no suite, after scrapes; per suite and per 1,000 series: the slope between the "
-        "agent rows with the fewest and the most suites (one-test suites with one HTTP request, "
-        "so both describe the same growth).",
+        "with no suite, after scrapes; per 1,000 series: the growth from the agent with the "
+        "most suites to the same suites with every detailed metric family on "
+        "(`SYNTHETIC_METRICS_*=true`: more series, nothing else changed); per suite: the "
+        "growth between the agent rows with the fewest and the most suites at default "
+        "settings, less its series' share (one-test suites with one HTTP request).",
         "",
     ]
     lines += table(

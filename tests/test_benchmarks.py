@@ -217,20 +217,28 @@ def test_memory_budget_fails_only_beyond_its_tolerance() -> None:
     assert over[0].ratio > 1.1
 
 
-def test_memory_slope_is_between_the_fewest_and_the_most_suites() -> None:
-    from benchmarks.memory import IDLE_LABEL, AgentMemory, Memory, idle_agent, slope
+def test_memory_slope_separates_suites_from_series() -> None:
+    from benchmarks.memory import (
+        DETAILED_LABEL,
+        IDLE_LABEL,
+        AgentMemory,
+        Memory,
+        idle_agent,
+        slope,
+    )
 
     memory = Memory(
         agents=[
             AgentMemory(IDLE_LABEL, 0, 20, 50, 60, 0.1),
-            AgentMemory("100 suites", 100, 10_020, 60, 70, 0.1),
-            AgentMemory("1,000 suites", 1000, 100_020, 100, 160, 0.1),
+            AgentMemory("100 suites", 100, 1_520, 60, 70, 0.1),
+            AgentMemory("1,000 suites", 1000, 15_020, 100, 160, 0.1),
+            AgentMemory(f"1,000 suites, {DETAILED_LABEL}", 1000, 116_020, 150, 261, 0.1),
         ]
     )
     assert idle_agent(memory).rss_after_scrapes == 60
     per_suite, per_series = slope(memory)
-    assert per_suite == 90 / 900
-    assert per_series == 90 / 90_000
+    assert per_series == 101 / 101_000  # the same suites, more series
+    assert per_suite == (90 - per_series * 13_500) / 900
 
 
 @pytest.mark.slow
