@@ -3,9 +3,9 @@
 :class:`AuthServer` is the state both servers share: the client credentials it accepts, the
 tokens it issued (short-lived), the token requests it answered. The HTTP/1.1 server is a
 starlette app under uvicorn (``POST /token``, ``GET /api`` needing a bearer token, ``GET
-/basic`` needing basic credentials); the HTTP/2 one (:class:`H2Api`) is an h2 protocol on TLS
-with ALPN ``h2`` serving ``/api`` and ``/basic`` the same way. Each runs on its own event loop
-in a thread, so that the agent under test has its loop to itself.
+/basic`` needing basic credentials); the HTTP/2 one (:func:`api_answer`, served by
+:func:`tests.http.h2_server.serve_h2`) answers ``/api`` and ``/basic`` the same way. Each runs
+on its own event loop in a thread, so that the agent under test has its loop to itself.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import asyncio
 import base64
 import secrets
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -23,14 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote_plus
 
-import h2.config
-import h2.connection
-import h2.events
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.http.h2_server import Answer, Responder
 
 CLIENT_ID = "synthetic probe"  # a space: sent form-encoded inside the Basic credentials
 CLIENT_SECRET = "cl1ent-s3cret/+="
@@ -172,52 +170,11 @@ def serve_http11(state: AuthServer, pem: Path | None = None) -> Iterator[AuthSer
         sock.close()
 
 
-class H2Api(asyncio.Protocol):
-    """An HTTP/2-only server of ``/api`` and ``/basic``, judging requests by ``AuthServer``."""
+def api_answer(state: AuthServer) -> Responder:
+    """Return how the HTTP/2 API answers: ``/api`` and ``/basic``, judged by ``state``."""
 
-    def __init__(self, state: AuthServer) -> None:
-        self.state = state
+    def respond(headers: dict[str, str]) -> Answer:
+        status = state.answer(headers[":path"], headers.get("authorization", ""))
+        return status, [], b'{"ok": %s}' % (b"true" if status == 200 else b"false")
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
-        self.h2.initiate_connection()
-        transport.write(self.h2.data_to_send())
-
-    def data_received(self, data: bytes) -> None:
-        for event in self.h2.receive_data(data):
-            if isinstance(event, h2.events.RequestReceived) and event.stream_id is not None:
-                headers = {
-                    (k.decode() if isinstance(k, bytes) else k): (
-                        v.decode() if isinstance(v, bytes) else v
-                    )
-                    for k, v in event.headers or []
-                }
-                status = self.state.answer(headers[":path"], headers.get("authorization", ""))
-                body = b'{"ok": %s}' % (b"true" if status == 200 else b"false")
-                self.h2.send_headers(
-                    event.stream_id,
-                    [(":status", str(status)), ("content-length", str(len(body)))],
-                )
-                self.h2.send_data(event.stream_id, body, end_stream=True)
-        self.transport.write(self.h2.data_to_send())
-
-
-@contextmanager
-def serve_h2(state: AuthServer, context: ssl.SSLContext) -> Iterator[str]:
-    """Serve :class:`H2Api` with TLS (ALPN h2) on 127.0.0.1 in a thread; yield its base URL."""
-    context.set_alpn_protocols(["h2"])
-    loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(
-        loop.create_server(lambda: H2Api(state), "127.0.0.1", 0, ssl=context)
-    )
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://localhost:{server.sockets[0].getsockname()[1]}"
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=START_TIMEOUT_SECONDS)
-        server.close()
-        loop.close()
+    return respond

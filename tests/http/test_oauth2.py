@@ -31,14 +31,15 @@ from synthetic_exporter.engine.wiring import open_engine
 from synthetic_exporter.http.oauth2 import parse_answer, refresh_margin
 from tests.conftest import start_agent, stop_process, write_checks
 from tests.engine_helpers import Recorder
+from tests.http.h2_server import serve_h2
 from tests.http.oauth2_server import (
     BASIC_PASSWORD,
     BASIC_USER,
     CLIENT_ID,
     CLIENT_SECRET,
     AuthServer,
+    api_answer,
     free_port,
-    serve_h2,
     serve_http11,
 )
 from tests.http.test_proxy import start_tinyproxy
@@ -60,7 +61,7 @@ def h2_api(auth: AuthServer, ca: trustme.CA) -> Iterator[str]:
     """An HTTP/2 API (https://localhost, trusted by ``ca``) accepting ``auth``'s tokens."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost").configure_cert(context)
-    with serve_h2(auth, context) as url:
+    with serve_h2(api_answer(auth), context) as url:
         yield url
 
 

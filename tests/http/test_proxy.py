@@ -6,7 +6,6 @@ real servers on 127.0.0.1 (https with a ``trustme`` certificate for ``localhost`
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import http.server
 import shutil
@@ -19,9 +18,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import h2.config
-import h2.connection
-import h2.events
 import httpx
 import pytest
 import trustme
@@ -32,6 +28,7 @@ from synthetic_exporter.core.settings import Settings, SettingsError, TargetSett
 from synthetic_exporter.http.proxy import Proxy
 from tests.conftest import start_agent, stop_process, write_checks
 from tests.engine_helpers import run_suites
+from tests.http.h2_server import Answer, serve_h2
 
 pytestmark = [
     pytest.mark.slow,
@@ -94,29 +91,9 @@ def secure(ca: trustme.CA) -> Iterator[str]:
     yield from serve(context)
 
 
-class H2Server(asyncio.Protocol):
-    """An HTTP/2-only server: every request gets a small body and CloudFront's headers."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
-        self.h2.initiate_connection()
-        transport.write(self.h2.data_to_send())
-
-    def data_received(self, data: bytes) -> None:
-        for event in self.h2.receive_data(data):
-            if isinstance(event, h2.events.RequestReceived) and event.stream_id is not None:
-                body = b"x" * 2_000
-                headers = [
-                    (":status", "200"),
-                    ("content-length", str(len(body))),
-                    ("x-cache", "Hit from cloudfront"),
-                    ("x-amz-cf-pop", "LHR61-P1"),
-                ]
-                self.h2.send_headers(event.stream_id, headers)
-                self.h2.send_data(event.stream_id, body, end_stream=True)
-        self.transport.write(self.h2.data_to_send())
+def edge_answer(headers: dict[str, str]) -> Answer:
+    """Answer every request with a small body and CloudFront's headers."""
+    return 200, [("x-cache", "Hit from cloudfront"), ("x-amz-cf-pop", "LHR61-P1")], b"x" * 2_000
 
 
 @pytest.fixture(scope="module")
@@ -124,16 +101,8 @@ def secure_h2(ca: trustme.CA) -> Iterator[str]:
     """An https target speaking HTTP/2 only (ALPN h2), on its own event loop in a thread."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost").configure_cert(context)
-    context.set_alpn_protocols(["h2"])
-    loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(loop.create_server(H2Server, "127.0.0.1", 0, ssl=context))
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"https://localhost:{server.sockets[0].getsockname()[1]}"
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=10)
-    server.close()
-    loop.close()
+    with serve_h2(edge_answer, context) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
