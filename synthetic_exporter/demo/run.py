@@ -23,7 +23,7 @@ from synthetic_exporter.s3 import ACCESS_KEY_SECRET, SECRET_KEY_SECRET
 
 FAULT_EXAMPLE = {"path": "/invoices", "method": "POST", "status": 503}
 CDN_FAULT_EXAMPLE = {"path": "/cdn", "status": 502}
-SLOW_ASSET_EXAMPLE = {"path": "/cdn/app/img/hero.svg", "delay_ms": 1500}
+SLOW_ASSET_EXAMPLE = {"path": "/cdn/app/img/hero.svg", "delay_ms": 3000}
 EDGE_MISS_EXAMPLE = {"path": "/edge-miss/app/"}
 
 

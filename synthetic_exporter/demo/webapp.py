@@ -8,7 +8,7 @@ origin at ``/origin/app/``. ``dashboard.html`` fetches JSON from the demo API on
 (``{"token": ..., "customer_id": ...}``), the customer and their invoices.
 
 The hero image (``app/img/hero.svg``, 960x360) is the pages' largest contentful paint: a fault
-that delays it (``{"path": "/cdn/app/img/hero.svg", "delay_ms": 1500}``) moves LCP by as much.
+that delays it (``{"path": "/cdn/app/img/hero.svg", "delay_ms": 3000}``) moves LCP by as much.
 """
 
 from __future__ import annotations
