@@ -886,3 +886,28 @@ def test_browser_pool_stats_are_read_at_scrape_time(
     assert (
         'synthetic_exporter_browser_contexts{environment="prod",location="eu-west-1"} 2.0' in text
     )
+
+
+def test_series_a_browser_check_adds_as_docs_metrics_md_says() -> None:
+    """One page: 7 phases, 3 vitals, CLS, requests, bytes; its assets count per target."""
+
+    def series(*pages: PageRecord) -> tuple[int, int]:
+        metrics = Metrics(CollectorRegistry(), CONSTANT, version="1.2.3")
+        metrics.suite_finished(make_suite(browser_test(*pages)))
+        lines = samples_of(metrics.render(None)[0])
+        per_target = [line for line in lines if "asset_responses" in line]
+        own = [line for line in lines if not line.startswith("synthetic_exporter_")]
+        return len(own) - len(per_target), len(per_target)
+
+    phases = dict.fromkeys(("dns", "connect", "tls", "ttfb", "download", "load"), 0.01)
+    full = make_page(phases={**phases, "dom_content_loaded": 0.1})
+    without, _ = series()
+    one, _ = series(full)
+    assert one - without == 13
+    reused = make_page(
+        phases={"ttfb": 0.01, "download": 0.01, "dom_content_loaded": 0.1, "load": 0.1}
+    )
+    assert series(reused)[0] - without == 10
+    assert series(full, full)[0] == one
+    assets = (AssetCount("web", "LHR", "Hit", 8), AssetCount("web", "LHR", "Miss", 2))
+    assert series(make_page(assets=assets))[1] == 2
