@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import zipfile
 from collections.abc import Callable
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 SCREENSHOT = "screenshot.png"
 TRACE = "trace.zip"
-SAVE_TIMEOUT = 10.0
+SAVE_TIMEOUT = 5.0
 """Seconds the screenshot, and then the trace, may take to be saved."""
 
 
@@ -49,7 +50,10 @@ async def save(
     """Save the page's screenshot and the context's trace into ``directory`` (bounded)."""
     await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
     with anyio.move_on_after(SAVE_TIMEOUT), contextlib.suppress(Exception):
-        await page.screenshot(path=directory / SCREENSHOT, timeout=SAVE_TIMEOUT * 1000)
+        # Over CDP: Playwright's own screenshot waits for a pending navigation to commit.
+        session = await context.new_cdp_session(page)
+        shot = await session.send("Page.captureScreenshot", {"format": "png"})
+        await anyio.Path(directory / SCREENSHOT).write_bytes(base64.b64decode(shot["data"]))
     trace = directory / TRACE
     with anyio.move_on_after(SAVE_TIMEOUT), contextlib.suppress(Exception):
         await context.tracing.stop(path=trace)

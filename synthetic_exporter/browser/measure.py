@@ -7,10 +7,11 @@ largest contentful paint, cumulative layout shift (largest session window: shift
 part over 50 ms of each long task that starts after the first contentful paint). Its
 ``read()`` returns them with the document's navigation timing entry.
 
-A document is read at its load event, and the one shown when the page closes is read again
-then (a document cannot be read once a navigation away from it has started: Playwright and
-CDP evaluate in the next one). So a page left before its load event ended has its responses
-but no timing or vitals, and an earlier document's vitals are those at its load event.
+A document is read at its load event and when the page closes. A document cannot be read
+once a navigation away from it has started (Playwright and CDP evaluate in the next one), so
+the script also keeps its last report in the tab's ``sessionStorage`` at ``pagehide``, where
+the next document of the same origin finds it. A document left for another origin before its
+load event's read arrived keeps its responses, without timing or vitals.
 
 Responses are counted on the Python side as they arrive (:class:`PageMeter`): each main-frame
 navigation opens a new document, and every response counts towards the current one; for the
@@ -61,15 +62,23 @@ INIT_SCRIPT = """
     s.cls = Math.max(s.cls, s.win);
   });
   observe('longtask', (e) => { s.tasks.push([e.startTime, e.duration]); });
-  const read = () => {
+  const KEY = '__syntheticExporter';
+  const report = () => {
     const nav = performance.getEntriesByType('navigation')[0];
     const tbt = s.fcp === null ? 0 : s.tasks
       .filter(([start]) => start >= s.fcp)
       .reduce((sum, [, duration]) => sum + Math.max(duration - 50, 0), 0);
-    return {url: location.href, nav: nav ? nav.toJSON() : null,
+    return {url: location.href, origin: performance.timeOrigin, nav: nav ? nav.toJSON() : null,
             fcp: s.fcp, lcp: s.lcp, cls: s.cls, tbt};
   };
-  window.__syntheticExporter = {read};
+  const left = () => {
+    try { return JSON.parse(sessionStorage.getItem(KEY) || '[]'); } catch (e) { return []; }
+  };
+  addEventListener('pagehide', () => {
+    try { sessionStorage.setItem(KEY, JSON.stringify([...left(), report()].slice(-20))); }
+    catch (e) { /* storage refused */ }
+  });
+  window.__syntheticExporter = {read: () => ({...report(), left: left()})};
 })();
 """
 
@@ -152,6 +161,8 @@ class _Document:
     transfer_bytes: int = 0
     assets: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     report: Mapping[str, Any] | None = None
+    time_origin: float | None = None
+    """The document's ``performance.timeOrigin``: who it is, among reports."""
 
 
 @dataclass(slots=True)
@@ -214,22 +225,32 @@ class PageMeter:
             document.transfer_bytes += max(int(sizes["responseBodySize"]), 0)
 
     def on_report(self, report: Any) -> None:
-        """Take the report of a document (read at its load event)."""
+        """Take a read: the current document's report and those kept by the ones left."""
         if not isinstance(report, dict):
             return
-        for document in reversed(self.documents):
-            if document.report is None and document.url == report.get("url"):
-                document.report = report
+        left = report.get("left")
+        for earlier in left if isinstance(left, list) else []:
+            if isinstance(earlier, dict):
+                self._match(earlier, self.documents)
+        self._match(report, self.documents[::-1])
+
+    def _match(self, report: dict[str, Any], order: list[_Document]) -> None:
+        """Give ``report`` to its document.
+
+        That is the one with its time origin, else the first in ``order`` with its URL and none.
+        """
+        known = [d for d in order if d.time_origin == report.get("origin")]
+        candidates = known or [d for d in order if d.time_origin is None]
+        for document in candidates:
+            if document.url == report.get("url"):
+                document.report, document.time_origin = report, report.get("origin")
                 return
 
     async def finish(self, page: Page, seconds: float) -> None:
         """Read the current document again, wait (bounded) for the byte counts and reads."""
         with contextlib.suppress(Exception):
             async with asyncio.timeout(seconds):
-                report = await page.evaluate(READ_FUNCTION)
-                last = self.documents[-1] if self.documents else None
-                if isinstance(report, dict) and last is not None and last.url == report["url"]:
-                    last.report = report
+                self.on_report(await page.evaluate(READ_FUNCTION))
                 if self._pending:
                     await asyncio.wait(set(self._pending))
         for task in list(self._pending):

@@ -23,10 +23,11 @@ import anyio
 
 from synthetic_exporter.browser import artifacts
 from synthetic_exporter.browser.measure import INIT_SCRIPT, PageMeter, origin
+from synthetic_exporter.browser.shielded import run_to_end
 from synthetic_exporter.core.results import PageRecord
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page, Request, Route
+    from playwright.async_api import BrowserContext, Page, Request, Route
 
     from synthetic_exporter.browser.pool import BrowserPool
     from synthetic_exporter.core.settings import Settings
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 MARKER_HEADER = "X-Synthetic-Test"
 GRACE = 1.0
 """Seconds past the test's deadline that Playwright's own timeouts wait."""
-FINISH_TIMEOUT = 5.0
+FINISH_TIMEOUT = 2.0
 """Seconds the page's measurements may take to be read as it closes."""
 
 
@@ -101,15 +102,21 @@ async def open_page(pool: BrowserPool, order: PageOrder) -> AsyncIterator[Page]:
             error = exc
             raise
         finally:
-            with anyio.CancelScope(shield=True):
-                await meter.finish(page, FINISH_TIMEOUT)
-                for record in meter.records():
-                    order.record(_redacted(record, order.redact))
-                if order.artifacts_dir is not None and order.failing(error):
-                    await artifacts.save(page, context, order.artifacts_dir, order.redact)
-                elif order.artifacts_dir is not None:
-                    with anyio.move_on_after(FINISH_TIMEOUT), contextlib.suppress(Exception):
-                        await context.tracing.stop()
+            await run_to_end(_close_page(order, meter, page, context, order.failing(error)))
+
+
+async def _close_page(
+    order: PageOrder, meter: PageMeter, page: Page, context: BrowserContext, failing: bool
+) -> None:
+    """Record the page's documents; keep a screenshot and the trace if the test is failing."""
+    await meter.finish(page, FINISH_TIMEOUT)
+    for record in meter.records():
+        order.record(_redacted(record, order.redact))
+    if order.artifacts_dir is not None and failing:
+        await artifacts.save(page, context, order.artifacts_dir, order.redact)
+    elif order.artifacts_dir is not None:
+        with anyio.move_on_after(FINISH_TIMEOUT), contextlib.suppress(Exception):
+            await context.tracing.stop()
 
 
 def _redacted(record: PageRecord, redact: Callable[[str], str]) -> PageRecord:

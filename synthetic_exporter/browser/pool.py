@@ -28,6 +28,7 @@ from synthetic_exporter.browser.process import (
     rss_bytes,
     tree_pids,
 )
+from synthetic_exporter.browser.shielded import run_to_end
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, CDPSession, Playwright
@@ -159,8 +160,7 @@ class BrowserPool:
                 raise error from exc
             finally:
                 self._open -= 1
-                with anyio.CancelScope(shield=True):
-                    await self._close(instance, context)
+                await run_to_end(self._close(instance, context))
 
     def error(self, instance: _Instance, exc: Exception) -> Exception:
         """Return what a page's error means: a :class:`BrowserError` if the browser failed."""
@@ -194,7 +194,8 @@ class BrowserPool:
                 return instance
             if instance is not None:
                 await self._kill(instance, instance.failure or "its process exited")
-            self._instance = await self._start()
+            with anyio.CancelScope(shield=True):  # bounded; a test's time limit wastes no start
+                self._instance = await self._start()
             return self._instance
 
     async def _start(self) -> _Instance:
