@@ -9,8 +9,8 @@ worker thread.
 
 A run's artifacts (:mod:`synthetic_exporter.exporter.artifacts`, ``<state_dir>/artifacts/<run
 id>/``) go with it, and their bytes count against the size limit with the database's. A
-directory whose run is not stored (its run was dropped, or is still being written) is deleted
-once it is ``ORPHAN_GRACE_SECONDS`` old.
+directory whose run is not stored (its run was dropped, or is still being written) is not
+counted, and is deleted once it is ``ORPHAN_GRACE_SECONDS`` old.
 """
 
 from __future__ import annotations
@@ -478,24 +478,24 @@ class RunStore:
     _HAS_RUN = "SELECT 1 FROM runs WHERE run_id = ? LIMIT 1"
 
     def _artifacts_kept(self, db: sqlite3.Connection) -> dict[str, int]:
-        """Return the bytes of each run's artifacts, deleting those of runs not stored.
+        """Return the bytes of each stored run's artifacts; delete those of runs not stored.
 
-        A directory of a run not stored is left alone while younger than the grace period;
-        its bytes count all the same.
+        A directory of a run not stored is left alone (and not counted: deleting stored runs
+        would not make it smaller) while younger than the grace period.
         """
         sizes: dict[str, int] = {}
         orphans: list[str] = []
         now = time.time()
         for run_id, modified in artifacts.run_dirs(self.artifacts_dir).items():
-            stored = db.execute(self._HAS_RUN, (run_id,)).fetchone() is not None
-            if not stored and now - modified > ORPHAN_GRACE_SECONDS:
-                orphans.append(run_id)
+            if db.execute(self._HAS_RUN, (run_id,)).fetchone() is None:
+                if now - modified > ORPHAN_GRACE_SECONDS:
+                    orphans.append(run_id)
                 continue
             size = self._artifact_bytes.get(run_id)
-            if size is None:
-                size = artifacts.dir_bytes(self.artifacts_dir / run_id)
-                if stored:  # complete: its files were written before its run was stored
-                    self._artifact_bytes[run_id] = size
+            if size is None:  # complete: its files were written before its run was stored
+                size = self._artifact_bytes[run_id] = artifacts.dir_bytes(
+                    self.artifacts_dir / run_id
+                )
             sizes[run_id] = size
         artifacts.remove(self.artifacts_dir, orphans)
         self._artifact_bytes = {r: b for r, b in self._artifact_bytes.items() if r in sizes}

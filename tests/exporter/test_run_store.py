@@ -560,3 +560,19 @@ def test_damaged_artifacts_never_break_the_store(path: Path) -> None:
     finally:
         store.close()
         locked.chmod(0o755)
+
+
+def test_a_fresh_directory_of_a_run_not_stored_yet_deletes_no_stored_run(path: Path) -> None:
+    root = path.parent / "artifacts"
+    (root / "writing" / "t").mkdir(parents=True)
+    (root / "writing" / "t" / "trace.zip").write_bytes(bytes(2 * MIB))  # over the limit alone
+    store = RunStore(path, retention_seconds=DAY, max_bytes=1 * MIB)
+    store.start()
+    try:
+        store.suite_finished(run("s", ("t", Outcome.PASSED), at=time.time(), run_id="kept"))
+        store.flush()
+        store._maintain_guarded()
+        assert [r["run_id"] for r in store.runs()[0]] == ["kept"]
+        assert (root / "writing" / "t" / "trace.zip").is_file()
+    finally:
+        store.close()
