@@ -119,6 +119,11 @@ class BrowserPool:
                     await self._playwright.stop()
                 self._playwright = None
 
+    @property
+    def pid(self) -> int | None:
+        """Return the running browser's PID (its process group too), or None."""
+        return self._instance.chromium.pid if self._instance is not None else None
+
     def stats(self) -> BrowserStats:
         """Return the browser's processes, memory, open contexts and restarts (from ``/proc``)."""
         instance = self._instance
@@ -195,8 +200,8 @@ class BrowserPool:
             if instance is not None:
                 await self._kill(instance, instance.failure or "its process exited")
             with anyio.CancelScope(shield=True):  # bounded; a test's time limit wastes no start
-                self._instance = await self._start()
-            return self._instance
+                started = self._instance = await self._start()
+            return started
 
     async def _start(self) -> _Instance:
         from playwright.async_api import async_playwright

@@ -83,7 +83,8 @@ class ChromiumProcess:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-            while self.process.poll() is None:  # noqa: ASYNC110 (a child's exit: no event)
+            # The browser is our child; its children go to init, which reaps them.
+            while self.process.poll() is None or any(_stat(pid) for pid in pids):  # noqa: ASYNC110
                 await anyio.sleep(0.02)
         await anyio.to_thread.run_sync(
             lambda: shutil.rmtree(self.profile, ignore_errors=True), abandon_on_cancel=True
