@@ -135,6 +135,15 @@ class BrowserPool:
             restarts=self._restarts,
         )
 
+    async def open_pages(self) -> int:
+        """Return how many pages the running browser has open (its own blank one included)."""
+        instance = self._instance
+        if instance is None:
+            return 0
+        with anyio.fail_after(HANG_TIMEOUT):
+            found = await instance.session.send("Target.getTargets")
+        return sum(1 for target in found["targetInfos"] if target.get("type") == "page")
+
     @asynccontextmanager
     async def context(self, **options: Any) -> AsyncIterator[BrowserContext]:
         """Give a fresh context (``options`` of ``Browser.new_context``) for a page; close it.
