@@ -69,11 +69,12 @@ RUN groupadd --system --gid 65532 synthetic \
     && useradd --system --uid 65532 --gid 65532 --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin synthetic \
     && install -d -o 65532 -g 65532 -m 0750 /var/lib/synthetic-exporter
-# The browser variant: Debian's chromium (the agent finds /usr/bin/chromium), unless the base
-# already has it (scripts/build-image.sh BROWSER=1 puts it there, so the build needs no network).
+# The browser variant: Debian's chromium (the agent finds /usr/bin/chromium) and libatomic1
+# (Playwright's bundled node driver needs it), unless the base already has them
+# (scripts/build-image.sh BROWSER=1 puts them there, so the build needs no network).
 RUN if [ -n "${BROWSER}" ] && ! command -v chromium >/dev/null; then \
         apt-get update -qq \
-        && apt-get install -y -qq --no-install-recommends chromium fonts-liberation \
+        && apt-get install -y -qq --no-install-recommends chromium fonts-liberation libatomic1 \
         && rm -rf /var/lib/apt/lists/*; \
     fi
 COPY --from=builder /opt/venv /opt/venv

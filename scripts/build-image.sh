@@ -41,8 +41,10 @@ fi
 flavour="debian-python${browser:+-browser}"
 base="localhost/$flavour:$suite"
 # What the Dockerfile runs in its stages: python -m venv (python3-venv), groupadd/useradd (passwd);
-# the browser variant's Chromium (the Dockerfile skips its apt-get when chromium is there).
-base_packages="python3,python3-venv,python-is-python3,passwd${browser:+,chromium,fonts-liberation}"
+# the browser variant's Chromium and libatomic1 for Playwright's node driver (the Dockerfile skips
+# its apt-get when chromium is there).
+browser_packages="chromium,fonts-liberation,libatomic1"
+base_packages="python3,python3-venv,python-is-python3,passwd${browser:+,$browser_packages}"
 
 log() { echo "build-image.sh: $*" >&2; }
 
@@ -72,7 +74,7 @@ stamp="$(printf '%s %s %s' "$suite" "$base_packages" "$mirror" | cksum | cut -d'
 rootfs="$cache/$flavour-$suite-$stamp.tar"
 if [ ! -s "$rootfs" ]; then
   log "making the base root filesystem ($suite: $base_packages) with mmdebstrap"
-  rm -f "$cache/$flavour-$suite"-*.tar
+  rm -rf "$cache/$flavour-$suite"-*.tar  # mmdebstrap made a directory (no .tar suffix given)
   mmdebstrap --quiet --variant=minbase --include="$base_packages" \
     --aptopt='Acquire::Languages "none"' \
     --dpkgopt='path-exclude=/usr/share/man/*' \

@@ -267,7 +267,9 @@ def test_final_stage_runs_as_the_nonroot_uid(final: Stage) -> None:
     assert "/var/lib/synthetic-exporter" in script, "the state dir must be writable by the user"
 
 
-BROWSER_PACKAGES = "apt-get install -y -qq --no-install-recommends chromium fonts-liberation"
+BROWSER_PACKAGES = (
+    "apt-get install -y -qq --no-install-recommends chromium fonts-liberation libatomic1"
+)
 
 
 def test_final_stage_installs_no_compilers(final: Stage) -> None:
