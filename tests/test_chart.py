@@ -556,6 +556,8 @@ def test_browser_runs_the_chromium_variant_with_its_resources_and_shm(
     assert env["XDG_CACHE_HOME"].startswith("/tmp/")
     assert env["XDG_CONFIG_HOME"].startswith("/tmp/")
     assert agent["securityContext"]["readOnlyRootFilesystem"] is True
+    own = render("--set", "browser.enabled=true", "--set", "config.browserArgs={--lang=en-GB}")
+    assert json.loads(env_of(own)["SYNTHETIC_BROWSER_ARGS"]) == ["--lang=en-GB"], "yours win"
 
 
 @pytest.mark.slow
