@@ -35,7 +35,7 @@ from synthetic_exporter.core.results import PAGE_VITALS, AssetCount, PageRecord
 from synthetic_exporter.http.cdn import classify
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page, Response
+    from playwright.async_api import Page, Request, Response
 
 OTHER = "other"
 READ_TIMEOUT = 2.0
@@ -163,6 +163,7 @@ class _Document:
     report: Mapping[str, Any] | None = None
     time_origin: float | None = None
     """The document's ``performance.timeOrigin``: who it is, among reports."""
+    error: str = ""
 
 
 @dataclass(slots=True)
@@ -180,6 +181,7 @@ class PageMeter:
     def attach(self, page: Page) -> None:
         """Listen to the page's responses and load events."""
         page.on("response", lambda response: self.on_response(page, response))
+        page.on("requestfailed", lambda request: self.on_failure(page, request))
         page.on("load", lambda _: self._spawn(self._read_loaded(page)))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -218,6 +220,14 @@ class PageMeter:
             cache, pop = classify(response.headers)
             owner = self.targets.get(origin(response.url), OTHER)
             document.assets[(owner, pop, cache)] += 1
+
+    def on_failure(self, page: Page, request: Request) -> None:
+        """Record a main-frame navigation that got no response (refused, reset, aborted)."""
+        with contextlib.suppress(Exception):  # a service worker's request has no frame
+            if request.is_navigation_request() and request.frame == page.main_frame:
+                failed = _Document(request.url, None, time.time(), requests=1)
+                failed.error = request.failure or "failed"
+                self.documents.append(failed)
 
     async def _add_size(self, document: _Document, response: Response) -> None:
         with contextlib.suppress(Exception):  # the page or browser went away
@@ -277,6 +287,7 @@ class PageMeter:
                         AssetCount(target=t, pop=p, cache=c, responses=n)
                         for (t, p, c), n in sorted(document.assets.items())
                     ),
+                    error=document.error,
                     started_at=document.started_at,
                 )
             )

@@ -120,5 +120,5 @@ async def _close_page(
 
 
 def _redacted(record: PageRecord, redact: Callable[[str], str]) -> PageRecord:
-    """Return ``record`` with secret values masked in its path."""
-    return replace(record, path=redact(record.path))
+    """Return ``record`` with secret values masked in its path and error."""
+    return replace(record, path=redact(record.path), error=redact(record.error))

@@ -3,6 +3,7 @@ isolation, failure messages, artifacts and the time limit."""
 
 from __future__ import annotations
 
+import socket
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -184,6 +185,28 @@ async def test_a_hanging_page_ends_as_the_test_timeout_and_its_context_closes(
     assert hung.artifacts == ("screenshot.png", "trace.zip")
     assert anyio.current_time() - started < 15
     assert contexts == [0]  # the hung page's context was closed
+
+
+async def test_a_navigation_without_answer_is_a_record_with_its_error(
+    site: Site, settings_for: SettingsFor
+) -> None:
+    suite = Suite("refused")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]  # nothing listens there once the socket is closed
+
+    @suite.test
+    async def closed_port(t: T) -> None:
+        async with t.page() as page:
+            await page.goto(f"http://127.0.0.1:{closed}/shop?token=x")
+
+    recorder = await run_suites(settings_for(site.url), [suite])
+    (result,) = recorder.tests
+    assert result.outcome is Outcome.ERROR
+    assert "net::ERR_CONNECTION_REFUSED" in result.message
+    (page,) = result.pages
+    assert (page.target, page.path, page.status) == ("other", "/shop", None)
+    assert page.error == "net::ERR_CONNECTION_REFUSED"
 
 
 async def test_an_unknown_target_is_the_same_error_as_for_http(
