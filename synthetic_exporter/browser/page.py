@@ -2,17 +2,18 @@
 
 The context's base URL is the target's ``BASE_URL`` (with a ``/`` added: ``page.goto("/x")``
 resolves like a link, so a relative ``"x"`` keeps a base path). The marker header
-``X-Synthetic-Test: <environment>`` and the target's default ``HEADERS`` are added, by a route,
-to the requests to the target's own origin only: never to third parties (their CORS rules and
-the target's credentials). Routing makes Chromium skip its HTTP cache, which a fresh context
-has empty anyway. Default timeouts are the test's remaining time plus :data:`GRACE`, so that
-the test's own time limit ends a hanging page (a ``timeout`` result).
+``X-Synthetic-Test: <environment>`` and a target's default ``HEADERS`` are added, by a route,
+to the requests to that target's origin, for every configured target (the page's own wins a
+shared origin): never to third parties (their CORS rules and the targets' credentials).
+Routing makes Chromium skip its HTTP cache, which a fresh context has empty anyway. Default
+timeouts are the test's remaining time plus :data:`GRACE`, so that the test's own time limit
+ends a hanging page (a ``timeout`` result).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ import anyio
 from synthetic_exporter.browser import artifacts
 from synthetic_exporter.browser.measure import INIT_SCRIPT, PageMeter, origin
 from synthetic_exporter.browser.shielded import run_to_end
+from synthetic_exporter.core.logs import redact
 from synthetic_exporter.core.results import PageRecord
 
 if TYPE_CHECKING:
@@ -64,6 +66,22 @@ def own_routes(base_url: str) -> str:
     return f"{parts.scheme}://{host}/**"
 
 
+def _adding(settings: Settings, name: str) -> Callable[[Route, Request], Awaitable[None]]:
+    """Return a route handler that adds the marker header and target ``name``'s HEADERS."""
+    extra = {MARKER_HEADER: settings.environment, **settings.targets[name].headers}
+
+    async def add_headers(route: Route, request: Request) -> None:
+        headers = await request.all_headers()
+        await route.continue_(headers={**headers, **extra})
+
+    return add_headers
+
+
+def _header_values(settings: Settings) -> list[str]:
+    """Return the values of the targets' HEADERS (masked in traces, as in messages)."""
+    return [value for target in settings.targets.values() for value in target.headers.values()]
+
+
 def _origins(settings: Settings, own: str) -> dict[str, str]:
     """Map each target's origin to its name; the page's own target wins a shared origin."""
     found = {origin(t.base_url): name for name, t in settings.targets.items()}
@@ -75,12 +93,7 @@ def _origins(settings: Settings, own: str) -> dict[str, str]:
 async def open_page(pool: BrowserPool, order: PageOrder) -> AsyncIterator[Page]:
     """Open a page on ``order.target`` in a fresh context; record it and close it afterwards."""
     target = order.settings.targets[order.target]
-    extra = {MARKER_HEADER: order.settings.environment, **target.headers}
-
-    async def add_headers(route: Route, request: Request) -> None:
-        headers = await request.all_headers()
-        await route.continue_(headers={**headers, **extra})
-
+    origins = _origins(order.settings, order.target)
     meter = PageMeter(target=order.target, targets=_origins(order.settings, order.target))
     remaining = max(order.deadline - anyio.current_time(), 0.0)
     async with pool.context(
@@ -89,7 +102,9 @@ async def open_page(pool: BrowserPool, order: PageOrder) -> AsyncIterator[Page]:
         timeout_ms = (remaining + GRACE) * 1000
         context.set_default_timeout(timeout_ms)
         context.set_default_navigation_timeout(timeout_ms)
-        await context.route(own_routes(target.base_url), add_headers)
+        for name in dict.fromkeys(origins.values()):
+            base_url = order.settings.targets[name].base_url
+            await context.route(own_routes(base_url), _adding(order.settings, name))
         await context.add_init_script(INIT_SCRIPT)
         if order.artifacts_dir is not None:
             await context.tracing.start(screenshots=True, snapshots=True)
@@ -113,7 +128,9 @@ async def _close_page(
     for record in meter.records():
         order.record(_redacted(record, order.redact))
     if order.artifacts_dir is not None and failing:
-        await artifacts.save(page, context, order.artifacts_dir, order.redact)
+        values = _header_values(order.settings)
+        mask = lambda text: redact(order.redact(text), values)  # noqa: E731
+        await artifacts.save(page, context, order.artifacts_dir, mask)
     elif order.artifacts_dir is not None:
         with anyio.move_on_after(FINISH_TIMEOUT), contextlib.suppress(Exception):
             await context.tracing.stop()

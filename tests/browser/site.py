@@ -56,6 +56,8 @@ class Site:
     """Marker header values seen, by path ("" when absent)."""
     cookies: dict[str, list[str]] = field(default_factory=dict)
     """Cookie header values seen, by path."""
+    api_keys: dict[str, list[str]] = field(default_factory=dict)
+    """X-Api-Key header values seen, by path."""
     hang_started: threading.Event = field(default_factory=threading.Event)
 
 
@@ -66,10 +68,19 @@ def site_app(site: Site) -> Starlette:
         path = request.url.path
         site.markers.setdefault(path, []).append(request.headers.get("x-synthetic-test", ""))
         site.cookies.setdefault(path, []).append(request.headers.get("cookie", ""))
+        site.api_keys.setdefault(path, []).append(request.headers.get("x-api-key", ""))
 
     async def index(request: Request) -> Response:
         seen(request)
         return HTMLResponse(PAGE)
+
+    async def mixed(request: Request) -> Response:
+        seen(request)
+        images = "".join(
+            f'<img src="{request.query_params[name]}/static/hero.svg" alt="{name}">'
+            for name in ("cdn", "third")
+        )
+        return HTMLResponse(f"<!doctype html><html><body>{images}</body></html>")
 
     async def busy(request: Request) -> Response:
         seen(request)
@@ -110,6 +121,7 @@ def site_app(site: Site) -> Starlette:
         routes=[
             Route("/", index),
             Route("/busy", busy),
+            Route("/mixed", mixed),
             Route("/static/{name}", static),
             Route("/login", login),
             Route("/whoami", whoami),

@@ -14,7 +14,7 @@ from playwright.async_api import expect
 
 from synthetic_exporter import Suite, T
 from synthetic_exporter.core.results import Outcome
-from synthetic_exporter.core.settings import Settings
+from synthetic_exporter.core.settings import Settings, TargetSettings
 from tests.browser.site import SLOW_ASSET_SECONDS, Site, serve_site
 from tests.engine_helpers import by_name, run_suites
 
@@ -67,6 +67,41 @@ async def test_a_page_records_phases_vitals_requests_and_cdn_assets(
     assert site.markers["/"][-1] == "staging"
 
 
+async def test_marker_and_headers_go_to_the_configured_origins_only(
+    site: Site, settings_for: SettingsFor
+) -> None:
+    suite = Suite("origins")
+
+    with serve_site() as cdn, serve_site() as third:
+
+        @suite.test
+        async def mixed(t: T) -> None:
+            async with t.page() as page:
+                await page.goto(f"/mixed?cdn={cdn.url}&third={third.url}")
+
+        targets = {
+            "default": TargetSettings(base_url=site.url, headers={"X-Api-Key": "key-1234"}),
+            "cdn": TargetSettings(base_url=cdn.url),
+        }
+        recorder = await run_suites(settings_for(targets=targets, environment="staging"), [suite])
+    (result,) = recorder.tests
+    assert result.outcome is Outcome.PASSED, result.message
+    assert (site.markers["/mixed"][-1], site.api_keys["/mixed"][-1]) == ("staging", "key-1234")
+    # Another target's origin gets the marker (and that target's HEADERS, none here) ...
+    assert (cdn.markers["/static/hero.svg"], cdn.api_keys["/static/hero.svg"]) == (
+        ["staging"],
+        [""],
+    )
+    # ... a third party neither.
+    assert (third.markers["/static/hero.svg"], third.api_keys["/static/hero.svg"]) == (
+        [""],
+        [""],
+    )
+    (page,) = result.pages
+    counts = {(a.target, a.pop, a.cache): a.responses for a in page.assets}
+    assert counts == {("cdn", "LHR", "Hit"): 1, ("other", "LHR", "Hit"): 1}
+
+
 async def test_each_document_of_a_page_is_a_record_and_blocking_time_counts(
     site: Site, settings_for: SettingsFor
 ) -> None:
@@ -109,7 +144,11 @@ async def test_expect_and_assert_failures_keep_their_message_redacted_with_artif
             title = await page.title()
             assert title == "Cart", f"title is {title!r}"
 
-    settings = settings_for(site.url, secrets={"session": SECRET})
+    headers = {"X-Api-Key": "header-value-42"}
+    settings = settings_for(
+        secrets={"session": SECRET},
+        targets={"default": TargetSettings(base_url=site.url, headers=headers)},
+    )
     recorder = await run_suites(settings, [suite])
     results = by_name(recorder.tests)
     expected = results["account/signed_in"]
@@ -126,6 +165,8 @@ async def test_expect_and_assert_failures_keep_their_message_redacted_with_artif
     assert any(n.endswith(".trace") for n in names)
     assert b"/whoami" in text
     assert SECRET.encode() not in text  # the cookie header and the page's text, masked
+    assert b"x-api-key" in text.lower()
+    assert b"header-value-42" not in text  # a target's header values too, as in messages
     asserted = results["account/plain_assert"]
     assert asserted.outcome is Outcome.FAILED
     assert asserted.message.startswith("title is 'Shop'\nassert 'Shop' == 'Cart'")
