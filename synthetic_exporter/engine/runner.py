@@ -396,7 +396,7 @@ class SuiteRun:
             cleanup_start = time.monotonic()
             failures = await self._cleanups(harness)
             cleanup_seconds = time.monotonic() - cleanup_start
-        artifacts = _kept_artifacts(harness.artifacts_dir, outcome)
+        artifacts = self._kept_artifacts(harness.artifacts_dir, outcome)
         return _Attempt(
             name=name,
             outcome=outcome,
@@ -416,9 +416,26 @@ class SuiteRun:
         """Return where a failed browser test's files go; empty it for a new attempt."""
         directory = self.engine.settings.state_dir / "artifacts" / self.run_id
         directory /= name.replace("/", "__")
-        if directory.exists():
+        if self._browser_running() and directory.exists():
             shutil.rmtree(directory, ignore_errors=True)
         return directory
+
+    def _browser_running(self) -> bool:
+        """Tell whether a browser runs (no file system work for tests of an agent without)."""
+        return self.engine.browser is not None and self.engine.browser.pid is not None
+
+    def _kept_artifacts(self, directory: Path | None, outcome: Outcome) -> tuple[str, ...]:
+        """Return the files a failed browser test kept; drop them when it did not fail."""
+        if directory is None or not self._browser_running():
+            return ()
+        if outcome.bad:
+            if not directory.is_dir():
+                return ()
+            return tuple(sorted(p.name for p in directory.iterdir() if p.is_file()))
+        shutil.rmtree(directory, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            directory.parent.rmdir()  # the run's directory, when no other test kept files
+        return ()
 
     def _timeout_message(self, timeout: float | None, deadline: float) -> str:
         if deadline >= self._deadline:
@@ -478,18 +495,6 @@ class SuiteRun:
     def _emit(self, result: TestResult) -> None:
         self.results.append(result)
         self.listener.test_finished(result)
-
-
-def _kept_artifacts(directory: Path | None, outcome: Outcome) -> tuple[str, ...]:
-    """Return the files a failed browser test kept; drop them when the test did not fail."""
-    if directory is None or not directory.is_dir():
-        return ()
-    if outcome.bad:
-        return tuple(sorted(p.name for p in directory.iterdir() if p.is_file()))
-    shutil.rmtree(directory, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        directory.parent.rmdir()  # the run's directory, when no other test kept files
-    return ()
 
 
 def unrun_suite(

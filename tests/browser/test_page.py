@@ -172,6 +172,27 @@ async def test_expect_and_assert_failures_keep_their_message_redacted_with_artif
     assert asserted.message.startswith("title is 'Shop'\nassert 'Shop' == 'Cart'")
 
 
+async def test_a_retry_that_passes_drops_the_first_attempts_files(
+    site: Site, settings_for: SettingsFor, tmp_path: Path
+) -> None:
+    suite = Suite("retried")
+    attempts: list[int] = []
+
+    @suite.test(retries=1)
+    async def second_time_lucky(t: T) -> None:
+        attempts.append(1)
+        async with t.page() as page:
+            await page.goto("/")
+            assert len(attempts) == 2, "first attempt fails"
+
+    recorder = await run_suites(settings_for(site.url), [suite])
+    (result,) = recorder.tests
+    assert result.outcome is Outcome.FLAKY
+    assert result.artifacts == ()
+    assert len(result.pages) == 1  # the last attempt's
+    assert not (tmp_path / "state" / "artifacts" / recorder.suites[0].run_id).exists()
+
+
 async def test_tests_share_no_cookies(site: Site, settings_for: SettingsFor) -> None:
     suite = Suite("isolation")
 

@@ -117,3 +117,26 @@ async def test_a_browser_that_cannot_start_errs_the_test(
     (result,) = recorder.tests
     assert result.outcome is Outcome.ERROR
     assert result.message.startswith("BrowserStartError: cannot start Chromium at")
+
+
+async def test_pages_open_at_once_are_limited_by_the_setting(
+    site: Site, settings_for: SettingsFor
+) -> None:
+    seen: list[int] = []
+
+    def suite(name: str) -> Suite:
+        made = Suite(name)
+
+        @made.test
+        async def visit(t: T) -> None:
+            async with t.page() as page:
+                await page.goto("/busy")
+                seen.append(pool_of(t).stats().open_contexts)
+                await page.wait_for_timeout(300)
+
+        return made
+
+    settings = settings_for(site.url, concurrency=3, browser_concurrency=1)
+    recorder = await run_suites(settings, [suite("a"), suite("b"), suite("c")])
+    assert [r.outcome for r in recorder.tests] == [Outcome.PASSED] * 3
+    assert seen == [1, 1, 1]
