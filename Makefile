@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck unit system-deps clean
+.PHONY: demo test lint typecheck unit system-deps browser-deps clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,8 +16,16 @@ system-deps:
 	bash scripts/install-system-deps.sh
 	bash scripts/install-helm.sh >/dev/null
 
-## make demo: set up, then run the agent against its embedded demo API.
-demo: $(STAMP)
+## make browser-deps: Debian's chromium only, for browser checks (the demo's browser example).
+## Without it (no root, no sudo) the demo still runs; its browser check errors until it is there.
+browser-deps:
+	@bash scripts/install-system-deps.sh browser || echo "make browser-deps: could not install" \
+		"Debian's chromium (bash scripts/install-system-deps.sh browser as root); the demo's" \
+		"browser check errors without it" >&2
+
+## make demo: set up (Python packages, Debian's chromium), then run the agent against its
+## embedded demo API.
+demo: $(STAMP) browser-deps
 	$(VENV)/bin/synthetic-exporter demo
 
 ## make test: set up (Python and Debian packages), then lint, type check and run every test.
@@ -87,6 +95,8 @@ lock:
 		python3 -m venv .cache/tools && .cache/tools/bin/pip install --quiet uv==$(UV_VERSION); }
 	$(UV_COMPILE) pyproject.toml -o requirements/runtime.lock
 	$(UV_COMPILE) pyproject.toml --extra s3 -o requirements/runtime-s3.lock
+	$(UV_COMPILE) pyproject.toml --extra browser -o requirements/runtime-browser.lock
+	$(UV_COMPILE) pyproject.toml --extra s3 --extra browser -o requirements/runtime-s3-browser.lock
 	python3 -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
 		| $(UV_COMPILE) - -o requirements/build.lock
 

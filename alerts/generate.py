@@ -78,6 +78,9 @@ class Config:
     loop_blocked_for: str
     fds_ratio: float
     fds_for: str
+    browser_restarts: float
+    browser_restarts_window: str
+    browser_restarts_for: str
     latency_window: str
     latency_for: str
     latency_threshold_seconds: float
@@ -235,6 +238,9 @@ def load_config(path: Path = CONFIG) -> Config:
         loop_blocked_for=s["agent"].duration("event_loop_blocked_for"),
         fds_ratio=_ratio(s["agent"].number("fds_ratio"), "agent.fds_ratio", "0.8"),
         fds_for=s["agent"].duration("fds_for"),
+        browser_restarts=s["agent"].number("browser_restarts"),
+        browser_restarts_window=s["agent"].duration("browser_restarts_window"),
+        browser_restarts_for=s["agent"].duration("browser_restarts_for"),
         latency_window=s["latency"].duration("window"),
         latency_for=s["latency"].duration("for"),
         latency_threshold_seconds=s["latency"].number("threshold_seconds"),
@@ -644,6 +650,28 @@ def _fds_alert(config: Config) -> Rule:
     )
 
 
+def browser_alerts(config: Config) -> list[Rule]:
+    """Return the alert on an agent's browser that keeps crashing or hanging."""
+    restarts = select(config, "synthetic_exporter_browser_restarts_total")
+    window = config.browser_restarts_window
+    return [
+        alert(
+            config,
+            "SyntheticBrowserRestarting",
+            f"increase({restarts}[{window}]) > {num(config.browser_restarts)}",
+            config.browser_restarts_for,
+            "warning",
+            "A synthetic-exporter agent's browser keeps crashing or hanging.",
+            "The browser of the agent {{ $labels.instance }} in {{ $labels.environment }} was "
+            "killed and started again {{ $value | humanize }} times in the last "
+            f"{window} (it crashed or stopped answering): the browser checks running at each "
+            "restart ended as error, not because of the site. Too little memory for Chromium "
+            "(synthetic_exporter_browser_memory_bytes against the pod's limit) is the usual "
+            "cause.",
+        ),
+    ]
+
+
 def cleanup_alerts(config: Config) -> list[Rule]:
     """Return the alerts on failing clean-ups and on test data left behind."""
     failures = select(config, "synthetic_cleanup_failures_total")
@@ -735,6 +763,7 @@ ALERTS: tuple[Callable[[Config], list[Rule]], ...] = (
     latency_alerts,
     flaky_alerts,
     agent_health_alerts,
+    browser_alerts,
     cleanup_alerts,
     storage_alerts,
     tls_alerts,

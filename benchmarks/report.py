@@ -32,6 +32,7 @@ from benchmarks.agent_worker import (
     HTTPCORE_POOLED,
     REFERENCE,
 )
+from benchmarks.browser import FULL_SECONDS, BrowserBench
 from benchmarks.httpx2 import HTTPX2_POOLED
 from benchmarks.lab import Plan
 from benchmarks.lag import LOAD_INFLIGHT, Lag, Scenario
@@ -64,6 +65,7 @@ SECTIONS = (
     "## Scrape",
     "## Series",
     "## Memory",
+    "## Browser checks",
     "## Reproduce",
 )
 
@@ -84,6 +86,7 @@ class Results:
     code: str = ""
     httpx2: str = "skipped"
     series: Series = field(default_factory=Series)
+    browser: BrowserBench = field(default_factory=BrowserBench)
 
 
 def ms(value: float) -> str:
@@ -576,6 +579,7 @@ def render_report(r: Results) -> str:
     lines += _scrape(r)
     lines += _series(r)
     lines += _memory(r)
+    lines += _browser(r)
     lines += [
         "",
         "## Reproduce",
@@ -1031,6 +1035,57 @@ def _memory(r: Results) -> list[str]:
     lines += table(["step", "RSS"], [[k, mib(v)] for k, v in m.imports.items()])
     lines += ["", "The baseline process, step by step (MiB): "]
     lines[-1] += ", ".join(f"{k} {mib(v)}" for k, v in m.baseline.items()) + "."
+    return lines
+
+
+def _browser(r: Results) -> list[str]:
+    b = r.browser
+    lines = [
+        "",
+        "## Browser checks",
+        "",
+        "One-page browser checks (`t.page()`: a fresh context, the demo web app's storefront "
+        "through its CloudFront-like edge, the page, its style, a script and four images, then "
+        "its heading expected) run by the real engine in a closed loop, after one warm-up run "
+        f"that starts Chromium ({FULL_SECONDS:g} s per row in a full run). CPU: the agent "
+        "process and Chromium's process tree (with the renderers that exited), from `/proc`; "
+        "memory: their proportional set size summed (shared pages counted once), idle after "
+        "the warm-up and at its peak during the loop. Per core: checks one fully used core "
+        "runs per minute.",
+        "",
+    ]
+    if b.skipped:
+        return [*lines, f"Skipped: {b.skipped}."]
+    rows = [
+        [
+            str(c.concurrency),
+            str(c.checks),
+            str(c.failed),
+            f"{c.checks / c.seconds:.2f}",
+            f"{c.cpu_ms_per_check:.0f}",
+            f"{c.cores:.2f}",
+            f"{c.per_core_minute:.0f}",
+            mib(c.idle_pss_bytes),
+            mib(c.peak_pss_bytes),
+            str(c.peak_processes),
+        ]
+        for c in b.cells
+    ]
+    lines += table(
+        [
+            "pages at once",
+            "checks",
+            "not passed",
+            "checks/s",
+            "CPU ms per check",
+            "cores busy",
+            "checks per core-minute",
+            "idle MiB",
+            "peak MiB",
+            "peak processes",
+        ],
+        rows,
+    )
     return lines
 
 

@@ -2,7 +2,8 @@
 
 Starts the target, Debian's blackbox_exporter and the agent worker on 127.0.0.1, measures
 accuracy and throughput (over HTTP and HTTPS), schedule lag, scrape cost, series and bytes
-per check, and memory in one run (systems interleaved within each measurement), prints the
+per check, memory, and browser checks' CPU and memory (:mod:`benchmarks.browser`, against
+the demo web app) in one run (systems interleaved within each measurement), prints the
 Markdown report and writes it into ``--output`` (default ``docs/performance.md`` for a full
 run; a quick run writes only where told).
 ``--httpx2-python`` (or ``BENCH_HTTPX2_PYTHON``) names the interpreter of a virtualenv with
@@ -26,6 +27,7 @@ from typing import TypeVar
 from benchmarks.accuracy import measure_accuracy
 from benchmarks.agent_api import code_under_test
 from benchmarks.blackbox import BINARY
+from benchmarks.browser import BrowserBench, measure_browser
 from benchmarks.httpx2 import Httpx2, find_httpx2
 from benchmarks.lab import Lab, Plan, open_lab
 from benchmarks.lag import measure_lag
@@ -70,6 +72,11 @@ async def run(plan: Plan, command: str, httpx2_python: str | None = None) -> Res
                 )
 
             mem = await _phase("memory", timings, memory, lab)
+
+            async def browser(lab: Lab) -> BrowserBench:
+                return await measure_browser(lab.plan.quick)
+
+            browser_bench = await _phase("browser checks", timings, browser, lab)
     return Results(
         plan,
         command,
@@ -83,6 +90,7 @@ async def run(plan: Plan, command: str, httpx2_python: str | None = None) -> Res
         code if code == code_under_test() else f"{code}, then changed during the run",
         httpx2.note,
         series,
+        browser_bench,
     )
 
 

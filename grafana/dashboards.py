@@ -755,8 +755,85 @@ def http_cdn() -> db.Dashboard:
             Row("Responses and cache", cache),
             Row("Edge locations", edges),
             Row("TLS and storage hygiene", hygiene),
+            Row("Browser", browser_panels()),
         ],
     )
+
+
+def browser_panels() -> list[Builder[model.Panel]]:
+    """Return the browser checks' panels: Web Vitals, navigation, page weight, asset cache."""
+    assets = "synthetic_browser_asset_responses_total"
+    return [
+        series(
+            "Web Vitals by test (last run)",
+            "First contentful paint (fcp), largest contentful paint (lcp) and total blocking "
+            "time (tbt) of the last page each browser test's last run visited, from "
+            "synthetic_browser_last_vital_seconds: a slow hero image moves lcp.",
+            "s",
+            query(
+                f"synthetic_browser_last_vital_seconds{{{SUITE}}}",
+                "{{suite}}/{{test}} {{vital}}",
+            ),
+        ),
+        series(
+            "Cumulative layout shift (last run)",
+            "How much the last page of each browser test's last run moved while loading "
+            "(synthetic_browser_last_cls; Google calls under 0.1 good, over 0.25 poor).",
+            "none",
+            query(f"synthetic_browser_last_cls{{{SUITE}}}", "{{suite}}/{{test}}"),
+        ),
+        series(
+            "Navigation phases by test (last run)",
+            "Where the last page of each browser test's last run spent its time, stacked: dns, "
+            "connect, tls, ttfb, download, dom_content_loaded, load "
+            "(synthetic_browser_last_phase_seconds; a phase that did not happen has no series).",
+            "s",
+            query(
+                f"synthetic_browser_last_phase_seconds{{{SUITE}}}",
+                "{{suite}}/{{test}} {{phase}}",
+            ),
+        )
+        .span(24)
+        .stacking(StackingConfig().mode(common.StackingMode.NORMAL)),
+        series(
+            "Page requests (last run)",
+            "Responses (document, assets, XHR) of the pages each browser test's last run "
+            "visited, summed (synthetic_browser_last_requests).",
+            "short",
+            query(f"synthetic_browser_last_requests{{{SUITE}}}", "{{suite}}/{{test}}"),
+        ),
+        series(
+            "Page weight (last run)",
+            "Bytes transferred by the pages each browser test's last run visited, summed "
+            "(synthetic_browser_last_transfer_bytes).",
+            "bytes",
+            query(f"synthetic_browser_last_transfer_bytes{{{SUITE}}}", "{{suite}}/{{test}}"),
+        ),
+        series(
+            "Browser asset hit ratio by target and edge",
+            f"Share of the browser pages' responses served from the CDN cache ({CACHE_HITS}) "
+            "per target and edge location; responses without a CDN cache status "
+            '(cache="none") are left out. An edge that stops caching drops here.',
+            "percentunit",
+            query(
+                f'sum by (target, pop) (rate({assets}{{{TARGET}, cache=~"{CACHE_HITS}"}}'
+                "[$__rate_interval]))"
+                f' / sum by (target, pop) (rate({assets}{{{TARGET}, cache!="none"}}'
+                "[$__rate_interval]))",
+                "{{target}} {{pop}}",
+            ),
+        ),
+        bars(
+            "Browser responses by cache status",
+            "The browser pages' responses per second by target and CDN cache status "
+            "(other: third-party hosts).",
+            "reqps",
+            query(
+                f"sum by (target, cache) (rate({assets}{{{TARGET}}}[$__rate_interval]))",
+                "{{target}} {{cache}}",
+            ),
+        ),
+    ]
 
 
 # Agent ------------------------------------------------------------------------------------------

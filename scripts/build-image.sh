@@ -15,17 +15,19 @@
 #   buildah --root .cache/image/storage --runroot .cache/image/run --storage-driver vfs \
 #     from --name se localhost/synthetic-exporter:dev
 #
-# Environment: IMAGE (default localhost/synthetic-exporter:dev), EXTRAS (default s3: the
-#   Dockerfile's default; empty for the image without boto3), BASE_SUITE (default bookworm,
-#   whose Python 3.11 the lock files are compiled for), BASE_MIRROR (default: this machine's
-#   Debian sources), IMAGE_CACHE_DIR (default .cache/image), PYTHON (default: .venv/bin/python,
-#   else python3) runs pip.
+# Environment: IMAGE (default localhost/synthetic-exporter:dev, or :dev-browser with BROWSER),
+#   EXTRAS (default s3: the Dockerfile's default; empty for the image without boto3), BROWSER
+#   (1: the browser variant, with Debian's chromium in the base and the browser extra's lock),
+#   BASE_SUITE (default bookworm, whose Python 3.11 the lock files are compiled for),
+#   BASE_MIRROR (default: this machine's Debian sources), IMAGE_CACHE_DIR (default
+#   .cache/image), PYTHON (default: .venv/bin/python, else python3) runs pip.
 # Needs root (mmdebstrap and buildah's chroot isolation) and Debian's buildah and mmdebstrap
 # (scripts/install-system-deps.sh).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-image="${IMAGE:-localhost/synthetic-exporter:dev}"
+browser="${BROWSER:-}"
+image="${IMAGE:-localhost/synthetic-exporter:dev${browser:+-browser}}"
 extras="${EXTRAS-s3}"
 suite="${BASE_SUITE:-bookworm}"
 cache="${IMAGE_CACHE_DIR:-$root/.cache/image}"
@@ -36,9 +38,13 @@ elif [ -x "$root/.venv/bin/python" ]; then
 else
   python="python3"
 fi
-base="localhost/debian-python:$suite"
-# What the Dockerfile runs in its stages: python -m venv (python3-venv), groupadd/useradd (passwd).
-base_packages="python3,python3-venv,python-is-python3,passwd"
+flavour="debian-python${browser:+-browser}"
+base="localhost/$flavour:$suite"
+# What the Dockerfile runs in its stages: python -m venv (python3-venv), groupadd/useradd (passwd);
+# the browser variant's Chromium and libatomic1 for Playwright's node driver (the Dockerfile skips
+# its apt-get when chromium is there).
+browser_packages="chromium,fonts-liberation,libatomic1"
+base_packages="python3,python3-venv,python-is-python3,passwd${browser:+,$browser_packages}"
 
 log() { echo "build-image.sh: $*" >&2; }
 
@@ -65,10 +71,10 @@ else
   mirror="http://deb.debian.org/debian"
 fi
 stamp="$(printf '%s %s %s' "$suite" "$base_packages" "$mirror" | cksum | cut -d' ' -f1)"
-rootfs="$cache/debian-python-$suite-$stamp.tar"
+rootfs="$cache/$flavour-$suite-$stamp.tar"
 if [ ! -s "$rootfs" ]; then
   log "making the base root filesystem ($suite: $base_packages) with mmdebstrap"
-  rm -f "$cache"/debian-python-"$suite"-*.tar
+  rm -rf "$cache/$flavour-$suite"-*.tar  # mmdebstrap made a directory (no .tar suffix given)
   mmdebstrap --quiet --variant=minbase --include="$base_packages" \
     --aptopt='Acquire::Languages "none"' \
     --dpkgopt='path-exclude=/usr/share/man/*' \
@@ -80,7 +86,7 @@ if [ ! -s "$rootfs" ]; then
   "${buildah[@]}" rmi --force "$base" >/dev/null 2>&1 || true
 fi
 # The image made from which tarball: "tarball image-id", checked against the store.
-imported="$cache/debian-python-$suite.imported"
+imported="$cache/$flavour-$suite.imported"
 image_id="$("${buildah[@]}" inspect --type image --format '{{.FromImageID}}' "$base" 2>/dev/null || true)"
 if [ -z "$image_id" ] || [ "$(cat "$imported" 2>/dev/null)" != "$(basename "$rootfs") $image_id" ]; then
   log "importing $(basename "$rootfs") as $base"
@@ -98,7 +104,7 @@ if [ -z "$image_id" ] || [ "$(cat "$imported" 2>/dev/null)" != "$(basename "$roo
 fi
 
 # 2. The wheelhouse, from the lock files (pip skips wheels it already has, after a hash check).
-lock="$root/requirements/runtime${extras:+-$extras}.lock"
+lock="$root/requirements/runtime${extras:+-$extras}${browser:+-browser}.lock"
 [ -f "$lock" ] || {
   log "no lock file for EXTRAS=$extras: $lock"
   exit 1
@@ -112,7 +118,8 @@ log "downloading the wheels of requirements/build.lock and $(basename "$lock") i
 log "building $image on $base"
 revision="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 "${buildah[@]}" build --isolation chroot --layers=false --pull=never \
-  --build-arg PYTHON_IMAGE="$base" --build-arg EXTRAS="$extras" --build-arg PIP_NO_INDEX=1 \
+  --build-arg PYTHON_IMAGE="$base" --build-arg EXTRAS="$extras" --build-arg BROWSER="$browser" \
+  --build-arg PIP_NO_INDEX=1 \
   --build-arg REVISION="$revision" --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   --tag "$image" --file "$root/Dockerfile" "$root" >&2
 "${buildah[@]}" rmi --prune >/dev/null 2>&1 || true

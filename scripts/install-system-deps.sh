@@ -8,10 +8,16 @@
 # TLS, server names, TLS versions: tests/http/test_tls_options.py), and util-linux's unshare
 # (essential in Debian; listed to say so), with which tests/http/test_network_dual_stack.py gives
 # the agent a hosts file of its own in a private mount namespace. Idempotent: does nothing when
-# they are already there.
+# they are already there. With the argument `browser`, only chromium (make browser-deps: what
+# the demo's browser check needs).
 set -euo pipefail
 packages=(prometheus prometheus-alertmanager prometheus-blackbox-exporter chromium buildah mmdebstrap
   tinyproxy nginx util-linux)
+case "${1:-}" in
+  "") ;;
+  browser) packages=(chromium) ;;
+  *) echo "usage: $0 [browser]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cache
 
 from prometheus_client import CollectorRegistry
 
 from synthetic_exporter import Suite, T
-from synthetic_exporter.core.results import Outcome, RequestRecord, StorageReport
+from synthetic_exporter.core.results import (
+    AssetCount,
+    Outcome,
+    PageRecord,
+    RequestRecord,
+    StorageReport,
+)
 from synthetic_exporter.exporter.metrics import Metrics, MetricsOptions
 from tests.factories import make_suite
 
@@ -20,6 +26,16 @@ SUFFIXES = {
 
 
 DETAILED = MetricsOptions(duration_histograms=True, run_counters=True, http_per_test=True)
+
+
+@dataclass(frozen=True)
+class BrowserStats:
+    """A browser pool's figures (``BrowserPool.stats()``)."""
+
+    processes: int = 4
+    memory_bytes: int = 250_000_000
+    open_contexts: int = 1
+    restarts: int = 0
 
 
 @cache
@@ -50,10 +66,28 @@ def agent_registry(detailed: bool = True) -> CollectorRegistry:
         pop="LHR",
         cert_not_after=2_000_000_000.0,
     )
-    test = replace(result.tests[0], requests=(request,), storage=(StorageReport("s3", 1, 0),))
+    page = PageRecord(
+        target="cdn",
+        path="/dashboard",
+        status=200,
+        phases={"dns": 0.001, "ttfb": 0.05, "dom_content_loaded": 0.2, "load": 0.3},
+        vitals={"fcp": 0.3, "lcp": 0.9, "tbt": 0.01},
+        cls=0.02,
+        requests=12,
+        transfer_bytes=250_000,
+        assets=(AssetCount("cdn", "LHR", "Hit", 10), AssetCount("other", "none", "none", 2)),
+    )
+    test = replace(
+        result.tests[0],
+        requests=(request,),
+        storage=(StorageReport("s3", 1, 0),),
+        pages=(page,),
+        artifacts=("screenshot.png", "trace.zip"),
+    )
     metrics.suite_finished(replace(result, tests=(test,)))
     metrics.cleanup_pending({"signup": 1}, ["signup"])
     metrics.schedule_lag(0.01)
+    metrics.watch_browser(BrowserStats)
     return registry
 
 

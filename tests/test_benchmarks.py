@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import browser
 from benchmarks.blackbox import BINARY
 from benchmarks.report import BEGIN, END, SECTIONS
 from tests.conftest import ROOT
@@ -279,3 +280,28 @@ async def test_target_serves_https_from_the_trustme_ca_and_shares_held_times(
                 await untrusting.get(f"https://127.0.0.1:{tls_port}/delay/0")
     finally:
         await procs.stop(target)
+
+
+def test_browser_cell_figures_per_check_and_per_core() -> None:
+    cell = browser.Cell(
+        concurrency=1,
+        seconds=10.0,
+        checks=20,
+        failed=0,
+        cpu_seconds=15.0,
+        idle_pss_bytes=400 << 20,
+        peak_pss_bytes=600 << 20,
+        peak_processes=13,
+    )
+    assert cell.cpu_ms_per_check == 750
+    assert cell.per_core_minute == 80
+    assert cell.cores == 1.5
+
+
+async def test_browser_rows_are_skipped_with_a_reason_without_chromium(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("benchmarks.browser.shutil.which", lambda name: None)
+    bench = await browser.measure_browser(quick=True)
+    assert bench.cells == []
+    assert bench.skipped == "Debian's chromium is not installed (make browser-deps)"

@@ -237,6 +237,7 @@ def test_manifests_validate_offline(
 def test_every_feature_has_a_ci_values_file() -> None:
     names = {path.name for path in CI_VALUES}
     assert {
+        "browser-values.yaml",
         "checks-configmap-values.yaml",
         "dashboards-values.yaml",
         "existing-secret-values.yaml",
@@ -536,6 +537,45 @@ def test_persistence_uses_the_existing_claim_and_recreate(
 
 
 @pytest.mark.slow
+def test_browser_runs_the_chromium_variant_with_its_resources_and_shm(
+    render: Callable[..., list[Manifest]],
+) -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["browser"]
+    objects = case(render, (CHART / "ci" / "browser-values.yaml",))
+    agent = container(objects)
+    assert agent["image"] == "synthetic-exporter:0.1.0-browser"
+    assert agent["resources"] == values["resources"]
+    assert agent["resources"]["limits"]["memory"] == "2Gi"
+    mounts = {m["name"]: m["mountPath"] for m in agent["volumeMounts"]}
+    assert mounts["dshm"] == "/dev/shm"
+    volumes = {v["name"]: v for v in workload(objects)["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "256Mi"}
+    assert volumes["tmp"]["emptyDir"] == {"sizeLimit": "256Mi"}
+    env = env_of(objects)
+    assert json.loads(env["SYNTHETIC_BROWSER_ARGS"]) == ["--no-sandbox"]
+    assert env["XDG_CACHE_HOME"].startswith("/tmp/")
+    assert env["XDG_CONFIG_HOME"].startswith("/tmp/")
+    assert agent["securityContext"]["readOnlyRootFilesystem"] is True
+    own = render("--set", "browser.enabled=true", "--set", "config.browserArgs={--lang=en-GB}")
+    assert json.loads(env_of(own)["SYNTHETIC_BROWSER_ARGS"]) == ["--lang=en-GB"], "yours win"
+
+
+@pytest.mark.slow
+def test_without_browser_the_image_and_pod_are_unchanged(
+    render: Callable[..., list[Manifest]],
+) -> None:
+    objects = render()
+    agent = container(objects)
+    assert agent["image"].endswith(":0.1.0") or not agent["image"].endswith("-browser")
+    assert "dshm" not in {m["name"] for m in agent["volumeMounts"]}
+    assert agent["resources"] == yaml.safe_load((CHART / "values.yaml").read_text())["resources"]
+    assert not any(name.startswith(("SYNTHETIC_BROWSER", "XDG_")) for name in env_of(objects))
+    digest = "sha256:" + "a" * 64
+    pinned = container(render("--set", "browser.enabled=true", "--set", f"image.digest={digest}"))
+    assert pinned["image"] == f"synthetic-exporter@{digest}", "a digest names the variant itself"
+
+
+@pytest.mark.slow
 def test_existing_secret_is_loaded_with_env_from(render: Callable[..., list[Manifest]]) -> None:
     objects = case(render, (CHART / "ci" / "existing-secret-values.yaml",))
     env_from = container(objects)["envFrom"]
@@ -736,6 +776,7 @@ def test_every_values_key_is_documented() -> None:
     # Keys inside these are Kubernetes objects, documented as a whole.
     literal = (
         "resources.",
+        "browser.resources.",
         "podSecurityContext.",
         "securityContext.",
         "livenessProbe.",

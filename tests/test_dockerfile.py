@@ -111,7 +111,7 @@ def test_builder_installs_the_locks_then_the_wheel_into_a_venv(stages: list[Stag
     assert (
         "/opt/build/bin/pip install --quiet --require-hashes -r requirements/build.lock" in script
     )
-    runtime_lock = '-r "requirements/runtime${EXTRAS:+-$EXTRAS}.lock"'
+    runtime_lock = '-r "requirements/runtime${EXTRAS:+-$EXTRAS}${BROWSER:+-browser}.lock"'
     assert f"/opt/venv/bin/pip install --quiet --require-hashes {runtime_lock}" in script
     # The wheel with the locked setuptools, installed without resolving anything more.
     assert "pip wheel --no-build-isolation --no-deps --wheel-dir /wheels ." in script
@@ -199,7 +199,11 @@ def linux_py311(requirement: Requirement, extra: str = "") -> bool:
     return requirement.marker is None or requirement.marker.evaluate(environment)
 
 
-@pytest.mark.parametrize("extras", [[], ["s3"]], ids=["no-extras", "s3"])
+@pytest.mark.parametrize(
+    "extras",
+    [[], ["s3"], ["browser"], ["s3", "browser"]],
+    ids=["no-extras", "s3", "browser", "s3-browser"],
+)
 def test_lock_pins_every_runtime_dependency_of_pyproject(extras: list[str]) -> None:
     """Every dependency (and extra) of pyproject.toml is pinned, within its range, with hashes.
 
@@ -222,6 +226,8 @@ def test_lock_pins_every_runtime_dependency_of_pyproject(extras: list[str]) -> N
         )
     if "s3" not in extras:
         assert "boto3" not in pins, "the image without extras must not carry boto3"
+    if "browser" not in extras:
+        assert "playwright" not in pins, "only the browser variant carries Playwright"
     # No stale pins: what the project itself requires is one of its dependencies, and everything
     # else is required by another pin (a dependency dropped from pyproject.toml leaves the lock).
     direct = {canonicalize_name(r.name) for r in wanted}
@@ -261,10 +267,19 @@ def test_final_stage_runs_as_the_nonroot_uid(final: Stage) -> None:
     assert "/var/lib/synthetic-exporter" in script, "the state dir must be writable by the user"
 
 
+BROWSER_PACKAGES = (
+    "apt-get install -y -qq --no-install-recommends chromium fonts-liberation libatomic1"
+)
+
+
 def test_final_stage_installs_no_compilers(final: Stage) -> None:
     for command in final.all("RUN"):
-        text = " ".join(command.value)
-        assert "apt-get install" not in text, text
+        text = re.sub(r"\s+", " ", " ".join(command.value))
+        if BROWSER_PACKAGES in text:  # the browser variant's Chromium, and nothing else
+            assert text.startswith('if [ -n "${BROWSER}" ] && ! command -v chromium'), text
+            assert text.count("apt-get install") == 1, text
+        else:
+            assert "apt-get install" not in text, text
         assert "apk add" not in text, text
         for tool in BUILD_TOOLS:
             word = rf"(?<![\w.+-]){re.escape(tool)}(?![\w.+-])"
@@ -469,10 +484,10 @@ def test_baked_in_checks_load(tmp_path: Path) -> None:
     assert " 0 errors" in result.stdout
 
 
-def imported_modules(directory: Path) -> set[str]:
+def imported_modules(directory: Path, skip: frozenset[Path] = frozenset()) -> set[str]:
     """Top-level names of the absolute imports in every .py file under a directory."""
     names: set[str] = set()
-    for path in directory.rglob("*.py"):
+    for path in set(directory.rglob("*.py")) - skip:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 names.update(alias.name.split(".")[0] for alias in node.names)
@@ -490,15 +505,27 @@ def test_baked_in_checks_import_only_what_the_image_installs() -> None:
     """
     checks = ROOT / "checks"
     local = {p.stem for p in checks.glob("*.py")} | {p.name for p in checks.iterdir() if p.is_dir()}
-    third_party = imported_modules(checks) - set(sys.stdlib_module_names) - local
-    in_image = set(read_lock(lock_path(image_extras()))) | {"synthetic-exporter"}
+    browser_checks = frozenset(checks.glob("browser_*.py"))  # the browser variant only (BROWSER=1)
+    plain = imported_modules(checks, skip=browser_checks) - set(sys.stdlib_module_names) - local
+    browser = imported_modules(checks) - set(sys.stdlib_module_names) - local
     providers = importlib.metadata.packages_distributions()
-    missing = sorted(
-        module
-        for module in third_party
-        if not {canonicalize_name(d) for d in providers.get(module, [])} & in_image
-    )
-    assert not missing, (
-        f"checks/ imports {missing}, which the image does not install: add them to the "
-        "project's dependencies (pyproject.toml), then make lock"
-    )
+    for modules, extras in ((plain, image_extras()), (browser, [*image_extras(), "browser"])):
+        in_image = set(read_lock(lock_path(extras))) | {"synthetic-exporter"}
+        missing = sorted(
+            module
+            for module in modules
+            if not {canonicalize_name(d) for d in providers.get(module, [])} & in_image
+        )
+        assert not missing, (
+            f"checks/ imports {missing}, which the image ({lock_path(extras).name}) does not "
+            "install: add them to the project's dependencies (pyproject.toml), then make lock"
+        )
+
+
+def test_only_the_browser_variant_keeps_the_browser_examples(final: Stage) -> None:
+    """Without BROWSER, checks/browser_*.py (Playwright) are removed: they would not load."""
+    script = [re.sub(r"\s+", " ", " ".join(c.value)) for c in final.all("RUN")]
+    assert '[ -n "${BROWSER}" ] || rm -f /app/checks/browser_*.py' in script
+    assert list((ROOT / "checks").glob("browser_*.py")), "the browser example is checks/browser_*"
+    assert "BROWSER" in global_args()
+    assert global_args()["BROWSER"] == "", "the default image has no browser"

@@ -23,7 +23,8 @@ from tests.conftest import ROOT, CliRun, cli_env, run_cli, start_process, stop_p
 pytestmark = pytest.mark.slow
 
 CHECKS = ROOT / "checks"
-SUITES = {"signup", "invoices", "payments", "cdn", "storage"}
+SUITES = {"signup", "invoices", "payments", "cdn", "storage", "browser_dashboard"}
+HERO = "/cdn/app/img/hero.svg"
 Json = dict[str, Any]
 
 
@@ -105,11 +106,62 @@ def test_every_example_suite_passes_against_the_demo(demo: Demo, tmp_path: Path)
     assert stats["synthetic_customers"] == 0  # every suite's janitor cleaned up
 
 
-def test_a_broken_edge_fails_only_the_cdn_suite(demo: Demo, fault: Any, tmp_path: Path) -> None:
+def pages_of(suite: Json) -> list[Json]:
+    (test,) = suite["tests"]
+    found: list[Json] = test["pages"]
+    return found
+
+
+def test_the_browser_check_opens_the_dashboard_through_the_edge(demo: Demo, tmp_path: Path) -> None:
+    """Two pages (storefront, dashboard), measured, their assets from the edge's POPs."""
+    run, suites = run_examples(demo, tmp_path)
+    assert outcomes(suites)["browser_dashboard"] == "passed", run.stdout
+    storefront, dashboard = pages_of(suites["browser_dashboard"])
+    assert (storefront["path"], dashboard["path"]) == ("/cdn/app/", "/cdn/app/dashboard.html")
+    assert dashboard["status"] == 200
+    assert 0 < dashboard["vitals"]["fcp"] <= dashboard["vitals"]["lcp"] < 2.5
+    assert dashboard["requests"] >= 8  # the page, its style, 2 scripts, 4 images, the API's JSON
+    edge = {(a["target"], a["cache"]) for a in dashboard["assets"] if a["pop"] != "none"}
+    assert edge <= {("cdn", "Hit"), ("cdn", "Miss"), ("cdn", "RefreshHit")}
+    assert len({a["pop"] for a in dashboard["assets"] if a["pop"] != "none"}) == 2
+
+
+def test_a_slow_hero_image_turns_the_browser_check_red(
+    demo: Demo, fault: Any, tmp_path: Path
+) -> None:
+    """3 s more on the LCP image at the edge: past the 2.5 s budget, with screenshot and trace."""
+    fault(path=HERO, delay_ms=3000)
+    run, suites = run_examples(demo, tmp_path)
+    assert run.returncode == 1, run.stdout
+    assert outcomes(suites) == dict.fromkeys(SUITES, "passed") | {"browser_dashboard": "failed"}
+    (test,) = suites["browser_dashboard"]["tests"]
+    assert "largest contentful paint took" in test["message"], test["message"]
+    assert "over its 2.5 s budget" in test["message"]
+    assert pages_of(suites["browser_dashboard"])[-1]["vitals"]["lcp"] >= 3.0
+    assert set(test["artifacts"]) >= {"screenshot.png"}
+
+
+def test_edge_misses_show_in_the_browser_pages_not_as_a_failure(
+    demo: Demo, fault: Any, tmp_path: Path
+) -> None:
+    fault(path="/edge-miss/app/")
+    run, suites = run_examples(demo, tmp_path)
+    assert outcomes(suites) == dict.fromkeys(SUITES, "passed"), run.stdout
+    for page in pages_of(suites["browser_dashboard"]):
+        edge = {a["cache"] for a in page["assets"] if a["pop"] != "none"}
+        assert edge == {"Miss"}, page
+
+
+def test_a_broken_edge_fails_only_the_suites_behind_it(
+    demo: Demo, fault: Any, tmp_path: Path
+) -> None:
     fault(path="/cdn", status=502)
     run, suites = run_examples(demo, tmp_path)
     assert run.returncode == 1
-    assert outcomes(suites) == dict.fromkeys(SUITES, "passed") | {"cdn": "failed"}
+    behind_the_edge = {"cdn": "failed", "browser_dashboard": "failed"}
+    assert outcomes(suites) == dict.fromkeys(SUITES, "passed") | behind_the_edge
+    (browser,) = suites["browser_dashboard"]["tests"]
+    assert browser["pages"][0]["status"] == 502, browser["pages"]
     failed = next(t for t in suites["cdn"]["tests"] if t["outcome"] == "failed")
     assert failed["name"] == "edge_matches_origin"
     assert "502" in failed["message"]
@@ -128,6 +180,7 @@ def test_a_broken_signup_skips_the_suites_that_depend_on_it(
         "payments": "skipped",
         "cdn": "passed",
         "storage": "passed",
+        "browser_dashboard": "skipped",
     }
     assert "signup" in suites["invoices"]["skip_reason"]
     assert "signup" in suites["payments"]["skip_reason"]
@@ -140,12 +193,15 @@ def test_suites_without_their_targets_are_skipped_not_failed(demo: Demo, tmp_pat
     assert outcomes(suites) == dict.fromkeys(SUITES, "passed") | {
         "cdn": "skipped",
         "storage": "skipped",
+        "browser_dashboard": "skipped",
     }
-    messages = {t["message"] for t in suites["cdn"]["tests"] + suites["storage"]["tests"]}
+    skipped = ("cdn", "storage", "browser_dashboard")
+    messages = {t["message"] for name in skipped for t in suites[name]["tests"]}
     assert messages == {
         "target(s) cdn, origin not configured (set SYNTHETIC_TARGETS__CDN__BASE_URL,"
         " SYNTHETIC_TARGETS__ORIGIN__BASE_URL)",
         "target(s) s3 not configured (set SYNTHETIC_TARGETS__S3__BASE_URL)",
+        "target(s) cdn not configured (set SYNTHETIC_TARGETS__CDN__BASE_URL)",
     }
 
 

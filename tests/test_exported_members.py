@@ -22,6 +22,7 @@ T_MEMBERS = {
     "intend",
     "log",
     "name",
+    "page",
     "report_storage",
     "run",
     "secret",

@@ -271,3 +271,71 @@ def test_container_serves_health_and_metrics_as_the_nonroot_user(container: Serv
     # fail to load.
     assert "synthetic_exporter_load_errors" in metrics
     assert 'synthetic_exporter_load_errors{environment="default"} 0.0' in metrics
+    assert "browser_dashboard" not in metrics, "the default image drops the browser examples"
+
+
+BROWSER_IMAGE = "localhost/synthetic-exporter:test-browser"
+
+
+@pytest.fixture(scope="module")
+def browser_image() -> str:
+    """Build the browser variant (BROWSER=1: Debian's chromium in the base, the browser lock)."""
+    require_tools()
+    started = time.monotonic()
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "build-image.sh")],
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_SECONDS,
+        env={**os.environ, "IMAGE": BROWSER_IMAGE, "BROWSER": "1"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stdout.strip() == BROWSER_IMAGE
+    print(f"browser image built in {time.monotonic() - started:.1f} s")
+    return BROWSER_IMAGE
+
+
+def test_browser_variant_runs_the_browser_example_as_the_nonroot_user(
+    browser_image: str, demo_api: str
+) -> None:
+    """Chromium and Playwright are in the image: the demo's browser check passes in it."""
+    config = image_config(browser_image)
+    assert config["User"] == f"{NONROOT_UID}:{NONROOT_UID}"
+    command = [*config["Entrypoint"], *config["Cmd"]]  # type: ignore[misc]
+    remove_stale_containers()
+    name = f"{CONTAINER_PREFIX}{os.getpid()}-browser"
+    buildah("from", "--pull-never", "--name", name, browser_image)
+    env = {
+        "SYNTHETIC_LISTEN": "127.0.0.1:0",
+        "SYNTHETIC_TARGETS__DEFAULT__BASE_URL": demo_api,
+        "SYNTHETIC_TARGETS__CDN__BASE_URL": f"{demo_api}/cdn",
+        "SYNTHETIC_BROWSER_ARGS": '["--no-sandbox"]',  # as the chart sets it (no user namespaces)
+        "XDG_CACHE_HOME": "/tmp/.cache",
+        "XDG_CONFIG_HOME": "/tmp/.config",
+    }
+    flags = [arg for key, value in env.items() for arg in ("--env", f"{key}={value}")]
+    try:
+        run = [*BUILDAH, "run", "--isolation", "chroot", "--network", "host", *flags]
+        server = start_listening([*run, name, "--", *command])
+    except BaseException:
+        subprocess.run([*BUILDAH, "rm", name], capture_output=True, timeout=60, check=False)
+        raise
+    try:
+        assert status_ids(agent_pid(server.process.pid))["Uid"] == [NONROOT_UID] * 4
+        wanted = 'synthetic_test_success{environment="default",suite="browser_dashboard",'
+        deadline = time.monotonic() + 90
+        metrics, browser = "", []
+        while time.monotonic() < deadline:
+            metrics = httpx.get(f"{server.url}/metrics", timeout=5).text
+            browser = [line for line in metrics.splitlines() if line.startswith(wanted)]
+            if browser and all(line.endswith(" 1.0") for line in browser):
+                break
+            time.sleep(1)
+        health = httpx.get(f"{server.url}/healthz", timeout=5).text
+        assert browser, health
+        assert all(line.endswith(" 1.0") for line in browser), (browser, health)
+        assert 'synthetic_exporter_load_errors{environment="default"} 0.0' in metrics
+        assert "synthetic_browser_last_vital_seconds{" in metrics
+    finally:
+        stop_container(server, name)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from synthetic_exporter.app.charts import Sparkline, milliseconds, sparkline
+from synthetic_exporter.app.page_visits import ArtifactLink, PageRow, artifact_links, page_row
 from synthetic_exporter.app.waterfall import Waterfall, waterfall
 
 BAD = frozenset({"failed", "error", "timeout"})
@@ -319,12 +320,14 @@ def test_page(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunTest:
-    """One test on a run page, with its waterfall."""
+    """One test on a run page, with its waterfall, browser pages and artifacts."""
 
     test: Mapping[str, Any]
     anchor: str
     duration: str
     waterfall: Waterfall | None
+    pages: tuple[PageRow, ...] = ()
+    artifacts: tuple[ArtifactLink, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -349,6 +352,8 @@ def run_page(run: Mapping[str, Any], now: float) -> RunPage:
                 anchor=anchor(run["suite"], test["name"]),
                 duration=milliseconds(test["duration_seconds"]),
                 waterfall=waterfall(test),
+                pages=tuple(page_row(page) for page in test.get("pages", ())),
+                artifacts=artifact_links(run["run_id"], test),
             )
             for test in run["tests"]
         ),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import math
+import os
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
@@ -19,17 +20,24 @@ import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from synthetic_exporter.app.http_limits import RECEIVED_AT, Turns
 from synthetic_exporter.app.pages import page_routes
 from synthetic_exporter.core.results import SuiteResult, to_jsonable
+from synthetic_exporter.exporter import artifacts
 from synthetic_exporter.exporter.health import Health
 from synthetic_exporter.exporter.history import History
 from synthetic_exporter.exporter.run_store import RunStore, empty_store
 
 NO_STORE = {"Cache-Control": "no-store"}
+# An artifact is shown as a file of its own, never as a page of this origin.
+ARTIFACT_HEADERS = {
+    "Cache-Control": "private, no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
 Trigger = Callable[[list[str]], Awaitable[list[SuiteResult]]]
 
 
@@ -202,6 +210,36 @@ def create_app(state: AgentState) -> Starlette:
             return _json({"error": f"unknown run {run_id[:100]!r}"}, 404, NO_STORE)
         return _json(found, headers=NO_STORE)
 
+    async def artifact(request: Request) -> Response:
+        run_id, test_dir = request.path_params["run_id"], request.path_params["test"]
+        name = request.path_params["name"]
+
+        def locate() -> tuple[str, os.stat_result] | None:
+            found = state.store.run(run_id)
+            if found is None:  # written a moment later: the run is still in memory
+                recent = (r for r in reversed(state.history.runs) if r.run_id == run_id)
+                found = next((to_jsonable(r) for r in recent), None)
+            path = None if found is None else artifacts.find(artifacts_dir, found, test_dir, name)
+            try:
+                return None if path is None else (str(path), path.stat())
+            except OSError:
+                return None
+
+        artifacts_dir = state.store.artifacts_dir
+        located = await anyio.to_thread.run_sync(locate)
+        if located is None:
+            error = f"no artifact {name[:100]!r} of test {test_dir[:100]!r} in run {run_id[:100]!r}"
+            return _json({"error": error}, 404, NO_STORE)
+        path, stat = located
+        return FileResponse(
+            path,
+            stat_result=stat,
+            media_type=artifacts.content_type(name),
+            headers=ARTIFACT_HEADERS,
+            filename=name,
+            content_disposition_type="inline" if artifacts.is_inline(name) else "attachment",
+        )
+
     async def run_now(request: Request) -> Response:
         if state.admin_token is None:
             return _json({"error": "disabled: set SYNTHETIC_ADMIN_TOKEN to enable"}, 403)
@@ -241,6 +279,11 @@ def create_app(state: AgentState) -> Starlette:
             Route("/api/v1/results", takes(results)),
             Route("/api/v1/runs", takes(runs, *RUN_FILTERS)),
             Route("/api/v1/runs/{run_id}", takes(run)),
+            Route(
+                "/runs/{run_id}/artifacts/{test}/{name}",
+                takes(artifact),
+                methods=["GET", "HEAD"],
+            ),
             Route("/api/v1/run", takes(run_now, "suite", repeatable={"suite"}), methods=["POST"]),
         ],
         exception_handlers={QueryError: _bad_query},

@@ -185,6 +185,8 @@ async def serve(
         listener = Fanout([metrics, health, history, pending, failures])
         listener.listeners.append(store)  # durable history: only queues, the writer is a thread
         metrics.watch_history_drops(lambda: store.dropped)
+        if engine.browser is not None:  # the [browser] extra: its processes, memory, restarts
+            metrics.watch_browser(engine.browser.stats)
         spans = otlp_listener(settings) if (settings.otlp_endpoint or "").strip() else None
         if spans is not None:  # OpenTelemetry export, off by default
             listener.listeners.append(spans)

@@ -23,10 +23,15 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 import httpx
 
 from synthetic_exporter.authoring.janitor import JanitorContext, janitor_settings
-from synthetic_exporter.core.results import LogLine, StepResult, StorageReport
+from synthetic_exporter.browser import BrowserPool, PageOrder, open_page
+from synthetic_exporter.core.results import LogLine, PageRecord, StepResult, StorageReport
 from synthetic_exporter.http.timing import RequestTimer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from playwright.async_api import Page
+
     from synthetic_exporter.authoring.suite import TestFunction
     from synthetic_exporter.core.settings import Settings
 
@@ -101,6 +106,10 @@ class Harness:
     cleanups: list[tuple[str, Cleanup]] = field(default_factory=list)
     requests: list[RequestTimer] = field(default_factory=list)  # recorded after the test
     storage: list[StorageReport] = field(default_factory=list)
+    # Browser checks (issue 17): the agent's browser, where a failed page's files go, pages.
+    browser: BrowserPool | None = None
+    artifacts_dir: Path | None = None
+    pages: list[PageRecord] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -248,6 +257,32 @@ class T:
     def http(self) -> httpx.AsyncClient:
         """Return the client of the target named ``default``."""
         return self.client("default")
+
+    @asynccontextmanager
+    async def page(self, target: str = "default") -> AsyncIterator[Page]:
+        """Open a browser page on a target: ``async with t.page() as page: await page.goto("/")``.
+
+        A Playwright ``Page`` in a fresh browser context (nothing shared with other tests),
+        based on the target's BASE_URL, sending the marker header and the target's HEADERS to
+        the target's origin, timed out by the test's time limit. Each document it loads is
+        recorded (navigation timing, Web Vitals, requests, bytes, CDN cache status); if the
+        test is failing when the page closes, a screenshot and a trace are kept.
+        """
+        harness = self._harness
+        self.client(target)  # an unknown target: the same error as for HTTP
+        if harness.browser is None:
+            raise RuntimeError("no browser: t.page() runs in the agent's engine only")
+        order = PageOrder(
+            settings=harness.settings,
+            target=target,
+            deadline=harness.deadline,
+            record=harness.pages.append,
+            failing=lambda exc: harness.failed or not isinstance(exc, SkipStop | None),
+            artifacts_dir=harness.artifacts_dir,
+            redact=harness.redact,
+        )
+        async with open_page(harness.browser, order) as page:
+            yield page
 
     def report_storage(self, target: str, object_versions: int, delete_markers: int) -> None:
         """Record what a storage hygiene check counted under its prefix (exported as gauges)."""

@@ -518,13 +518,22 @@ class Settings(BaseSettings):
     """Export per-test and per-suite run counters by result (6 series each)."""
     metrics_http_per_test: bool = False
     """Label the HTTP phase histogram and response counter by suite and test, not per target."""
+    # Browser checks (issue 17): ``t.page()``.
+    browser_concurrency: int = Field(default=2, ge=1)
+    """Number of browser pages open at once across the agent (each in a fresh context)."""
+    browser_executable: Path | None = None
+    """Chromium to launch; unset: /usr/bin/chromium if present, else Playwright's own."""
+    browser_args: list[str] = []
+    """Extra Chromium flags (a JSON list), e.g. ["--lang=de-DE"]."""
 
     @field_validator("shard", mode="before")
     @classmethod
     def _parse_shard(cls, value: Any) -> Any:
         return parse_shard(value) if isinstance(value, str) else value
 
-    @field_validator("checks_path", "state_dir", "web_config_file", mode="before")
+    @field_validator(
+        "checks_path", "state_dir", "web_config_file", "browser_executable", mode="before"
+    )
     @classmethod
     def _refuse_empty_path(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():

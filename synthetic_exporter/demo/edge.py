@@ -13,7 +13,12 @@ Every edge response names its POP (``X-Amz-Cf-Pop``, chosen per key from a fixed
 dashboard's POP breakdown shows several), a request id (``X-Amz-Cf-Id``) and ``Via``.
 
 Faults injected on ``/origin`` also hit the edge's origin fetches (misses and refreshes), but not
-its cache hits, just like a real origin outage behind a CDN.
+its cache hits, just like a real origin outage behind a CDN. A fault on ``/edge-miss/<key
+prefix>`` (e.g. ``{"path": "/edge-miss/app/"}``) makes the edge bypass its cache for those keys:
+every request goes to the origin and answers ``Miss`` (a cache-policy regression).
+
+The origin also holds the demo web app (:mod:`synthetic_exporter.demo.webapp`, under ``app/``);
+a key ending in ``/`` serves its ``index.html``.
 """
 
 from __future__ import annotations
@@ -37,11 +42,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from synthetic_exporter.demo.pdf import one_page_pdf
+from synthetic_exporter.demo.webapp import index_key, webapp_files
 
 DEFAULT_POPS = ("LHR61-P1", "FRA56-P3")
 DEFAULT_TTL_SECONDS = 60
 CLOUDFRONT_DEFAULT_TTL = 86_400  # used when an object has no max-age
 ORIGIN_TIMEOUT_SECONDS = 10.0
+EDGE_MISS_PREFIX = "/edge-miss/"
 MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*(\d+)", re.IGNORECASE)
 
 Clock = Callable[[], float]
@@ -117,6 +124,7 @@ def seed_objects(ttl: int = DEFAULT_TTL_SECONDS) -> dict[str, StoredObject]:
         ("assets/logo.svg", _logo_svg(), "image/svg+xml"),
         ("assets/app.js", _app_js(), "text/javascript; charset=utf-8"),
         ("downloads/report.pdf", _report_pdf(), "application/pdf"),
+        *webapp_files(),
     ]
     return {
         key: StoredObject(key=key, body=body, content_type=kind, cache_control=cache_control)
@@ -197,7 +205,7 @@ class ObjectEdge:
 
     def origin_lookup(self, key: str, if_none_match: str | None) -> OriginAnswer:
         """Return the origin's answer for a key: 200, 304 (ETag still matches) or 404."""
-        obj = self.objects.get(key)
+        obj = self.objects.get(index_key(key))
         if obj is None:
             return self.s3_error(404, "NoSuchKey", "The specified key does not exist.", key)
         if if_none_match is not None and obj.etag in (t.strip() for t in if_none_match.split(",")):
@@ -271,6 +279,8 @@ class ObjectEdge:
     async def get_cdn_object(self, request: Request) -> Response:
         """``GET /cdn/{key}``: the object through the edge cache."""
         key = str(request.path_params["key"])
+        if self.find_fault("GET", f"{EDGE_MISS_PREFIX}{key}") is not None:
+            return await self.bypass_cache(key)
         copy = self.cache.get(key)
         if copy is not None and self.clock() - copy.stored_at < ttl_of(copy.obj.cache_control):
             return self.serve_copy(copy, "Hit")
@@ -283,6 +293,13 @@ class ObjectEdge:
             self.cache[key] = copy
             return self.serve_copy(copy, "Miss")
         self.cache.pop(key, None)
+        return self.edge_error(key, answer.status, answer.body, answer.content_type)
+
+    async def bypass_cache(self, key: str) -> Response:
+        """Fetch ``key`` from the origin without reading or filling the cache: a ``Miss``."""
+        answer = await self.fetch_from_origin(key, None)
+        if answer.status == 200 and answer.obj is not None:
+            return self.serve_copy(CachedCopy(answer.obj, self.clock()), "Miss")
         return self.edge_error(key, answer.status, answer.body, answer.content_type)
 
     def edge_error(

@@ -23,6 +23,8 @@ from synthetic_exporter.s3 import ACCESS_KEY_SECRET, SECRET_KEY_SECRET
 
 FAULT_EXAMPLE = {"path": "/invoices", "method": "POST", "status": 503}
 CDN_FAULT_EXAMPLE = {"path": "/cdn", "status": 502}
+SLOW_ASSET_EXAMPLE = {"path": "/cdn/app/img/hero.svg", "delay_ms": 3000}
+EDGE_MISS_EXAMPLE = {"path": "/edge-miss/app/"}
 
 
 def demo_targets(api_url: str, s3_url: str) -> dict[str, TargetSettings]:
@@ -60,6 +62,8 @@ def banner(api_url: str, agent_url: str, s3_url: str) -> str:
     """Return what the demo prints once every server listens."""
     fault = json.dumps(FAULT_EXAMPLE)
     cdn_fault = json.dumps(CDN_FAULT_EXAMPLE)
+    slow_asset = json.dumps(SLOW_ASSET_EXAMPLE)
+    edge_miss = json.dumps(EDGE_MISS_EXAMPLE)
     return f"""
 synthetic-exporter demo
   status page   {agent_url}/
@@ -68,11 +72,15 @@ synthetic-exporter demo
   results       {agent_url}/api/v1/results
   demo API      {api_url}  (OpenAPI: {api_url}/openapi.json)
   CDN edge      {api_url}/cdn/assets/logo.svg  (origin: {api_url}/origin/assets/logo.svg)
+  web app       {api_url}/cdn/app/  (dashboard: {api_url}/cdn/app/dashboard.html)
   S3 (moto)     {s3_url}  bucket {DEMO_BUCKET}, versioned
 
 Break something and watch /healthz turn 503 within one interval, then recover:
   curl -X POST {api_url}/admin/faults -H 'content-type: application/json' -d '{fault}'
   curl -X POST {api_url}/admin/faults -H 'content-type: application/json' -d '{cdn_fault}'
+Slow the web app's hero image (its LCP; the browser check turns red), or make its assets miss:
+  curl -X POST {api_url}/admin/faults -H 'content-type: application/json' -d '{slow_asset}'
+  curl -X POST {api_url}/admin/faults -H 'content-type: application/json' -d '{edge_miss}'
   curl -X DELETE {api_url}/admin/faults
 Stop with Ctrl-C.
 """

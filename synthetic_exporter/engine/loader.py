@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthetic_exporter.authoring.suite import Suite
+from synthetic_exporter.browser import MISSING, playwright_installed, uses_page
 from synthetic_exporter.core.logs import MIN_SECRET_LENGTH, redact
 from synthetic_exporter.core.results import LoadError
 from synthetic_exporter.engine.assertions import compile_check_file
@@ -115,7 +116,20 @@ def load_file_with_warnings(
     # Suites defined in this file, each once: not those it imported, not a second name for one.
     found = {id(v): v for v in vars(module).values() if isinstance(v, Suite)}
     suites = [s for s in found.values() if s.file == str(path)]
+    missing = browser_missing(suites, path)
+    if missing is not None:
+        sys.modules.pop(name, None)
+        return [], missing, []
     return suites, None, unregistered_tests(module, path)
+
+
+def browser_missing(suites: list[Suite], path: Path) -> LoadError | None:
+    """Return the error of a file whose test uses ``t.page()`` when Playwright is missing."""
+    tests = [(s, t) for s in suites for t in s.tests if uses_page(t.func)]
+    if not tests or playwright_installed():
+        return None
+    suite, test = tests[0]
+    return LoadError(str(path), test.line, f"test {suite.name}/{test.name} {MISSING}")
 
 
 def _did_you_mean(name: str, known: list[str]) -> str:

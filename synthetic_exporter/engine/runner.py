@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import shutil
 import ssl
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
@@ -22,6 +24,7 @@ import httpx
 from synthetic_exporter.authoring.context import FatalStop, Harness, SkipStop, T
 from synthetic_exporter.authoring.janitor import new_key
 from synthetic_exporter.authoring.suite import Suite, TestDef, TestFunction
+from synthetic_exporter.browser import BrowserPool
 from synthetic_exporter.core.frames import check_frames, format_frames
 from synthetic_exporter.core.results import (
     CleanupFailure,
@@ -69,6 +72,8 @@ class Engine:
     ledger: Ledger
     sweeper: Sweeper
     redact: Callable[[str], str] = lambda s: s
+    browser: BrowserPool | None = None
+    """The agent's shared browser (``t.page()``); it starts at the first page."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -84,6 +89,7 @@ class _Attempt:
     cleanup_failures: list[CleanupFailure]
     cleanup_seconds: float
     trace_id: str
+    artifacts: tuple[str, ...] = ()
 
 
 def short_traceback(exc: BaseException) -> str:
@@ -359,6 +365,8 @@ class SuiteRun:
             subtests=self,
             redact=self.engine.redact,
             deadline=deadline,
+            browser=self.engine.browser,
+            artifacts_dir=self._artifacts_dir(name),
         )
         context = T(self.suite.name, name, self.state, harness)
         outcome, message, tb = Outcome.PASSED, "", ""
@@ -388,6 +396,7 @@ class SuiteRun:
             cleanup_start = time.monotonic()
             failures = await self._cleanups(harness)
             cleanup_seconds = time.monotonic() - cleanup_start
+        artifacts = self._kept_artifacts(harness.artifacts_dir, outcome)
         return _Attempt(
             name=name,
             outcome=outcome,
@@ -400,7 +409,33 @@ class SuiteRun:
             cleanup_failures=failures,
             cleanup_seconds=round(cleanup_seconds, 6),
             trace_id=CURRENT_TRACE.get() or "",
+            artifacts=artifacts,
         )
+
+    def _artifacts_dir(self, name: str) -> Path:
+        """Return where a failed browser test's files go; empty it for a new attempt."""
+        directory = self.engine.settings.state_dir / "artifacts" / self.run_id
+        directory /= name.replace("/", "__")
+        if self._browser_running() and directory.exists():
+            shutil.rmtree(directory, ignore_errors=True)
+        return directory
+
+    def _browser_running(self) -> bool:
+        """Tell whether a browser runs (no file system work for tests of an agent without)."""
+        return self.engine.browser is not None and self.engine.browser.pid is not None
+
+    def _kept_artifacts(self, directory: Path | None, outcome: Outcome) -> tuple[str, ...]:
+        """Return the files a failed browser test kept; drop them when it did not fail."""
+        if directory is None or not self._browser_running():
+            return ()
+        if outcome.bad:
+            if not directory.is_dir():
+                return ()
+            return tuple(sorted(p.name for p in directory.iterdir() if p.is_file()))
+        shutil.rmtree(directory, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            directory.parent.rmdir()  # the run's directory, when no other test kept files
+        return ()
 
     def _timeout_message(self, timeout: float | None, deadline: float) -> str:
         if deadline >= self._deadline:
@@ -440,6 +475,8 @@ class SuiteRun:
             requests=tuple(timer.record() for timer in harness.requests),
             storage=tuple(harness.storage),
             trace_id=attempt.trace_id,
+            pages=tuple(harness.pages),
+            artifacts=attempt.artifacts,
         )
 
     def _skipped(self, name: str, reason: str) -> TestResult:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from loguru import logger
 
 from synthetic_exporter.authoring.suite import Suite
+from synthetic_exporter.browser import BrowserPool
 from synthetic_exporter.core.logs import redact
 from synthetic_exporter.core.results import SuiteResult, TestResult
 from synthetic_exporter.core.settings import Settings, url_passwords
@@ -49,7 +50,7 @@ def redactor(settings: Settings) -> Callable[[str], str]:
 async def open_engine(
     settings: Settings, suites: Mapping[str, Suite], events: SweepEvents | None = None
 ) -> AsyncIterator[Engine]:
-    """Build clients, ledger and sweeper (reporting to ``events``); close them on the way out."""
+    """Build clients, ledger, sweeper (reporting to ``events``), browser pool; close them after."""
     targets = Targets(settings, redactor(settings))
     mask = targets.mask  # OAuth2 tokens too, as they are issued
     ledger = Ledger(settings.state_dir / LEDGER_FILE, owner=uuid.uuid4().hex)
@@ -64,9 +65,15 @@ async def open_engine(
         events=events or SweepEvents(),
     )
     try:
-        yield Engine(
-            settings=settings, targets=targets, ledger=ledger, sweeper=sweeper, redact=mask
-        )
+        async with BrowserPool(settings) as browser:  # Chromium starts at the first page
+            yield Engine(
+                settings=settings,
+                targets=targets,
+                ledger=ledger,
+                sweeper=sweeper,
+                redact=mask,
+                browser=browser,
+            )
     finally:
         await targets.aclose()
         ledger.close()

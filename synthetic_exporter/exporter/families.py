@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from synthetic_exporter.core.results import Outcome
+from synthetic_exporter.core.results import Outcome, PageRecord
 from synthetic_exporter.core.settings import Settings
 from synthetic_exporter.exporter.series import ExemplarLabels, Family, Key
 
@@ -21,6 +21,7 @@ __all__ = [
     "SUITE_BUCKETS",
     "TEST_BUCKETS",
     "Block",
+    "BrowserSeries",
     "CachedFamilies",
     "MetricsOptions",
     "ResultSeries",
@@ -206,12 +207,87 @@ def _http_responses(labels: tuple[str, ...]) -> Family:
 
 
 class TargetSeries(CachedFamilies):
-    """The HTTP families per target, for every suite's requests (the default)."""
+    """The HTTP families per target, for every suite's requests (the default).
+
+    Also the browser pages' responses per target, edge location and cache status.
+    """
 
     def __init__(self, constant: tuple[str, ...]) -> None:
         self.http_phase = _http_phase((*constant, "target"))
         self.http_responses = _http_responses((*constant, "target"))
-        super().__init__([self.http_phase, self.http_responses])
+        self.browser_assets = Family(
+            name="synthetic_browser_asset_responses_total",
+            kind="counter",
+            help="Responses of browser checks' pages (documents, assets, XHR) by the target"
+            " whose host served them (other: a third party), CDN edge location and cache status",
+            labels=(*constant, "target", "pop", "cache"),
+        )
+        super().__init__([self.http_phase, self.http_responses, self.browser_assets])
+
+
+class BrowserSeries:
+    """A browser test's last-run gauges: its last page's phases and vitals, its pages' totals."""
+
+    def __init__(self, constant: tuple[str, ...]) -> None:
+        per_test = (*constant, "suite", "test")
+        self.phase = Family(
+            name="synthetic_browser_last_phase_seconds",
+            kind="gauge",
+            help="Navigation timing of the last page the test's last run visited in a browser,"
+            " seconds per phase; a phase that did not happen has no series",
+            labels=(*per_test, "phase"),
+        )
+        self.vital = Family(
+            name="synthetic_browser_last_vital_seconds",
+            kind="gauge",
+            help="Web Vitals (fcp, lcp, tbt) of the last page the test's last run visited",
+            labels=(*per_test, "vital"),
+        )
+        self.cls = Family(
+            name="synthetic_browser_last_cls",
+            kind="gauge",
+            help="Cumulative layout shift of the last page the test's last run visited",
+            labels=per_test,
+        )
+        self.requests = Family(
+            name="synthetic_browser_last_requests",
+            kind="gauge",
+            help="Responses of the pages the test's last run visited, summed",
+            labels=per_test,
+        )
+        self.transfer_bytes = Family(
+            name="synthetic_browser_last_transfer_bytes",
+            kind="gauge",
+            help="Bytes transferred by the pages the test's last run visited, summed",
+            labels=per_test,
+        )
+        self._keyed: dict[Key, list[tuple[Family, Key]]] = {}
+
+    def families(self) -> list[Family]:
+        """Return the families in exposition order."""
+        return [self.phase, self.vital, self.cls, self.requests, self.transfer_bytes]
+
+    def set_last(self, test: Key, pages: tuple[PageRecord, ...]) -> None:
+        """Replace one test's series with those of ``pages`` (none: the test has none)."""
+        values: list[tuple[Family, Key, float]] = []
+        if pages:
+            last = pages[-1]
+            values += [(self.phase, (*test, p), s) for p, s in last.phases.items()]
+            values += [(self.vital, (*test, v), s) for v, s in last.vitals.items()]
+            if last.cls is not None:
+                values.append((self.cls, test, last.cls))
+            values.append((self.requests, test, sum(p.requests for p in pages)))
+            values.append((self.transfer_bytes, test, sum(p.transfer_bytes for p in pages)))
+        kept = {(family.name, key) for family, key, _ in values}
+        for family, key in self._keyed.get(test, ()):
+            if (family.name, key) not in kept:
+                family.remove(key)
+        for family, key, value in values:
+            family.set(key, value)
+        if values:
+            self._keyed[test] = [(family, key) for family, key, _ in values]
+        else:
+            self._keyed.pop(test, None)
 
 
 class SuiteSeries(CachedFamilies):
@@ -267,6 +343,7 @@ class SuiteSeries(CachedFamilies):
             help="Delete markers under a storage check's prefix, as last counted",
             labels=(*constant, "suite", "target"),
         )
+        self.browser = BrowserSeries(constant)
         every = [
             *self.test.families(),
             *self.suite.families(),
@@ -279,6 +356,7 @@ class SuiteSeries(CachedFamilies):
             self.http_responses,
             self.storage_versions,
             self.storage_markers,
+            *self.browser.families(),
         ]
         super().__init__([family for family in every if family is not None])
         self.has_janitors = False  # set at load: only then do clean-up series exist from start

@@ -18,7 +18,7 @@ from __future__ import annotations
 import gzip
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import anyio.to_thread
 from prometheus_client import (
@@ -32,7 +32,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics import MetricWrapperBase
-from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from synthetic_exporter.authoring.suite import Suite
@@ -52,6 +52,7 @@ __all__ = [
     "LAG_BUCKETS",
     "SUITE_BUCKETS",
     "TEST_BUCKETS",
+    "BrowserStats",
     "Metrics",
     "MetricsOptions",
     "render_registry",
@@ -61,7 +62,7 @@ __all__ = [
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 # Label names the metrics themselves use; a constant label may not take one of them.
 OWN_LABELS = frozenset(
-    {"suite", "test", "result", "version", "target", "phase", "code", "cache", "pop"}
+    {"suite", "test", "result", "version", "target", "phase", "code", "cache", "pop", "vital"}
 )
 OPENMETRICS = "application/openmetrics-text"
 EOF_LINE = b"# EOF\n"
@@ -118,6 +119,66 @@ class _ReadCounter(Collector):
         family = CounterMetricFamily(self.name, self.documentation, labels=list(self.constant))
         family.add_metric(list(self.constant.values()), self.read())
         yield family
+
+
+class BrowserStats(Protocol):
+    """What the browser pool tells about itself (``BrowserPool.stats()``)."""
+
+    @property
+    def processes(self) -> int:
+        """Processes of the browser's tree."""
+        ...
+
+    @property
+    def memory_bytes(self) -> int:
+        """Resident memory of the browser's process tree."""
+        ...
+
+    @property
+    def open_contexts(self) -> int:
+        """Browser contexts open (one per running browser test)."""
+        ...
+
+    @property
+    def restarts(self) -> int:
+        """Times the browser was killed and started again."""
+        ...
+
+
+class _BrowserCollector(Collector):
+    """The browser pool's processes, memory, contexts and restarts, read at scrape time."""
+
+    def __init__(self, read: Callable[[], BrowserStats], constant: Mapping[str, str]) -> None:
+        self.read, self.constant = read, dict(constant)
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.read()
+        names, values = list(self.constant), list(self.constant.values())
+        for name, documentation, value in (
+            (
+                "processes",
+                "Processes of the shared browser (0 until a page opens)",
+                stats.processes,
+            ),
+            ("memory_bytes", "Resident memory of the browser's processes", stats.memory_bytes),
+            (
+                "contexts",
+                "Browser contexts open (one per running browser test)",
+                stats.open_contexts,
+            ),
+        ):
+            gauge = GaugeMetricFamily(
+                f"synthetic_exporter_browser_{name}", documentation, labels=names
+            )
+            gauge.add_metric(values, value)
+            yield gauge
+        restarts = CounterMetricFamily(
+            "synthetic_exporter_browser_restarts",
+            "Times the browser crashed or hung and was killed and started again",
+            labels=names,
+        )
+        restarts.add_metric(values, stats.restarts)
+        yield restarts
 
 
 class _Forward(Collector):
@@ -270,10 +331,26 @@ class Metrics:
             series.set_last_phases(test_key, last)
         if test.requests and not per_test:
             self._targets.version += 1
+        self._record_pages(series, test, test_key)
         for report in test.storage:
             where = (*self._constant_values, test.suite, report.target)
             series.storage_versions.set(where, report.object_versions)
             series.storage_markers.set(where, report.delete_markers)
+
+    def _record_pages(
+        self, series: SuiteSeries, test: TestResult, test_key: tuple[str, ...]
+    ) -> None:
+        """Set a test's browser gauges (a skipped test keeps its last) and count its assets."""
+        if test.outcome is not Outcome.SKIPPED:
+            series.browser.set_last(test_key, test.pages)
+        counted = False
+        for page in test.pages:
+            for asset in page.assets:
+                where = (*self._constant_values, asset.target, asset.pop, asset.cache)
+                self._targets.browser_assets.inc(where, asset.responses)
+                counted = True
+        if counted:
+            self._targets.version += 1
 
     def overrun(self, suite: str) -> None:
         """Count a run slot dropped because the suite's previous run was still going."""
@@ -298,6 +375,13 @@ class Metrics:
         )
         spans.read = read
         self._agent.register(spans)
+
+    def watch_browser(self, read: Callable[[], BrowserStats]) -> None:
+        """Export the browser pool's processes, memory, contexts and restarts, read at scrape time.
+
+        ``read`` runs in the scrape's worker thread.
+        """
+        self._agent.register(_BrowserCollector(read, self._constant))
 
     def loop_blocked(self, seconds: float) -> None:
         """Count a block of the event loop that the watchdog reported."""

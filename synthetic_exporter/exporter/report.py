@@ -18,6 +18,7 @@ from synthetic_exporter.core.results import (
     TestResult,
     to_jsonable,
 )
+from synthetic_exporter.exporter.artifacts import dir_of_test
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
@@ -114,12 +115,14 @@ class ConsoleReporter:
             lines.extend(str(e) for e in run.load_errors)
         if problems:
             lines.append(rule("FAILURES"))
+            run_ids = {t.full_name: s.run_id for s in run.suites for t in s.tests}
             for test in problems:
                 lines.append(rule(f"{test.full_name} ({test.outcome.value})", "_"))
                 lines.append(test.message)
                 if test.traceback:
                     lines.append(test.traceback)
                 lines.extend(captured_log(test))
+                lines.extend(kept_files(test, run_ids.get(test.full_name, "")))
         if flaky:
             lines.append(rule("FLAKY (passed after a retry)"))
             lines.extend(f"{t.full_name}: {t.message}" for t in flaky)
@@ -168,6 +171,18 @@ def captured_log(test: TestResult) -> list[str]:
         text = f"{line.offset_seconds:7.3f}s {line.level:<7} {line.message}"
         cut = text if len(text) <= CAPTURED_CHARS else f"{text[: CAPTURED_CHARS - 3]}..."
         lines.append(cut)
+    return lines
+
+
+def kept_files(test: TestResult, run_id: str) -> list[str]:
+    """Return where a failed browser test's screenshot and trace are, in the state directory."""
+    if not test.artifacts:
+        return []
+    folder = f"artifacts/{run_id}/{dir_of_test(test.name)}"
+    lines = [rule("Kept in the state directory", "-")]
+    lines.extend(f"{folder}/{name}" for name in test.artifacts)
+    if any(name.endswith(".zip") for name in test.artifacts):
+        lines.append("(open a trace with: playwright show-trace <state dir>/<path>)")
     return lines
 
 

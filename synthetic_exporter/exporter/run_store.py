@@ -6,6 +6,11 @@ sparklines. The listener methods run on the event loop and only enqueue: one wri
 stores the runs, and applies retention (age, then file size) every ``MAINTAIN_EVERY_WRITES``
 writes or ``MAINTAIN_EVERY_SECONDS``. Reads use their own connection and block: call them from a
 worker thread.
+
+A run's artifacts (:mod:`synthetic_exporter.exporter.artifacts`, ``<state_dir>/artifacts/<run
+id>/``) go with it, and their bytes count against the size limit with the database's. A
+directory whose run is not stored (its run was dropped, or is still being written) is not
+counted, and is deleted once it is ``ORPHAN_GRACE_SECONDS`` old.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import anyio.to_thread
 from loguru import logger
 
 from synthetic_exporter.core.results import Outcome, SuiteResult, TestResult, to_jsonable
+from synthetic_exporter.exporter import artifacts
 from synthetic_exporter.exporter.history import summary
 
 HISTORY_FILE = "history.sqlite3"
@@ -37,6 +43,7 @@ MAINTAIN_EVERY_SECONDS = 60.0
 MESSAGE_CHARS = 500  # of a test's message in its row (the whole message is in the run)
 WAL_LIMIT_BYTES = 4 * 1024 * 1024
 MAX_LIMIT = 500
+ORPHAN_GRACE_SECONDS = 3600.0  # artifacts are written before their run reaches the store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -175,6 +182,9 @@ class RunStore:
         self.path = path
         self.retention_seconds = retention_seconds
         self.max_bytes = max_bytes
+        self.artifacts_dir = path.parent / artifacts.ARTIFACTS_DIR
+        """Where runs' artifacts are kept (``<state_dir>/artifacts``)."""
+        self._artifact_bytes: dict[str, int] = {}  # of stored runs' directories (complete)
         self.dropped = 0
         """Runs not stored because the writer's queue was full."""
         self._dropping = False
@@ -428,7 +438,8 @@ class RunStore:
         row = db.execute("SELECT max(id) FROM runs WHERE started_at < ?", (cutoff,)).fetchone()
         if row[0] is not None:
             self._delete_through(db, row[0])
-        while self.used_bytes(db) > self.max_bytes:
+        kept = self._artifacts_kept(db)
+        while self.used_bytes(db) + sum(kept.values()) > self.max_bytes:
             count, first, last = db.execute(
                 "SELECT count(*), min(id), max(id) FROM runs"
             ).fetchone()
@@ -436,7 +447,8 @@ class RunStore:
                 break
             # The oldest twentieth (at least one run), by id: ids follow the order of arrival.
             step = max(1, count // 20)
-            self._delete_through(db, min(last, first + step - 1))
+            for run_id in self._delete_through(db, min(last, first + step - 1)):
+                kept.pop(run_id, None)
         # Hourly counts go with the runs: those of hours before the oldest kept run.
         oldest = db.execute("SELECT min(started_at) FROM runs").fetchone()[0]
         first_hour = int((time.time() if oldest is None else oldest) // HOUR)
@@ -449,12 +461,45 @@ class RunStore:
             self._deletions += 1
         db.executescript("PRAGMA incremental_vacuum")  # execute() would free one page only
 
-    @staticmethod
-    def _delete_through(db: sqlite3.Connection, last_id: int) -> None:
+    def _delete_through(self, db: sqlite3.Connection, last_id: int) -> set[str]:
+        """Delete the runs up to ``last_id`` and their artifacts; return the run ids gone."""
         db.execute("BEGIN IMMEDIATE")
+        run_ids = {r[0] for r in db.execute("SELECT run_id FROM runs WHERE id <= ?", (last_id,))}
         db.execute("DELETE FROM tests WHERE run <= ?", (last_id,))
         db.execute("DELETE FROM runs WHERE id <= ?", (last_id,))
         db.execute("COMMIT")
+        # A run id some kept run still has (another suite of the same batch) keeps its files.
+        gone = {r for r in run_ids if not db.execute(self._HAS_RUN, (r,)).fetchone()}
+        artifacts.remove(self.artifacts_dir, gone)
+        for run_id in gone:
+            self._artifact_bytes.pop(run_id, None)
+        return gone
+
+    _HAS_RUN = "SELECT 1 FROM runs WHERE run_id = ? LIMIT 1"
+
+    def _artifacts_kept(self, db: sqlite3.Connection) -> dict[str, int]:
+        """Return the bytes of each stored run's artifacts; delete those of runs not stored.
+
+        A directory of a run not stored is left alone (and not counted: deleting stored runs
+        would not make it smaller) while younger than the grace period.
+        """
+        sizes: dict[str, int] = {}
+        orphans: list[str] = []
+        now = time.time()
+        for run_id, modified in artifacts.run_dirs(self.artifacts_dir).items():
+            if db.execute(self._HAS_RUN, (run_id,)).fetchone() is None:
+                if now - modified > ORPHAN_GRACE_SECONDS:
+                    orphans.append(run_id)
+                continue
+            size = self._artifact_bytes.get(run_id)
+            if size is None:  # complete: its files were written before its run was stored
+                size = self._artifact_bytes[run_id] = artifacts.dir_bytes(
+                    self.artifacts_dir / run_id
+                )
+            sizes[run_id] = size
+        artifacts.remove(self.artifacts_dir, orphans)
+        self._artifact_bytes = {r: b for r, b in self._artifact_bytes.items() if r in sizes}
+        return sizes
 
     @staticmethod
     def used_bytes(db: sqlite3.Connection) -> int:

@@ -119,6 +119,7 @@ def test_agent_end_to_end_with_prometheus(tmp_path: Path, fresh_demo_api: str) -
             "payments",
             "cdn",
             "storage",
+            "browser_dashboard",
         }
         runs = httpx.get(f"{agent.url}/api/v1/runs", params={"limit": 3}).json()["runs"]
         assert len(runs) == 3
@@ -220,7 +221,7 @@ def test_demo_command_prints_urls_and_serves_within_seconds(tmp_path: Path) -> N
         assert httpx.get(f"{demo.url}/metrics").status_code == 200
         body = wait_for_health(demo.url, 200, seconds=20)
         assert body["suites"] == dict.fromkeys(
-            ["cdn", "invoices", "payments", "signup", "storage"], "pass"
+            ["browser_dashboard", "cdn", "invoices", "payments", "signup", "storage"], "pass"
         )
         assert time.monotonic() - started < 20
     finally:

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,10 @@ from prometheus_client.metrics_core import Metric
 
 from synthetic_exporter.authoring.suite import Suite
 from synthetic_exporter.core.results import (
+    AssetCount,
     CleanupFailure,
     Outcome,
+    PageRecord,
     SuiteResult,
     TestResult,
     suite_outcome,
@@ -68,6 +71,19 @@ CONTRACT = {
     ("synthetic_tls_cert_expiry_timestamp_seconds", "gauge"),
     ("synthetic_storage_object_versions", "gauge"),
     ("synthetic_storage_delete_markers", "gauge"),
+    ("synthetic_browser_last_phase_seconds", "gauge"),
+    ("synthetic_browser_last_vital_seconds", "gauge"),
+    ("synthetic_browser_last_cls", "gauge"),
+    ("synthetic_browser_last_requests", "gauge"),
+    ("synthetic_browser_last_transfer_bytes", "gauge"),
+    ("synthetic_browser_asset_responses", "counter"),
+}
+# The browser pool's families, once the agent watches a pool (Metrics.watch_browser).
+BROWSER_AGENT = {
+    ("synthetic_exporter_browser_processes", "gauge"),
+    ("synthetic_exporter_browser_memory_bytes", "gauge"),
+    ("synthetic_exporter_browser_contexts", "gauge"),
+    ("synthetic_exporter_browser_restarts", "counter"),
 }
 
 
@@ -112,6 +128,32 @@ def make_suite(
         scheduled_at=ended_at - duration,
         skip_reason=skip_reason,
         janitor_failures=failures,
+    )
+
+
+def make_page(
+    path: str = "/",
+    *,
+    lcp: float = 1.2,
+    cls: float | None = 0.05,
+    requests: int = 12,
+    transfer_bytes: int = 300_000,
+    phases: dict[str, float] | None = None,
+    assets: tuple[AssetCount, ...] = (),
+) -> PageRecord:
+    """Return a page visit of target "web"."""
+    return PageRecord(
+        target="web",
+        path=path,
+        status=200,
+        phases={"dns": 0.001, "connect": 0.002, "tls": 0.01, "ttfb": 0.05, "load": 0.4}
+        if phases is None
+        else phases,
+        vitals={"fcp": 0.3, "lcp": lcp, "tbt": 0.02},
+        cls=cls,
+        requests=requests,
+        transfer_bytes=transfer_bytes,
+        assets=assets,
     )
 
 
@@ -518,11 +560,14 @@ def test_text_exposition_passes_promtool(
     if promtool is None:
         pytest.fail("promtool is not on PATH: run `make system-deps` (Debian package prometheus)")
     metrics.suites_loaded(loaded_suites(), load_errors=1, default_interval=300.0)
-    metrics.suite_finished(make_suite(make_test(), make_test("pay", outcome=Outcome.FLAKY)))
+    assets = (AssetCount("web", "LHR", "Hit", 9), AssetCount("other", "none", "none", 1))
+    browser = replace(make_test(), pages=(make_page(assets=assets),))
+    metrics.suite_finished(make_suite(browser, make_test("pay", outcome=Outcome.FLAKY)))
     metrics.suite_finished(skipped_suite(ended_at=T1))
     metrics.overrun(SUITE)
     metrics.schedule_lag(0.02)
     metrics.cleanup_pending({SUITE: 1}, [SUITE, "signup"])
+    metrics.watch_browser(lambda: Stats(3, 200_000_000, 1, 0))
     exposition = tmp_path / "metrics.prom"
     exposition.write_bytes(metrics.render(None)[0])  # the cached, joined exposition
 
@@ -571,7 +616,6 @@ async def test_render_registry_off_loop_renders_in_a_worker_thread(
 
 @pytest.mark.parametrize("per_test", [False, True], ids=["per-target", "per-test"])
 def test_requests_phases_edges_certificates_and_storage_reports(per_test: bool) -> None:
-    from dataclasses import replace
 
     from synthetic_exporter.core.results import RequestRecord, StorageReport
 
@@ -702,8 +746,6 @@ def test_only_suites_that_changed_are_rendered_again(metrics: Metrics) -> None:
 def test_duration_histograms_carry_run_and_trace_exemplars_in_openmetrics_only(
     registry: CollectorRegistry, options: MetricsOptions
 ) -> None:
-    from dataclasses import replace
-
     from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
     from synthetic_exporter.core.results import RequestRecord
@@ -747,3 +789,125 @@ def test_duration_histograms_carry_run_and_trace_exemplars_in_openmetrics_only(
     }
     test_exemplar = exemplars[("synthetic_test_duration_seconds", "", "0.25")]
     assert (test_exemplar.value, float(str(test_exemplar.timestamp))) == (0.2, T0)  # its end
+
+
+@dataclass(frozen=True)
+class Stats:
+    """A browser pool's stats, as ``BrowserPool.stats()`` returns them."""
+
+    processes: int
+    memory_bytes: int
+    open_contexts: int
+    restarts: int
+
+
+def browser_test(*pages: PageRecord, outcome: Outcome = Outcome.PASSED) -> TestResult:
+    """Return test "login" of SUITE with ``pages``."""
+    return replace(make_test(outcome=outcome), pages=pages)
+
+
+def test_browser_gauges_hold_the_last_page_and_the_pages_totals(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    first = make_page("/", lcp=9.0, cls=0.5, requests=3, transfer_bytes=1000)
+    last = make_page("/dashboard", lcp=1.2, cls=0.05, requests=12, transfer_bytes=300_000)
+    metrics.suite_finished(make_suite(browser_test(first, last)))
+    assert of_test(registry, "synthetic_browser_last_vital_seconds", vital="lcp") == 1.2
+    assert of_test(registry, "synthetic_browser_last_vital_seconds", vital="tbt") == 0.02
+    assert of_test(registry, "synthetic_browser_last_phase_seconds", phase="ttfb") == 0.05
+    assert of_test(registry, "synthetic_browser_last_cls") == 0.05
+    assert of_test(registry, "synthetic_browser_last_requests") == 15
+    assert of_test(registry, "synthetic_browser_last_transfer_bytes") == 301_000
+
+
+def test_browser_gauges_are_replaced_per_result_and_kept_by_skips(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    metrics.suite_finished(make_suite(browser_test(make_page())))
+    assert of_test(registry, "synthetic_browser_last_phase_seconds", phase="tls") == 0.01
+    # A visit over a kept connection: no dns, connect or tls phase, and no CLS measured.
+    reused = make_page(lcp=2.5, cls=None, phases={"ttfb": 0.04, "load": 0.3}, requests=2)
+    metrics.suite_finished(make_suite(browser_test(reused, outcome=Outcome.FAILED), ended_at=T1))
+    assert of_test(registry, "synthetic_browser_last_phase_seconds", phase="tls") is None
+    assert of_test(registry, "synthetic_browser_last_phase_seconds", phase="ttfb") == 0.04
+    assert of_test(registry, "synthetic_browser_last_vital_seconds", vital="lcp") == 2.5
+    assert of_test(registry, "synthetic_browser_last_cls") is None
+    assert of_test(registry, "synthetic_browser_last_requests") == 2
+    # A skipped run keeps them.
+    metrics.suite_finished(skipped_suite(ended_at=T1 + 300))
+    assert of_test(registry, "synthetic_browser_last_vital_seconds", vital="lcp") == 2.5
+    # A run without a page (it failed before opening one) has none.
+    metrics.suite_finished(make_suite(browser_test(outcome=Outcome.ERROR), ended_at=T1 + 600))
+    browser = [
+        s
+        for m in registry.collect()
+        if m.name.startswith("synthetic_browser_last")
+        for s in m.samples
+    ]
+    assert browser == []
+
+
+def test_asset_responses_are_counted_per_target_edge_and_cache(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    assets = (
+        AssetCount("web", "LHR", "Hit", 9),
+        AssetCount("web", "LHR", "Miss", 2),
+        AssetCount("other", "none", "none", 1),
+    )
+    metrics.suite_finished(make_suite(browser_test(make_page(assets=assets))))
+    metrics.suite_finished(make_suite(browser_test(make_page(assets=assets[:1])), ended_at=T1))
+    counter = "synthetic_browser_asset_responses_total"
+    assert value(registry, counter, target="web", pop="LHR", cache="Hit") == 18
+    assert value(registry, counter, target="web", pop="LHR", cache="Miss") == 2
+    assert value(registry, counter, target="other", pop="none", cache="none") == 1
+    samples = [
+        s for m in registry.collect() if m.name == counter.removesuffix("_total") for s in m.samples
+    ]
+    assert all(set(s.labels) == {*CONSTANT, "target", "pop", "cache"} for s in samples)
+    assert all("suite" not in s.labels and "path" not in s.labels for s in samples)
+
+
+def test_browser_pool_stats_are_read_at_scrape_time(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    assert not {m.name for m in registry.collect()} & {n for n, _ in BROWSER_AGENT}
+    kept = [Stats(0, 0, 0, 0)]
+    metrics.watch_browser(lambda: kept[0])
+    assert value(registry, "synthetic_exporter_browser_processes") == 0
+    kept[0] = Stats(processes=7, memory_bytes=300_000_000, open_contexts=2, restarts=1)
+    assert value(registry, "synthetic_exporter_browser_processes") == 7
+    assert value(registry, "synthetic_exporter_browser_memory_bytes") == 300_000_000
+    assert value(registry, "synthetic_exporter_browser_contexts") == 2
+    assert value(registry, "synthetic_exporter_browser_restarts_total") == 1
+    families = {(m.name, m.type) for m in registry.collect()}
+    assert families >= BROWSER_AGENT
+    text = metrics.render(None)[0].decode()
+    assert (
+        'synthetic_exporter_browser_contexts{environment="prod",location="eu-west-1"} 2.0' in text
+    )
+
+
+def test_series_a_browser_check_adds_as_docs_metrics_md_says() -> None:
+    """One page: 7 phases, 3 vitals, CLS, requests, bytes; its assets count per target."""
+
+    def series(*pages: PageRecord) -> tuple[int, int]:
+        metrics = Metrics(CollectorRegistry(), CONSTANT, version="1.2.3")
+        metrics.suite_finished(make_suite(browser_test(*pages)))
+        lines = samples_of(metrics.render(None)[0])
+        per_target = [line for line in lines if "asset_responses" in line]
+        own = [line for line in lines if not line.startswith("synthetic_exporter_")]
+        return len(own) - len(per_target), len(per_target)
+
+    phases = dict.fromkeys(("dns", "connect", "tls", "ttfb", "download", "load"), 0.01)
+    full = make_page(phases={**phases, "dom_content_loaded": 0.1})
+    without, _ = series()
+    one, _ = series(full)
+    assert one - without == 13
+    reused = make_page(
+        phases={"ttfb": 0.01, "download": 0.01, "dom_content_loaded": 0.1, "load": 0.1}
+    )
+    assert series(reused)[0] - without == 10
+    assert series(full, full)[0] == one
+    assets = (AssetCount("web", "LHR", "Hit", 8), AssetCount("web", "LHR", "Miss", 2))
+    assert series(make_page(assets=assets))[1] == 2

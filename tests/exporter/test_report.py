@@ -107,3 +107,16 @@ def test_captured_log_follows_each_failure_bounded() -> None:
 
 def test_no_captured_log_without_logs() -> None:
     assert "Captured log" not in ConsoleReporter(io.StringIO()).summary(failed_with_logs(0))
+
+
+def test_a_failed_browser_test_says_where_its_screenshot_and_trace_are() -> None:
+    suite = make_suite("shop", ("checkout/pay", Outcome.FAILED), ("browse", Outcome.FAILED))
+    failed = replace(suite.tests[0], artifacts=("screenshot.png", "trace.zip"))
+    suite = replace(suite, run_id="ab12", tests=(failed, suite.tests[1]))
+    run = RunResult(run_id="r", suites=(suite,), started_at=0.0, ended_at=1.0)
+    text = ConsoleReporter(io.StringIO()).summary(run)
+    assert "artifacts/ab12/checkout__pay/screenshot.png" in text
+    assert "artifacts/ab12/checkout__pay/trace.zip" in text
+    assert "playwright show-trace" in text
+    browse = text[text.index("shop/browse (failed)") :]
+    assert "artifacts/" not in browse  # a test without artifacts says nothing of them

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -12,13 +13,17 @@ import pytest
 from loguru import logger
 
 from synthetic_exporter.core.results import (
+    AssetCount,
     LogLine,
     Outcome,
+    PageRecord,
     RequestRecord,
     SuiteResult,
     suite_outcome,
 )
+from synthetic_exporter.exporter import artifacts as artifacts_module
 from synthetic_exporter.exporter import run_store as run_store_module
+from synthetic_exporter.exporter.artifacts import dir_of_test
 from synthetic_exporter.exporter.run_store import RunStore
 from tests.factories import make_suite, make_test
 
@@ -406,5 +411,168 @@ def test_recent_test_runs_sees_new_runs_and_deletions(path: Path) -> None:
         store.retention_seconds = DAY - 60  # "aging" is now too old: the next check deletes it
         store._maintain_guarded()
         assert [t.run_id for t in store.recent_test_runs(10)["s", "t"]][-1] == "late"
+    finally:
+        store.close()
+
+
+def browser_run(suite: str, at: float, run_id: str, root: Path, size: int = 1000) -> SuiteResult:
+    """Return a failed browser run whose artifacts were written under ``root`` (the runner's)."""
+    page = PageRecord(
+        target="web",
+        path="/dashboard",
+        status=200,
+        phases={"ttfb": 0.05, "load": 0.4},
+        vitals={"fcp": 0.3, "lcp": 1.1, "tbt": 0.0},
+        cls=0.01,
+        requests=9,
+        transfer_bytes=120_000,
+        assets=(AssetCount("web", "LHR", "Hit", 8),),
+    )
+    test = dataclasses.replace(
+        make_test(suite, "dash/home", Outcome.FAILED, at=at, message="LCP too slow"),
+        pages=(page,),
+        artifacts=("screenshot.png", "trace.zip"),
+    )
+    folder = root / run_id / dir_of_test(test.name)
+    folder.mkdir(parents=True)
+    (folder / "screenshot.png").write_bytes(b"\x89PNG" + bytes(size))
+    (folder / "trace.zip").write_bytes(b"PK" + bytes(size))
+    made = run(suite, at=at, run_id=run_id)
+    return dataclasses.replace(made, tests=(test,), outcome=Outcome.FAILED)
+
+
+def test_pages_and_artifacts_round_trip(store: RunStore) -> None:
+    now = time.time()
+    store.suite_finished(browser_run("web", now, "b1", store.artifacts_dir))
+    store.flush()
+    full = store.run("b1")
+    assert full is not None
+    test = full["tests"][0]
+    assert test["artifacts"] == ["screenshot.png", "trace.zip"]
+    page = test["pages"][0]
+    assert (page["path"], page["vitals"]["lcp"], page["cls"], page["requests"]) == (
+        "/dashboard",
+        1.1,
+        0.01,
+        9,
+    )
+    assert page["assets"] == [{"target": "web", "pop": "LHR", "cache": "Hit", "responses": 8}]
+    assert store.artifacts_dir == store.path.parent / "artifacts"
+
+
+def test_runs_stored_before_pages_existed_still_load(store: RunStore) -> None:
+    now = time.time()
+    store.suite_finished(rich_run("orders", now, "old1"))
+    store.flush()
+    db = sqlite3.connect(store.path)
+    (blob,) = db.execute("SELECT result FROM runs WHERE run_id = 'old1'").fetchone()
+    old = run_store_module._unpack(blob)
+    for test in old["tests"]:
+        del test["pages"], test["artifacts"]
+    db.execute("UPDATE runs SET result = ? WHERE run_id = 'old1'", (run_store_module._pack(old),))
+    db.commit()
+    db.close()
+    full = store.run("old1")
+    assert full is not None
+    assert [t["name"] for t in full["tests"]] == ["browse", "pay"]
+    assert "pages" not in full["tests"][0]
+
+
+def test_artifacts_go_with_their_runs_by_age(path: Path) -> None:
+    now = time.time()
+    root = path.parent / "artifacts"
+    first = RunStore(path, retention_seconds=DAY, max_bytes=256 * MIB)
+    first.start()
+    first.suite_finished(browser_run("web", now - 2 * DAY, "old", root))
+    first.suite_finished(browser_run("web", now - 60, "new", root))
+    first.close()
+    assert (root / "old" / "dash__home" / "screenshot.png").is_file()
+    again = RunStore(path, retention_seconds=DAY, max_bytes=256 * MIB)
+    again.start()  # retention runs at start
+    try:
+        assert again.run("old") is None
+        assert not (root / "old").exists()
+        assert (root / "new" / "dash__home" / "trace.zip").is_file()
+    finally:
+        again.close()
+
+
+def test_artifacts_count_against_the_size_limit(path: Path) -> None:
+    now = time.time()
+    root = path.parent / "artifacts"
+    store = RunStore(path, retention_seconds=7 * DAY, max_bytes=2 * MIB)
+    store.start()
+    try:
+        for i in range(10):  # 10 runs of 2 x 256 KiB artifacts: 5 MiB
+            store.suite_finished(browser_run("web", now - 100 + i, f"r{i}", root, 256 * 1024))
+        store.flush()
+        store._maintain_guarded()  # the writer does it every 100 writes or 60 s
+        kept = sorted(d.name for d in root.iterdir())
+        on_disk = artifacts_module.dir_bytes(root)
+        db = sqlite3.connect(path)
+        assert on_disk + RunStore.used_bytes(db) <= 2 * MIB
+        db.close()
+        assert "r9" in kept
+        assert "r0" not in kept  # the oldest went first
+        assert [r["run_id"] for r in store.runs(limit=500)[0]] == [
+            f"r{i}" for i in range(9, -1, -1) if f"r{i}" in kept
+        ]
+    finally:
+        store.close()
+
+
+def test_artifacts_of_runs_never_stored_go_after_a_grace_period(path: Path) -> None:
+    root = path.parent / "artifacts"
+    for name in ("fresh", "stale"):
+        (root / name / "t").mkdir(parents=True)
+        (root / name / "t" / "screenshot.png").write_bytes(b"\x89PNG")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(root / "stale", (hours_ago, hours_ago))
+    store = RunStore(path, retention_seconds=DAY, max_bytes=256 * MIB)
+    store.start()
+    store.close()
+    assert (root / "fresh" / "t" / "screenshot.png").is_file()  # its run may be on its way
+    assert not (root / "stale").exists()
+
+
+def test_damaged_artifacts_never_break_the_store(path: Path) -> None:
+    now = time.time()
+    root = path.parent / "artifacts"
+    root.mkdir(parents=True)
+    (root / "a-file-not-a-dir").write_bytes(b"x")
+    outside = path.parent / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    (root / "link").symlink_to(outside)
+    locked = root / "locked"
+    (locked / "t").mkdir(parents=True)
+    locked.chmod(0)
+    store = RunStore(path, retention_seconds=DAY, max_bytes=256 * MIB)
+    try:
+        store.start()
+        store.suite_finished(browser_run("web", now - 2 * DAY, "old", root))
+        store.suite_finished(run("s", ("t", Outcome.PASSED), at=now, run_id="new"))
+        store.flush()
+        store._maintain_guarded()
+        assert [r["run_id"] for r in store.runs()[0]] == ["new"]
+        assert not (root / "old").exists()
+        assert (outside / "keep.txt").read_text() == "mine"  # a symlink is never followed
+    finally:
+        store.close()
+        locked.chmod(0o755)
+
+
+def test_a_fresh_directory_of_a_run_not_stored_yet_deletes_no_stored_run(path: Path) -> None:
+    root = path.parent / "artifacts"
+    (root / "writing" / "t").mkdir(parents=True)
+    (root / "writing" / "t" / "trace.zip").write_bytes(bytes(2 * MIB))  # over the limit alone
+    store = RunStore(path, retention_seconds=DAY, max_bytes=1 * MIB)
+    store.start()
+    try:
+        store.suite_finished(run("s", ("t", Outcome.PASSED), at=time.time(), run_id="kept"))
+        store.flush()
+        store._maintain_guarded()
+        assert [r["run_id"] for r in store.runs()[0]] == ["kept"]
+        assert (root / "writing" / "t" / "trace.zip").is_file()
     finally:
         store.close()

@@ -60,13 +60,15 @@ The ServiceAccount the pods run as.
 {{- end }}
 
 {{/*
-The image reference: repository@digest, else repository:tag (tag defaults to appVersion).
+The image reference: repository@digest, else repository:tag (tag defaults to appVersion),
+plus browser.tagSuffix with browser.enabled.
 */}}
 {{- define "synthetic-exporter.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- $suffix := ternary .Values.browser.tagSuffix "" .Values.browser.enabled }}
+{{- printf "%s:%s%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) $suffix }}
 {{- end }}
 {{- end }}
 
@@ -100,7 +102,8 @@ A settings value as an environment variable string: whole numbers without an exp
 
 {{/*
 The SYNTHETIC_* environment of .Values.config, as a YAML map (name: value), sorted by name.
-Empty values ("" or null) are left out. targets.<name>.<field> and labels.<name> become
+Empty values ("" or null) are left out. With browser.enabled and no config.browserArgs,
+SYNTHETIC_BROWSER_ARGS is ["--no-sandbox"]. targets.<name>.<field> and labels.<name> become
 SYNTHETIC_TARGETS__<NAME>__<FIELD> and SYNTHETIC_LABELS__<NAME>; other keys SYNTHETIC_<KEY>,
 camelCase turned into SNAKE_CASE.
 */}}
@@ -131,6 +134,9 @@ camelCase turned into SNAKE_CASE.
 {{- else if not (or (kindIs "invalid" $value) (eq (toString $value) "")) }}
 {{- $_ := set $env (printf "SYNTHETIC_%s" (snakecase $key | upper)) (include "synthetic-exporter.envValue" $value) }}
 {{- end }}
+{{- end }}
+{{- if and .Values.browser.enabled (not (hasKey $env "SYNTHETIC_BROWSER_ARGS")) }}
+{{- $_ := set $env "SYNTHETIC_BROWSER_ARGS" (toJson (list "--no-sandbox")) }}
 {{- end }}
 {{- toYaml $env }}
 {{- end }}
@@ -233,6 +239,13 @@ spec:
         - name: SYNTHETIC_SHARD
           value: {{ printf "$(POD_INDEX)/%d" (int .Values.replicas) | quote }}
         {{- end }}
+        {{- if .Values.browser.enabled }}
+        # Chromium's caches and settings: HOME (/app) is on the read-only root filesystem.
+        - name: XDG_CACHE_HOME
+          value: /tmp/.cache
+        - name: XDG_CONFIG_HOME
+          value: /tmp/.config
+        {{- end }}
         {{- with .Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -244,7 +257,7 @@ spec:
       readinessProbe:
         {{- toYaml . | nindent 8 }}
       {{- end }}
-      {{- with .Values.resources }}
+      {{- with (ternary .Values.browser.resources .Values.resources .Values.browser.enabled) }}
       resources:
         {{- toYaml . | nindent 8 }}
       {{- end }}
@@ -255,6 +268,10 @@ spec:
           mountPath: /var/lib/synthetic-exporter
         - name: tmp
           mountPath: /tmp
+        {{- if .Values.browser.enabled }}
+        - name: dshm
+          mountPath: /dev/shm
+        {{- end }}
         {{- if include "synthetic-exporter.checksVolumeConfigMap" . }}
         - name: checks
           mountPath: /app/checks
@@ -281,7 +298,13 @@ spec:
     {{- end }}
     - name: tmp
       emptyDir:
-        sizeLimit: 64Mi
+        sizeLimit: {{ ternary .Values.browser.tmpSizeLimit "64Mi" .Values.browser.enabled }}
+    {{- if .Values.browser.enabled }}
+    - name: dshm
+      emptyDir:
+        medium: Memory
+        sizeLimit: {{ .Values.browser.shmSizeLimit }}
+    {{- end }}
     {{- with include "synthetic-exporter.checksVolumeConfigMap" . }}
     - name: checks
       configMap:
