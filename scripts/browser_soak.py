@@ -66,7 +66,7 @@ async def sample(pool: BrowserPool) -> dict[str, int]:
     stats = pool.stats()
     return {
         "processes": stats.processes,
-        "browser_rss": stats.memory_bytes,
+        "browser_pss": stats.memory_bytes,
         "contexts": stats.open_contexts,
         "pages": await pool.open_pages(),
         "restarts": stats.restarts,
@@ -134,14 +134,14 @@ def main() -> None:
     for label in ("after_warmup", "end"):
         f = figures[label]
         print(
-            f"{label}: {f['processes']} processes, browser RSS {f['browser_rss'] / mib:.1f} MiB,"
+            f"{label}: {f['processes']} processes, browser PSS {f['browser_pss'] / mib:.1f} MiB,"
             f" agent RSS {f['agent_rss'] / mib:.1f} MiB, {f['contexts']} contexts,"
             f" {f['pages']} pages, {f['restarts']} restarts"
         )
     growth = figures["growth"]
     print(
-        f"growth: {growth['processes']:+d} processes, browser RSS"
-        f" {growth['browser_rss'] / mib:+.1f} MiB, agent RSS {growth['agent_rss'] / mib:+.1f} MiB"
+        f"growth: {growth['processes']:+d} processes, browser PSS"
+        f" {growth['browser_pss'] / mib:+.1f} MiB, agent RSS {growth['agent_rss'] / mib:+.1f} MiB"
     )
 
 

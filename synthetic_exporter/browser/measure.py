@@ -11,7 +11,8 @@ A document is read at its load event and when the page closes. A document cannot
 once a navigation away from it has started (Playwright and CDP evaluate in the next one), so
 the script also keeps its last report in the tab's ``sessionStorage`` at ``pagehide``, where
 the next document of the same origin finds it. A document left for another origin before its
-load event's read arrived keeps its responses, without timing or vitals.
+load event's read arrived keeps its responses, without timing or vitals; one left before its
+first paint (the load event may come first) has no FCP or LCP.
 
 Responses are counted on the Python side as they arrive (:class:`PageMeter`): each main-frame
 navigation opens a new document, and every response counts towards the current one; for the
@@ -46,12 +47,17 @@ INIT_SCRIPT = """
 (() => {
   if (window.__syntheticExporter || window !== window.top) return;
   const s = {fcp: null, lcp: null, cls: 0, win: 0, first: 0, last: -1e9, tasks: []};
+  const observers = [];
   const observe = (type, each) => {
     try {
-      new PerformanceObserver((list) => list.getEntries().forEach(each))
-        .observe({type, buffered: true});
+      const observer = new PerformanceObserver((list) => list.getEntries().forEach(each));
+      observer.observe({type, buffered: true});
+      observers.push([observer, each]);
     } catch (e) { /* not supported by this browser */ }
   };
+  // Entries not yet delivered to their callback (observers report asynchronously): a read
+  // right after the load event would miss a paint that happened just before it.
+  const flush = () => observers.forEach(([o, each]) => o.takeRecords().forEach(each));
   observe('paint', (e) => { if (e.name === 'first-contentful-paint') s.fcp = e.startTime; });
   observe('largest-contentful-paint', (e) => { s.lcp = e.startTime; });
   observe('layout-shift', (e) => {
@@ -64,6 +70,7 @@ INIT_SCRIPT = """
   observe('longtask', (e) => { s.tasks.push([e.startTime, e.duration]); });
   const KEY = '__syntheticExporter';
   const report = () => {
+    flush();
     const nav = performance.getEntriesByType('navigation')[0];
     const tbt = s.fcp === null ? 0 : s.tasks
       .filter(([start]) => start >= s.fcp)

@@ -2,10 +2,11 @@
 
 The context's base URL is the target's ``BASE_URL`` (with a ``/`` added: ``page.goto("/x")``
 resolves like a link, so a relative ``"x"`` keeps a base path). The marker header
-``X-Synthetic-Test: <environment>`` and a target's default ``HEADERS`` are added, by a route,
-to the requests to that target's origin, for every configured target (the page's own wins a
-shared origin): never to third parties (their CORS rules and the targets' credentials).
-Routing makes Chromium skip its HTTP cache, which a fresh context has empty anyway. Default
+``X-Synthetic-Test: <environment>`` goes on every request the page makes, added by Chromium
+itself (``extra_http_headers``): a route would hold each request for a round trip to Python
+and back, about 5 ms a request, inside the page's timings. A target's default ``HEADERS``
+(credentials, often) go only to that target's origin, for every configured target that has
+them (the page's own wins a shared origin), by a route: never to third parties. Default
 timeouts are the test's remaining time plus :data:`GRACE`, so that the test's own time limit
 ends a hanging page (a ``timeout`` result).
 """
@@ -66,9 +67,8 @@ def own_routes(base_url: str) -> str:
     return f"{parts.scheme}://{host}/**"
 
 
-def _adding(settings: Settings, name: str) -> Callable[[Route, Request], Awaitable[None]]:
-    """Return a route handler that adds the marker header and target ``name``'s HEADERS."""
-    extra = {MARKER_HEADER: settings.environment, **settings.targets[name].headers}
+def _adding(extra: dict[str, str]) -> Callable[[Route, Request], Awaitable[None]]:
+    """Return a route handler that adds ``extra`` (a target's HEADERS) to a request."""
 
     async def add_headers(route: Route, request: Request) -> None:
         headers = await request.all_headers()
@@ -97,14 +97,18 @@ async def open_page(pool: BrowserPool, order: PageOrder) -> AsyncIterator[Page]:
     meter = PageMeter(target=order.target, targets=_origins(order.settings, order.target))
     remaining = max(order.deadline - anyio.current_time(), 0.0)
     async with pool.context(
-        base_url=f"{target.base_url}/", ignore_https_errors=not target.verify
+        base_url=f"{target.base_url}/",
+        ignore_https_errors=not target.verify,
+        extra_http_headers={MARKER_HEADER: order.settings.environment},
     ) as context:
         timeout_ms = (remaining + GRACE) * 1000
         context.set_default_timeout(timeout_ms)
         context.set_default_navigation_timeout(timeout_ms)
         for name in dict.fromkeys(origins.values()):
-            base_url = order.settings.targets[name].base_url
-            await context.route(own_routes(base_url), _adding(order.settings, name))
+            headers = order.settings.targets[name].headers
+            if headers:
+                base_url = order.settings.targets[name].base_url
+                await context.route(own_routes(base_url), _adding(headers))
         await context.add_init_script(INIT_SCRIPT)
         if order.artifacts_dir is not None:
             await context.tracing.start(screenshots=True, snapshots=True)

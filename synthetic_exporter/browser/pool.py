@@ -25,7 +25,7 @@ from synthetic_exporter.browser.process import (
     ChromiumProcess,
     executable,
     launch,
-    rss_bytes,
+    memory_bytes,
     tree_pids,
 )
 from synthetic_exporter.browser.shielded import run_to_end
@@ -50,7 +50,7 @@ class BrowserError(RuntimeError):
 class BrowserStats:
     """The shared browser, read at scrape time.
 
-    Its processes and memory (RSS summed over its process tree, from ``/proc``), the contexts
+    Its processes and memory (PSS summed over its process tree, from ``/proc``), the contexts
     open, and the restarts after a crash or hang.
     """
 
@@ -130,7 +130,7 @@ class BrowserPool:
         pids = tree_pids(instance.chromium.pid) if instance is not None else []
         return BrowserStats(
             processes=len(pids),
-            memory_bytes=rss_bytes(pids),
+            memory_bytes=memory_bytes(pids),
             open_contexts=self._open,
             restarts=self._restarts,
         )

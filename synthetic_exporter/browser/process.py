@@ -167,12 +167,28 @@ def tree_pids(root: int) -> list[int]:
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
-def rss_bytes(pids: list[int]) -> int:
-    """Return the summed resident memory of ``pids`` (shared pages count once per process)."""
+def memory_bytes(pids: list[int]) -> int:
+    """Return the proportional resident memory (PSS) of ``pids``, summed.
+
+    Chromium's processes share most of their pages; RSS would count them once per process
+    (about twice the real figure). A process whose ``smaps_rollup`` cannot be read counts its
+    RSS.
+    """
     total = 0
     for pid in pids:
         try:
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
-        except (OSError, IndexError, ValueError):
-            continue
+            total += _pss_bytes(pid)
+        except (OSError, ValueError):
+            try:
+                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
+            except (OSError, IndexError, ValueError):
+                continue
     return total
+
+
+def _pss_bytes(pid: int) -> int:
+    """Return one process's PSS from ``/proc/<pid>/smaps_rollup`` (Linux 4.14 and later)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024  # kB
+    raise ValueError(f"no Pss line for process {pid}")

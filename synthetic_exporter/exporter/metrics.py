@@ -160,7 +160,11 @@ class _BrowserCollector(Collector):
                 "Processes of the shared browser (0 until a page opens)",
                 stats.processes,
             ),
-            ("memory_bytes", "Resident memory of the browser's processes", stats.memory_bytes),
+            (
+                "memory_bytes",
+                "Proportional resident memory (PSS) of the browser's processes, summed",
+                stats.memory_bytes,
+            ),
             (
                 "contexts",
                 "Browser contexts open (one per running browser test)",

@@ -13,8 +13,8 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 MIB = 2**20
-BROWSER_RSS_GROWTH = 64 * MIB
-"""Allowed growth of the Chromium tree's summed RSS after the warm-up (measured: see
+BROWSER_PSS_GROWTH = 64 * MIB
+"""Allowed growth of the Chromium tree's summed PSS after the warm-up (measured: see
 docs/writing-checks.md, "Browser checks")."""
 AGENT_RSS_GROWTH = 16 * MIB
 
@@ -46,5 +46,5 @@ def test_a_minute_of_browser_checks_leaks_no_context_page_process_or_memory() ->
     assert end["pages"] <= 1  # the browser's own blank page
     assert end["restarts"] == 0
     assert end["processes"] <= warm["processes"] + 1  # a renderer may be on its way out
-    assert growth["browser_rss"] <= BROWSER_RSS_GROWTH, figures
+    assert growth["browser_pss"] <= BROWSER_PSS_GROWTH, figures
     assert growth["agent_rss"] <= AGENT_RSS_GROWTH, figures
