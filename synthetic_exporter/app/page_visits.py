@@ -11,8 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from synthetic_exporter.app.charts import milliseconds
-from synthetic_exporter.core.results import PAGE_PHASES, PAGE_VITALS
-from synthetic_exporter.exporter.artifacts import dir_of_test
+from synthetic_exporter.core.results import PAGE_PHASES, PAGE_VITALS, dir_of_test
 
 HIT = frozenset({"Hit", "RefreshHit"})
 IMAGES = (".png", ".jpg", ".jpeg", ".webp")

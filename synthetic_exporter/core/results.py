@@ -126,6 +126,15 @@ PAGE_VITALS: tuple[str, ...] = ("fcp", "lcp", "tbt")
 """Web Vitals a synthetic visit measures in seconds (CLS, unitless, has a field of its own)."""
 
 
+ARTIFACTS_DIR = "artifacts"
+"""Where test runs' files are kept, in the state directory: ``<run id>/<dir_of_test>/<name>``."""
+
+
+def dir_of_test(test: str) -> str:
+    """Return a test's directory name in its run's artifacts (``parent/sub`` -> ``parent__sub``)."""
+    return test.replace("/", "__")
+
+
 @dataclass(frozen=True, slots=True)
 class AssetCount:
     """How many of a page's responses came from one edge location with one cache status."""

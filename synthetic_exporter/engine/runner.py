@@ -27,10 +27,12 @@ from synthetic_exporter.authoring.suite import Suite, TestDef, TestFunction
 from synthetic_exporter.browser import BrowserPool
 from synthetic_exporter.core.frames import check_frames, format_frames
 from synthetic_exporter.core.results import (
+    ARTIFACTS_DIR,
     CleanupFailure,
     Outcome,
     SuiteResult,
     TestResult,
+    dir_of_test,
     suite_outcome,
 )
 from synthetic_exporter.core.settings import Settings
@@ -414,8 +416,7 @@ class SuiteRun:
 
     def _artifacts_dir(self, name: str) -> Path:
         """Return where a failed browser test's files go; empty it for a new attempt."""
-        directory = self.engine.settings.state_dir / "artifacts" / self.run_id
-        directory /= name.replace("/", "__")
+        directory = self.engine.settings.state_dir / ARTIFACTS_DIR / self.run_id / dir_of_test(name)
         if self._browser_running() and directory.exists():
             shutil.rmtree(directory, ignore_errors=True)
         return directory

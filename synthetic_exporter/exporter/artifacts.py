@@ -17,8 +17,8 @@ from typing import Any
 
 from loguru import logger
 
-ARTIFACTS_DIR = "artifacts"
-"""The artifacts' directory, in the state directory."""
+from synthetic_exporter.core.results import dir_of_test
+
 CONTENT_TYPES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
@@ -32,11 +32,6 @@ CONTENT_TYPES = {
 """Content types by file suffix; any other file is served as ``application/octet-stream``."""
 INLINE = frozenset({".png", ".jpg", ".jpeg", ".webp", ".txt", ".log", ".json"})
 """Suffixes a browser may show; any other file is a download (a trace)."""
-
-
-def dir_of_test(test: str) -> str:
-    """Return a test's directory name in its run's artifacts (``parent/sub`` -> ``parent__sub``)."""
-    return test.replace("/", "__")
 
 
 def content_type(name: str) -> str:

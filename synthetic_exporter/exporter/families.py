@@ -32,8 +32,8 @@ __all__ = [
 TEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 SUITE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-# One family of a rendered block: (name, HELP/TYPE lines, sample lines).
-Block = tuple[str, bytes, bytes]
+# One family of a rendered block: (name, sample lines).
+Block = tuple[str, bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,15 +173,21 @@ class CachedFamilies:
         self.version = 0  # bumped after every change; the cache keeps the version it rendered
         self.cache: dict[bool, tuple[int, list[Block]]] = {}
 
+    def headers(self, openmetrics: bool) -> list[tuple[str, bytes]]:
+        """Return every family's name and HELP/TYPE lines, in exposition order."""
+        return [(f.name, f.header(openmetrics)) for f in self.families]
+
     def blocks(self, openmetrics: bool) -> list[Block]:
-        """Return the rendered families, re-rendering only after a change."""
+        """Return the rendered families that have samples, re-rendering only after a change.
+
+        Most of a suite's families are empty (no storage, no browser, no clean-up): leaving
+        them out here halves what a render of hundreds of suites goes through.
+        """
         version = self.version  # read first: a change while rendering bumps it past the cache
         cached = self.cache.get(openmetrics)
         if cached is None or cached[0] != version:
-            rendered = [
-                (f.name, f.header(openmetrics), f.samples(openmetrics)) for f in self.families
-            ]
-            cached = (version, rendered)
+            rendered = [(f.name, f.samples(openmetrics)) for f in self.families]
+            cached = (version, [block for block in rendered if block[1]])
             self.cache[openmetrics] = cached
         return cached[1]
 

@@ -222,6 +222,7 @@ class Metrics:
         self._options = options
         self._suites: dict[str, SuiteSeries] = {}
         self._targets = TargetSeries(tuple(self._constant))
+        self._family_headers: dict[tuple[bool, bool], list[tuple[str, bytes]]] = {}
         self._agent = CollectorRegistry(auto_describe=False)
         on = _Definer(self._agent, tuple(self._constant))
         self._build_info = on.gauge(
@@ -426,14 +427,15 @@ class Metrics:
         encoder, content_type = choose_encoder(accept or "")
         openmetrics = content_type.startswith(OPENMETRICS)
         agent = encoder(self._agent).removesuffix(EOF_LINE)
-        families: dict[str, tuple[bytes, list[bytes]]] = {}
-        for series in self._holders():
-            for name, header, samples in series.blocks(openmetrics):
-                families.setdefault(name, (header, []))[1].append(samples)
+        holders = self._holders()
+        samples: dict[str, list[bytes]] = {name: [] for name, _ in self._headers(openmetrics)}
+        for series in holders:
+            for name, lines in series.blocks(openmetrics):
+                samples[name].append(lines)
         parts = [agent]
-        for header, blocks in families.values():
+        for name, header in self._headers(openmetrics, with_suites=len(holders) > 1):
             parts.append(header)
-            parts.extend(blocks)
+            parts.extend(samples[name])
         if openmetrics:
             parts.append(EOF_LINE)
         return parts, content_type
@@ -479,6 +481,22 @@ class Metrics:
         if series is None:
             series = self._suites[suite] = SuiteSeries(tuple(self._constant), self._options)
         return series
+
+    def _headers(self, openmetrics: bool, with_suites: bool = True) -> list[tuple[str, bytes]]:
+        """Return the suites' and the targets' families, each once, in exposition order.
+
+        Every suite has the same families (the options decide them), so a new one's serve;
+        without suites, only the targets' families are shown, as the registry shows them.
+        """
+        key = (openmetrics, with_suites)
+        headers = self._family_headers.get(key)
+        if headers is None:
+            holders: list[CachedFamilies] = [self._targets]
+            if with_suites:
+                holders.insert(0, SuiteSeries(tuple(self._constant), self._options))
+            found = {name: header for h in holders for name, header in h.headers(openmetrics)}
+            headers = self._family_headers[key] = list(found.items())
+        return headers
 
     def _holders(self) -> list[CachedFamilies]:
         """Return every suite's series and the per-target ones, in exposition order."""

@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from synthetic_exporter.core.results import (
+    ARTIFACTS_DIR,
     LoadError,
     Outcome,
     RunResult,
     SuiteResult,
     TestResult,
+    dir_of_test,
     to_jsonable,
 )
-from synthetic_exporter.exporter.artifacts import dir_of_test
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
@@ -178,7 +179,7 @@ def kept_files(test: TestResult, run_id: str) -> list[str]:
     """Return where a failed browser test's screenshot and trace are, in the state directory."""
     if not test.artifacts:
         return []
-    folder = f"artifacts/{run_id}/{dir_of_test(test.name)}"
+    folder = f"{ARTIFACTS_DIR}/{run_id}/{dir_of_test(test.name)}"
     lines = [rule("Kept in the state directory", "-")]
     lines.extend(f"{folder}/{name}" for name in test.artifacts)
     if any(name.endswith(".zip") for name in test.artifacts):

@@ -31,7 +31,13 @@ import anyio
 import anyio.to_thread
 from loguru import logger
 
-from synthetic_exporter.core.results import Outcome, SuiteResult, TestResult, to_jsonable
+from synthetic_exporter.core.results import (
+    ARTIFACTS_DIR,
+    Outcome,
+    SuiteResult,
+    TestResult,
+    to_jsonable,
+)
 from synthetic_exporter.exporter import artifacts
 from synthetic_exporter.exporter.history import summary
 
@@ -182,7 +188,7 @@ class RunStore:
         self.path = path
         self.retention_seconds = retention_seconds
         self.max_bytes = max_bytes
-        self.artifacts_dir = path.parent / artifacts.ARTIFACTS_DIR
+        self.artifacts_dir = path.parent / ARTIFACTS_DIR
         """Where runs' artifacts are kept (``<state_dir>/artifacts``)."""
         self._artifact_bytes: dict[str, int] = {}  # of stored runs' directories (complete)
         self.dropped = 0

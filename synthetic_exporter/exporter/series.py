@@ -133,6 +133,7 @@ class Family:
     histograms: dict[Key, Buckets] = field(default_factory=dict)
     _label_text: dict[Key, str] = field(default_factory=dict)
     _bucket_text: dict[Key, tuple[str, str]] = field(default_factory=dict)
+    _headers: dict[bool, bytes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind == "counter" and not self.name.endswith("_total"):
@@ -206,10 +207,14 @@ class Family:
     # exposition
 
     def header(self, openmetrics: bool) -> bytes:
-        """Return the HELP and TYPE lines."""
-        name = self.name.removesuffix("_total") if openmetrics else self.name
-        help_text = _escape_help(self.help, openmetrics)
-        return f"# HELP {name} {help_text}\n# TYPE {name} {self.kind}\n".encode()
+        """Return the HELP and TYPE lines (made once per format)."""
+        header = self._headers.get(openmetrics)
+        if header is None:
+            name = self.name.removesuffix("_total") if openmetrics else self.name
+            help_text = _escape_help(self.help, openmetrics)
+            header = f"# HELP {name} {help_text}\n# TYPE {name} {self.kind}\n".encode()
+            self._headers[openmetrics] = header
+        return header
 
     def samples(self, openmetrics: bool = False) -> bytes:
         """Return the sample lines (created samples disabled).

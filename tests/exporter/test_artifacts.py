@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from synthetic_exporter.core.results import dir_of_test
 from synthetic_exporter.exporter import artifacts
 
 
@@ -28,7 +29,7 @@ def test_a_listed_file_of_a_subtest_is_found(root: Path) -> None:
         root, record("parent/sub", "screenshot.png"), "parent__sub", "screenshot.png"
     )
     assert found == (root / "r1" / "parent__sub" / "screenshot.png").resolve()
-    assert artifacts.dir_of_test("parent/sub") == "parent__sub"
+    assert dir_of_test("parent/sub") == "parent__sub"
 
 
 @pytest.mark.parametrize(

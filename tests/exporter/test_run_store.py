@@ -19,11 +19,11 @@ from synthetic_exporter.core.results import (
     PageRecord,
     RequestRecord,
     SuiteResult,
+    dir_of_test,
     suite_outcome,
 )
 from synthetic_exporter.exporter import artifacts as artifacts_module
 from synthetic_exporter.exporter import run_store as run_store_module
-from synthetic_exporter.exporter.artifacts import dir_of_test
 from synthetic_exporter.exporter.run_store import RunStore
 from tests.factories import make_suite, make_test
 
