@@ -8,20 +8,18 @@ and cookies of every request it sees.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-START_TIMEOUT_SECONDS = 20
+from tests.uvicorn_thread import serve_in_thread
+
 SLOW_ASSET_SECONDS = 0.3
 IMAGE = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="600" height="300">'
@@ -134,23 +132,6 @@ def site_app(site: Site) -> Starlette:
 def serve_site() -> Iterator[Site]:
     """Serve the site under uvicorn in a thread; stop it afterwards."""
     site = Site()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    site.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    config = uvicorn.Config(
-        site_app(site), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        assert thread.is_alive(), "uvicorn stopped"
-        time.sleep(0.02)
-    try:
+    with serve_in_thread(site_app(site), timeout_graceful_shutdown=1) as port:
+        site.url = f"http://127.0.0.1:{port}"
         yield site
-    finally:
-        server.should_exit = True
-        thread.join(timeout=START_TIMEOUT_SECONDS)
-        sock.close()

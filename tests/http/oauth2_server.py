@@ -14,7 +14,6 @@ import asyncio
 import base64
 import secrets
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,18 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote_plus
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.http.h2_server import Answer, Responder
+from tests.uvicorn_thread import serve_in_thread
 
 CLIENT_ID = "synthetic probe"  # a space: sent form-encoded inside the Basic credentials
 CLIENT_SECRET = "cl1ent-s3cret/+="
 BASIC_USER, BASIC_PASSWORD = "synth", "b4sic-pa55"
-START_TIMEOUT_SECONDS = 10
 
 
 @dataclass
@@ -144,30 +142,10 @@ def serve_http11(state: AuthServer, pem: Path | None = None) -> Iterator[AuthSer
 
     With ``pem`` (a key and certificate chain), it serves https (``state.url`` stays http).
     """
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    state.port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        token_app(state),
-        log_level="warning",
-        lifespan="off",
-        ssl_certfile=pem,
-        ssl_keyfile=str(pem) if pem is not None else None,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        assert thread.is_alive(), "uvicorn stopped"
-        time.sleep(0.02)
-    try:
+    options = {"ssl_certfile": pem, "ssl_keyfile": str(pem)} if pem is not None else {}
+    with serve_in_thread(token_app(state), **options) as port:
+        state.port = port
         yield state
-    finally:
-        server.should_exit = True
-        thread.join(timeout=START_TIMEOUT_SECONDS)
-        sock.close()
 
 
 def api_answer(state: AuthServer) -> Responder:
