@@ -104,7 +104,10 @@ class BrowserPool:
         assert self._tasks is not None
         self._tasks.cancel_scope.cancel()
         try:
-            await self._tasks.__aexit__(kind, exc, tb)
+            # The body's own error is not the watcher's: given to the task group, it would come
+            # out wrapped in an ExceptionGroup, past the CLI's handlers (a start-up error would
+            # end in a traceback instead of its one line). It propagates from here as it is.
+            await self._tasks.__aexit__(None, None, None)
         finally:
             with anyio.CancelScope(shield=True):
                 await self.aclose()
