@@ -85,6 +85,7 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         # Ours (http.transport) marks the phases itself; others (the HTTP/2 path's, on
         # httpcore) report them through httpcore's trace hook.
         self.traced = not isinstance(inner, Http11Transport)
+        self.prepare = inner.prepare if isinstance(inner, Http11Transport) else None
         self.target = target
         self.inner = inner
         self.redact = redact
@@ -99,6 +100,8 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         sink = CURRENT_SINK.get()
         if sink is None:
             return await self.inner.handle_async_request(request)
+        if self.prepare is not None:  # client set-up (the TLS context) before the clock starts
+            self.prepare(request)
         timer = RequestTimer(self.target, request.method, request.url, self.redact)
         timer.span_id = span_id
         if self.traced:
