@@ -23,15 +23,17 @@ container image has them in its browser variant only (``--build-arg BROWSER=1``)
 from __future__ import annotations
 
 import json
-import uuid
 
-from _models import CustomerList, NewCustomer, Session, parse
+from _customers import delete_customer, find_synthetic_customers, signed_in_customer
+from _models import NewCustomer, Session
 from _targets import require_targets
 from playwright.async_api import Page, expect
 
-from synthetic_exporter import JanitorContext, Orphan, Resource, Suite, T
+from synthetic_exporter import Suite, T
 
 suite = Suite("browser_dashboard", depends_on=["signup"], timeout="60s", tags=["browser", "cdn"])
+suite.janitor("customer")(delete_customer)
+suite.orphans("customer")(find_synthetic_customers)
 
 LCP_BUDGET_SECONDS = 2.5
 """The dashboard's largest contentful paint must be faster than this."""
@@ -46,39 +48,9 @@ LCP_SCRIPT = """() => new Promise((resolve) => {
 })"""
 
 
-@suite.janitor("customer")
-async def delete_customer(j: JanitorContext, customer: Resource) -> None:
-    """Delete the test customer and, with it, its invoices and sessions."""
-    r = await j.http.delete(f"/customers/{customer.id}")
-    assert r.status_code in (204, 404), r.text
-
-
-@suite.orphans("customer")
-async def find_synthetic_customers(j: JanitorContext) -> list[Orphan]:
-    """Every synthetic customer, with its creation time and its name (which carries the key)."""
-    r = await j.http.get("/customers")
-    assert r.status_code == 200, r.text
-    return [Orphan(c.id, c.created_at, marker=c.name) for c in parse(CustomerList, r).items]
-
-
 async def _customer_with_an_invoice(t: T) -> tuple[NewCustomer, Session]:
     """Sign up, confirm and log in a customer, and issue them one invoice, over the API."""
-    key = t.intend("customer")
-    email = f"synthetic+{uuid.uuid4().hex[:12]}@example.com"
-    password = uuid.uuid4().hex
-    r = await t.http.post(
-        "/customers", json={"email": email, "name": f"Synthetic {key}", "password": password}
-    )
-    assert r.status_code == 201, r.text
-    customer = parse(NewCustomer, r)
-    t.track("customer", customer.id, key=key)
-    r = await t.http.post(
-        f"/customers/{customer.id}/confirm", json={"token": customer.confirmation_token}
-    )
-    assert r.status_code == 200, r.text
-    r = await t.http.post("/sessions", json={"email": email, "password": password})
-    assert r.status_code == 201, r.text
-    session = parse(Session, r)
+    customer, session = await signed_in_customer(t)
     r = await t.http.post(
         "/invoices",
         json={"amount_pence": 1200, "currency": "GBP", "description": "synthetic check"},

@@ -7,55 +7,22 @@ suite's data stays its own. Answers are validated with the models in ``_models.p
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
-from _models import CustomerList, Invoice, InvoiceList, NewCustomer, Session, parse
+from _customers import delete_customer, find_synthetic_customers, signed_in_customer
+from _models import Invoice, InvoiceList, parse
 
-from synthetic_exporter import JanitorContext, Orphan, Resource, Suite, T
+from synthetic_exporter import Suite, T
 
 suite = Suite("invoices", depends_on=["signup"], timeout="30s", tags=["billing"])
-
-
-@suite.janitor("customer")
-async def delete_customer(j: JanitorContext, customer: Resource) -> None:
-    """Delete the test customer and, with it, its invoices."""
-    r = await j.http.delete(f"/customers/{customer.id}")
-    assert r.status_code in (204, 404), r.text
-
-
-@suite.orphans("customer")
-async def find_synthetic_customers(j: JanitorContext) -> list[Orphan]:
-    """Every synthetic customer, with its creation time and its name (which carries the key)."""
-    r = await j.http.get("/customers")
-    assert r.status_code == 200, r.text
-    return [Orphan(c.id, c.created_at, marker=c.name) for c in parse(CustomerList, r).items]
-
-
-async def _signed_in_customer(t: T) -> httpx.Headers:
-    """Create, confirm and log in a customer; return the auth headers."""
-    key = t.intend("customer")
-    email = f"synthetic+{uuid.uuid4().hex[:12]}@example.com"
-    password = uuid.uuid4().hex
-    r = await t.http.post(
-        "/customers", json={"email": email, "name": f"Synthetic {key}", "password": password}
-    )
-    assert r.status_code == 201, r.text
-    customer = parse(NewCustomer, r)
-    t.track("customer", customer.id, key=key)
-    r = await t.http.post(
-        f"/customers/{customer.id}/confirm", json={"token": customer.confirmation_token}
-    )
-    assert r.status_code == 200, r.text
-    r = await t.http.post("/sessions", json={"email": email, "password": password})
-    assert r.status_code == 201, r.text
-    return httpx.Headers({"Authorization": f"Bearer {parse(Session, r).token}"})
+suite.janitor("customer")(delete_customer)
+suite.orphans("customer")(find_synthetic_customers)
 
 
 @suite.test
 async def issue_invoice(t: T) -> None:
     """Issue an invoice for £12.00."""
-    auth = await _signed_in_customer(t)
+    _, session = await signed_in_customer(t)
+    auth = httpx.Headers({"Authorization": f"Bearer {session.token}"})
     t.state["auth"] = auth
     r = await t.http.post(
         "/invoices",

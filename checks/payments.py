@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 
+from _customers import delete_customer
 from _demo_api import (
     customer_client,
     expect,
@@ -23,7 +24,7 @@ from _demo_api import (
     typed_client_missing,
 )
 
-from synthetic_exporter import JanitorContext, Orphan, Resource, Suite, T
+from synthetic_exporter import JanitorContext, Orphan, Suite, T
 
 # Generated from the demo's OpenAPI document; it needs the ``demo`` extra (attrs). The
 # production image leaves it out: then every test here is skipped (``skip_without_typed_client``).
@@ -68,11 +69,7 @@ CHALLENGE_CODE = "123456"  # the demo's 3-D Secure test code
 AMOUNT_PENCE = 1999
 
 
-@suite.janitor("customer")
-async def delete_customer(j: JanitorContext, customer: Resource) -> None:
-    """Delete the test customer and, with it, its invoices and payments."""
-    r = await j.http.delete(f"/customers/{customer.id}")
-    assert r.status_code in (204, 404), r.text
+suite.janitor("customer")(delete_customer)
 
 
 @suite.orphans("customer")
