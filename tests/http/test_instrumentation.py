@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 import trustme
@@ -20,6 +16,7 @@ from synthetic_exporter.core.results import Outcome, RequestRecord, TestResult
 from synthetic_exporter.core.settings import Settings, TargetSettings
 from synthetic_exporter.http.tracecontext import parse as parse_traceparent
 from tests.engine_helpers import by_name, run_suites
+from tests.http.edge_site import EdgeHandler, Site, serving
 
 SettingsFor = Callable[..., Settings]
 # Phases add up to the request's duration but for the transport's own work before the request
@@ -29,70 +26,23 @@ SettingsFor = Callable[..., Settings]
 SUM_TOLERANCE_SECONDS = 0.05
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    """``/delay/<ms>`` waits, then answers; anything else answers at once.
-
-    Every request's path and ``traceparent`` header are kept in :attr:`seen`.
-    """
-
-    protocol_version = "HTTP/1.1"
-    seen: ClassVar[list[tuple[str, str | None]]] = []
-
-    def do_GET(self) -> None:
-        self.seen.append((self.path, self.headers.get("traceparent")))
-        if self.path.startswith("/delay/"):
-            time.sleep(int(self.path.split("/")[2].split("?")[0]) / 1000)
-        body = b"x" * 20_000
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-Cache", "Hit from cloudfront")
-        self.send_header("X-Amz-Cf-Pop", "LHR61-P1")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        """Stay quiet."""
-
-
-@dataclass
-class Site:
-    """A server on 127.0.0.1 and the URL to reach it."""
-
-    url: str
-    server: http.server.ThreadingHTTPServer
-
-
-def serve(context: ssl.SSLContext | None) -> Site:
-    """Serve ``Handler`` on a free port of 127.0.0.1, with TLS when ``context`` is given."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    if context is not None:
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    scheme = "https" if context else "http"
-    return Site(f"{scheme}://localhost:{server.server_address[1]}", server)
-
-
 @pytest.fixture(scope="module")
 def plain() -> Iterator[Site]:
-    site = serve(None)
-    yield site
-    site.server.shutdown()
-    site.server.server_close()
+    with serving(None) as site:
+        yield site
 
 
-def tls_site(ca: trustme.CA, **cert: dt.datetime) -> Site:
+def server_tls(ca: trustme.CA, **cert: dt.datetime) -> ssl.SSLContext:
+    """Return a server context with a certificate for localhost issued by ``ca``."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost", **cert).configure_cert(context)  # type: ignore[arg-type]
-    return serve(context)
+    return context
 
 
 @pytest.fixture(scope="module")
 def secure(ca: trustme.CA) -> Iterator[Site]:
-    site = tls_site(ca)
-    yield site
-    site.server.shutdown()
-    site.server.server_close()
+    with serving(server_tls(ca)) as site:
+        yield site
 
 
 def fetch_suite(path: str, count: int = 1) -> Suite:
@@ -236,13 +186,9 @@ async def test_untrusted_certificate_fails_with_a_clear_message(
 async def test_expired_certificate_fails_with_a_clear_message(
     ca: trustme.CA, settings_for: SettingsFor, tmp_path: Path
 ) -> None:
-    expired = tls_site(ca, not_after=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
-    try:
+    with serving(server_tls(ca, not_after=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))) as expired:
         settings = settings_for(targets=target(expired, tmp_path, ca))
         result = await run_fetch(settings, "/")
-    finally:
-        expired.server.shutdown()
-        expired.server.server_close()
     assert result.outcome is Outcome.ERROR
     assert "not accepted: certificate has expired" in result.message
 
@@ -263,7 +209,7 @@ def traceparents(prefix: str) -> list[tuple[str, str]]:
     A request without a valid ``traceparent`` has the trace id "".
     """
     found = []
-    for path, header in list(Handler.seen):
+    for path, header in list(EdgeHandler.seen):
         if path.startswith(prefix):
             parsed = parse_traceparent(header or "")
             found.append((path, parsed.trace_id if parsed else ""))
@@ -274,7 +220,7 @@ def span_ids(prefix: str) -> list[str]:
     """Return the span id of each request the server saw under ``prefix``, in order."""
     return [
         parsed.span_id
-        for path, header in list(Handler.seen)
+        for path, header in list(EdgeHandler.seen)
         if path.startswith(prefix) and (parsed := parse_traceparent(header or "")) is not None
     ]
 
@@ -355,7 +301,7 @@ async def test_a_checks_own_traceparent_is_kept(
 
     settings = settings_for(targets=target(plain, tmp_path))
     (result,) = (await run_suites(settings, [suite])).tests
-    sent = [header for path, header in Handler.seen if path.startswith(prefix)]
+    sent = [header for path, header in EdgeHandler.seen if path.startswith(prefix)]
     assert sent[0] == own
     assert traceparents(prefix)[1] == (f"{prefix}ours", result.trace_id)
     assert [r.span_id for r in result.requests] == ["b7ad6b7169203331", span_ids(prefix)[1]]

@@ -7,12 +7,10 @@ real servers on 127.0.0.1 (https with a ``trustme`` certificate for ``localhost`
 from __future__ import annotations
 
 import base64
-import http.server
 import shutil
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from synthetic_exporter.core.settings import Settings, SettingsError, TargetSett
 from synthetic_exporter.http.proxy import Proxy
 from tests.conftest import start_agent, stop_process, write_checks
 from tests.engine_helpers import run_suites
+from tests.http.edge_site import serving
 from tests.http.h2_server import Answer, serve_h2
 
 pytestmark = [
@@ -41,35 +40,10 @@ SECRET = "pr0xy-s3cret-42"  # the proxy password in the auth tests
 SUM_TOLERANCE_SECONDS = 0.05
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    """Answers every GET with a small body and CloudFront's cache headers."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        body = b"x" * 2_000
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-Cache", "Hit from cloudfront")
-        self.send_header("X-Amz-Cf-Pop", "LHR61-P1")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        """Stay quiet."""
-
-
 def serve(context: ssl.SSLContext | None) -> Iterator[str]:
-    """Serve ``Handler`` on 127.0.0.1 (TLS when ``context`` is given); yield its localhost URL."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    if context is not None:
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    scheme = "https" if context else "http"
-    yield f"{scheme}://localhost:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    """Serve the edge site on 127.0.0.1 (TLS when ``context`` is given); yield its URL."""
+    with serving(context) as site:
+        yield site.url
 
 
 @pytest.fixture(
