@@ -36,7 +36,7 @@ from synthetic_exporter.app.web_config import WebConfig
 from synthetic_exporter.authoring.suite import Suite
 from synthetic_exporter.core.durations import parse_duration
 from synthetic_exporter.core.logs import configure_logging
-from synthetic_exporter.core.results import RunResult
+from synthetic_exporter.core.results import ARTIFACTS_DIR, RunResult
 from synthetic_exporter.core.settings import (
     ENV_PREFIX,
     Settings,
@@ -60,6 +60,7 @@ from synthetic_exporter.engine.wiring import (
     run_once,
     secret_variables,
 )
+from synthetic_exporter.exporter import artifacts
 from synthetic_exporter.exporter.failure_log import FailureLogger
 from synthetic_exporter.exporter.report import (
     ConsoleReporter,
@@ -258,6 +259,10 @@ def cmd_run(settings: Settings, loaded: LoadResult, args: argparse.Namespace) ->
     collector = KeepingFanout([reporter, FailureLogger()])
     suites = {**loaded.suites, **selected}
     started = time.time()
+    # No history keeps these runs: earlier runs' artifacts go by the history's retention.
+    artifacts.remove_older_than(
+        settings.state_dir / ARTIFACTS_DIR, settings.history_retention, started
+    )
     interrupted = anyio.run(
         _run_with_signals,
         settings,

@@ -115,3 +115,14 @@ def remove(root: Path, run_ids: Iterable[str]) -> None:
                 shutil.rmtree(path)
         except OSError as exc:
             logger.warning(f"run history: could not delete the artifacts {path}: {exc}")
+
+
+def remove_older_than(root: Path, seconds: float, now: float) -> list[str]:
+    """Delete the run directories under ``root`` last modified over ``seconds`` before ``now``.
+
+    What ``run --once`` keeps has no run in the history to go with: this is its retention.
+    Returns the run ids deleted.
+    """
+    old = [run_id for run_id, modified in run_dirs(root).items() if now - modified > seconds]
+    remove(root, old)
+    return old

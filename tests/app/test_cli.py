@@ -326,6 +326,24 @@ def test_nothing_collected_exits_5_as_pytest(tmp_path: Path) -> None:
     assert "0 suites, 0 tests loaded, 0 errors" in validate.stdout
 
 
+def test_run_once_removes_artifacts_past_the_history_retention(tmp_path: Path) -> None:
+    """No history keeps run --once's runs: their artifacts go by SYNTHETIC_HISTORY_RETENTION."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    kept = tmp_path / "state" / "artifacts"
+    for run_id, age_days in (("old", 8), ("recent", 6)):
+        (kept / run_id / "dashboard").mkdir(parents=True)
+        (kept / run_id / "dashboard" / "trace.zip").write_bytes(b"PK")
+        then = time.time() - age_days * 86400
+        os.utime(kept / run_id, (then, then))
+    run = run_cli(["run", "--once", "--checks", str(empty)], cli_env(tmp_path / "state", None))
+    assert run.returncode == 5, run.stdout + run.stderr
+    assert sorted(p.name for p in kept.iterdir()) == ["recent"]
+    env = cli_env(tmp_path / "state", None, SYNTHETIC_HISTORY_RETENTION="5d")
+    assert run_cli(["run", "--once", "--checks", str(empty)], env).returncode == 5
+    assert list(kept.iterdir()) == []
+
+
 SELECTION = """
 from synthetic_exporter import Suite, T
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,13 @@ def test_sizes_and_deletion_cope_with_what_is_not_there(root: Path) -> None:
     artifacts.remove(root, ["missing", "..", "r1"])
     assert not (root / "r1").exists()
     assert (root.parent / "history.sqlite3").exists()
+
+
+def test_run_directories_past_the_retention_are_removed(root: Path) -> None:
+    young = root / "r2" / "test"
+    young.mkdir(parents=True)
+    now = time.time()
+    os.utime(root / "r1", (now - 3600, now - 3600))
+    assert artifacts.remove_older_than(root, 1800, now) == ["r1"]
+    assert sorted(artifacts.run_dirs(root)) == ["r2"]
+    assert artifacts.remove_older_than(root / "missing", 0, now) == []
