@@ -97,7 +97,9 @@ async def run(plan: Plan, command: str, httpx2_python: str | None = None) -> Res
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument(
-        "--quick", action="store_true", help="tiny counts: check the harness end to end (<60 s)"
+        "--quick",
+        action="store_true",
+        help="tiny counts: check the harness end to end (about a minute)",
     )
     parser.add_argument(
         "--output",
