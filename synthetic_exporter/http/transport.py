@@ -6,6 +6,11 @@ docs/architecture.md for why): an idle connection is taken from a per-origin deq
 parsed by llhttp (``httptools``, in C) inside an asyncio protocol, and the phase clocks are
 read where the bytes arrive, not through trace callbacks.
 
+This module is the transport itself: it takes a connection from the pool
+(:mod:`synthetic_exporter.http.pool`) or opens one (name resolution, TCP, proxy tunnel, TLS,
+each timed here), serializes the request and exchanges it on the connection, whose protocol
+parses the response (:mod:`synthetic_exporter.http.connection`).
+
 A transport given a :class:`~synthetic_exporter.http.proxy.Proxy` reaches every origin through
 a ``CONNECT`` tunnel (the ``proxy`` phase: TCP to the proxy and the CONNECT round trip); TLS
 and requests then run through the tunnel as on a direct connection.
@@ -19,40 +24,31 @@ arrived is retried once on a new connection, for idempotent methods only.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import ipaddress
 import re
 import socket
 import ssl
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import contextmanager
-from typing import Any, cast
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import anyio
-import httptools
 import httpx
 
+from synthetic_exporter.http.connection import NO_OPTIONS, Closed, Connection, Origin, ResponseBody
 from synthetic_exporter.http.network import NetworkOptions
+from synthetic_exporter.http.pool import RUN_POOLS, Pool, run_connections
 from synthetic_exporter.http.proxy import Handshake, Proxy, open_tunnel
-from synthetic_exporter.http.timing import ACTIVE_REQUEST, HookedStream, RequestTimer
+from synthetic_exporter.http.timing import ACTIVE_REQUEST, RequestTimer
 
-Origin = tuple[str, str, int]
+# What other modules import from here (run_connections lives in pool; callers keep this path).
+__all__ = ["DEFAULT_PORTS", "IDEMPOTENT", "Http11Transport", "is_ip_address", "run_connections"]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-# Stop reading from the socket while this much of a body waits for the reader.
-READ_BUFFER_LIMIT = 256 * 1024
-NO_BODY_STATUSES = frozenset({204, 304})
-NO_OPTIONS = NetworkOptions()
 # Bytes that would let a header value start another header (or end the head).
 _UNSAFE = re.compile(rb"[\r\n\0]")
-
-
-class _Closed(Exception):
-    """A pooled connection died before the response started (retryable)."""
 
 
 @functools.lru_cache(maxsize=256)
@@ -68,346 +64,6 @@ def is_ip_address(host: str) -> bool:
 def _timeout(request: httpx.Request, kind: str) -> float | None:
     value = request.extensions.get("timeout", {}).get(kind)
     return float(value) if value is not None else None
-
-
-class Pool:
-    """Idle keep-alive connections per origin; the most recently used is taken first."""
-
-    def __init__(self, max_per_origin: int, expiry: float) -> None:
-        self.max_per_origin = max_per_origin
-        self.expiry = expiry
-        self.idle: dict[Origin, deque[Connection]] = {}
-        self.closed = False
-
-    def take(self, origin: Origin) -> Connection | None:
-        """Return a usable idle connection to ``origin`` (closing dead ones), if any."""
-        connections = self.idle.get(origin)
-        now = time.monotonic()
-        while connections:
-            connection = connections.pop()
-            if connection.usable(now, self.expiry):
-                return connection
-            connection.close()
-        return None
-
-    def put(self, connection: Connection) -> None:
-        """Keep ``connection`` for reuse, or close it if the pool is closed or full."""
-        connections = self.idle.setdefault(connection.origin, deque())
-        if self.closed or len(connections) >= self.max_per_origin:
-            connection.close()
-            return
-        connection.idle_since = time.monotonic()
-        connections.append(connection)
-
-    def size(self) -> int:
-        """Return how many idle connections the pool holds."""
-        return sum(len(connections) for connections in self.idle.values())
-
-    def close(self) -> None:
-        """Close every idle connection; connections in use close when put back."""
-        self.closed = True
-        for connections in self.idle.values():
-            while connections:
-                connections.pop().close()
-
-
-# The pools of the suite run in progress, by transport (``per_run`` transports only).
-RUN_POOLS: contextvars.ContextVar[dict[int, Pool] | None] = contextvars.ContextVar(
-    "synthetic_run_pools", default=None
-)
-
-
-@contextmanager
-def run_connections() -> Iterator[None]:
-    """Give every ``per_run`` transport a pool of its own until the block ends, then close them.
-
-    This is how ``fresh_connections`` targets make each suite run pay (and measure) its own
-    DNS, TCP and TLS without building a new client per run.
-    """
-    pools: dict[int, Pool] = {}
-    token = RUN_POOLS.set(pools)
-    try:
-        yield
-    finally:
-        RUN_POOLS.reset(token)
-        for pool in pools.values():
-            pool.close()
-
-
-class Connection(asyncio.Protocol):
-    """One HTTP/1.1 connection: parses responses as bytes arrive and wakes the waiting reader."""
-
-    def __init__(self, origin: Origin, network: NetworkOptions = NO_OPTIONS) -> None:
-        self.origin = origin
-        self.network = network
-        self.remote_address = ""  # the address connected to (empty through a proxy)
-        self.pool: Pool | None = None  # where it goes back to when its response is done
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self.error: Exception | None = None
-        self.waiter: asyncio.Future[bool] | None = None
-        self.write_waiter: asyncio.Future[None] | None = None
-        self.idle_since = time.monotonic()
-        self.reading_paused = False
-        self._reset(None, head_only=False)
-
-    def _reset(self, parser: httptools.HttpResponseParser | None, *, head_only: bool) -> None:
-        self.parser = parser
-        self.head_only = head_only
-        self.closing = False  # the request asked for ``Connection: close``
-        self.version = "1.1"
-        self.received = False
-        self.informational = False
-        self.status = 0
-        self.reason = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.headers_done = False
-        self.message_done = False
-        self.close_delimited = False
-        self.keep_alive = False
-        self.headers_at = 0.0
-        self.done_at = 0.0
-        self.body: deque[bytes] = deque()
-        self.buffered = 0
-        self.body_bytes = 0  # of this response, read or not (for the target's size limit)
-
-    # asyncio.Protocol
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Keep the transport (uvloop's transports are not ``asyncio.Transport`` subclasses)."""
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        """Feed the response parser; unsolicited bytes make the connection unusable."""
-        parser = self.parser
-        if parser is None or self.message_done:
-            self._fail(httpx.RemoteProtocolError("the server sent data nobody asked for"))
-            return
-        self.received = True
-        try:
-            parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._fail(httpx.RemoteProtocolError("the server switched protocols (unsupported)"))
-            return
-        except httptools.HttpParserError as exc:
-            self._fail(httpx.RemoteProtocolError(f"malformed response: {exc}"))
-            return
-        if self.buffered > READ_BUFFER_LIMIT and not self.reading_paused and self.transport:
-            self.reading_paused = True
-            self.transport.pause_reading()
-        self._wake()
-
-    def eof_received(self) -> bool:
-        """End a close-delimited body; otherwise the response was cut short."""
-        if (
-            self.headers_done
-            and not self.message_done
-            and self.close_delimited
-            and self.error is None
-        ):
-            self.message_done = True
-            self.keep_alive = False
-            self.done_at = time.monotonic()
-        self._lost(None)
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Wake the reader with the reason the connection ended."""
-        self._lost(exc)
-
-    def pause_writing(self) -> None:
-        """Make the next write wait for the socket to drain."""
-        if self.write_waiter is None:
-            self.write_waiter = asyncio.get_running_loop().create_future()
-
-    def resume_writing(self) -> None:
-        """Let writes go on."""
-        waiter, self.write_waiter = self.write_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    # httptools callbacks
-
-    def on_status(self, reason: bytes) -> None:
-        """Keep the reason phrase."""
-        self.reason += reason
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        """Keep one header line (llhttp keeps the value's trailing whitespace; drop it)."""
-        self.headers.append((name, value.rstrip(b" \t")))
-
-    def on_headers_complete(self) -> None:
-        """Note the status and how the body is delimited; skip 1xx responses."""
-        assert self.parser is not None
-        status = self.parser.get_status_code()
-        if 100 <= status < 200:
-            self.informational = True
-            return
-        self.status = status
-        self.headers_at = time.monotonic()
-        self.headers_done = True
-        self.keep_alive = self.parser.should_keep_alive() and not self.closing
-        self.version = self.parser.get_http_version()
-        if self.head_only or status in NO_BODY_STATUSES:
-            self.message_done = True
-            self.done_at = self.headers_at
-            return
-        names = {name.lower() for name, _ in self.headers}
-        self.close_delimited = not names & {b"content-length", b"transfer-encoding"}
-
-    def on_body(self, body: bytes) -> None:
-        """Buffer a piece of the body for the reader; fail the connection past the size limit."""
-        if self.message_done or self.error is not None:
-            return
-        self.body_bytes += len(body)
-        limit = self.network.max_body_bytes
-        if limit is not None and self.body_bytes > limit:
-            self._fail(self.network.too_large())  # what is buffered stays within the limit
-            return
-        self.body.append(body)
-        self.buffered += len(body)
-
-    def on_message_complete(self) -> None:
-        """Mark the response complete (or forget a finished 1xx response)."""
-        if self.informational:
-            self.informational = False
-            self.reason = b""
-            self.headers = []
-            return
-        if not self.message_done and self.error is None:
-            self.message_done = True
-            self.done_at = time.monotonic()
-
-    # used by the transport
-
-    def usable(self, now: float, expiry: float) -> bool:
-        """Tell whether an idle connection can carry another request."""
-        return (
-            not self.closed
-            and self.transport is not None
-            and not self.transport.is_closing()
-            and now - self.idle_since < expiry
-        )
-
-    def begin(self, *, head_only: bool) -> None:
-        """Prepare for the next response."""
-        parser = httptools.HttpResponseParser(self)
-        # Accept obsolete line folding, as RFC 9112 asks of clients (and as h11 does).
-        parser.set_dangerous_leniencies(lenient_headers=True)
-        self._reset(parser, head_only=head_only)
-
-    async def write(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
-        """Write ``data``, waiting (up to ``timeout``) while the socket's buffer is full."""
-        if self.closed or self.transport is None:
-            raise _Closed()
-        self.transport.write(data)
-        waiter = self.write_waiter
-        if waiter is not None:
-            try:
-                with anyio.fail_after(timeout):
-                    await asyncio.shield(waiter)
-            except TimeoutError:
-                raise httpx.WriteTimeout("timed out sending the request") from None
-
-    async def wait(self, timeout: float | None) -> None:  # noqa: ASYNC109
-        """Wait for more of the response (or the end of the connection)."""
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bool] = loop.create_future()
-        self.waiter = waiter
-        timer = loop.call_later(timeout, _expire, waiter) if timeout is not None else None
-        try:
-            woke = await waiter
-        finally:
-            self.waiter = None
-            if timer is not None:
-                timer.cancel()
-        if not woke:
-            raise httpx.ReadTimeout("timed out waiting for the response")
-
-    def take_body(self) -> bytes:
-        """Return the body received so far (and resume reading if it was paused)."""
-        data = b"".join(self.body) if len(self.body) != 1 else self.body[0]
-        self.body.clear()
-        self.buffered = 0
-        if self.reading_paused and self.transport is not None:
-            self.reading_paused = False
-            self.transport.resume_reading()
-        return data
-
-    def check(self) -> None:
-        """Raise the error that ended the connection before the response did."""
-        if self.error is not None:
-            raise self.error
-        if self.closed and not self.message_done:
-            if not self.received:
-                raise _Closed()
-            raise httpx.RemoteProtocolError("the server closed the connection mid-response")
-
-    def close(self) -> None:
-        """Close the connection now."""
-        self.closed = True
-        if self.transport is not None:
-            self.transport.abort()
-
-    def _fail(self, error: Exception) -> None:
-        self.error = error
-        self.close()
-        self._wake()
-
-    def _lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if exc is not None and self.error is None and not self.message_done and self.received:
-            self.error = httpx.ReadError(str(exc) or type(exc).__name__)
-        self._wake()
-        self.resume_writing()
-
-    def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(True)
-
-
-def _expire(waiter: asyncio.Future[bool]) -> None:
-    if not waiter.done():
-        waiter.set_result(False)
-
-
-class ResponseBody(HookedStream):
-    """A response body read from its connection; closing it returns the connection to the pool."""
-
-    def __init__(
-        self, connection: Connection, read_timeout: float | None, release: Callable[..., None]
-    ) -> None:
-        self.connection = connection
-        self.read_timeout = read_timeout
-        self.release = release
-        self.closed = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        connection = self.connection
-        try:
-            while True:
-                if connection.body:
-                    yield connection.take_body()
-                elif connection.message_done:
-                    return
-                else:
-                    connection.check()
-                    await connection.wait(self.read_timeout)
-        except Exception as exc:
-            if self.after_error is not None:
-                self.after_error(exc)
-            raise
-
-    async def aclose(self) -> None:
-        """Give the connection back (or close it if the body was not read to its end)."""
-        if not self.closed:
-            self.closed = True
-            try:
-                self.release(self.connection)
-            finally:
-                if self.after_close is not None:
-                    self.after_close()
 
 
 class Http11Transport(httpx.AsyncBaseTransport):
@@ -478,7 +134,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         if connection is not None:
             try:
                 return await self._exchange(connection, request, head, body, closing, timer)
-            except _Closed:
+            except Closed:
                 if request.method not in IDEMPOTENT:
                     raise httpx.RemoteProtocolError(
                         "the server closed a kept-alive connection", request=request
@@ -487,7 +143,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         connection.pool = pool
         try:
             return await self._exchange(connection, request, head, body, closing, timer)
-        except _Closed:
+        except Closed:
             raise httpx.RemoteProtocolError(
                 "the server closed the connection without a response", request=request
             ) from None
