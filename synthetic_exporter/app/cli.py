@@ -46,6 +46,7 @@ from synthetic_exporter.core.settings import (
     unknown_variable_warnings,
 )
 from synthetic_exporter.core.version import __version__
+from synthetic_exporter.engine.assertions import import_helpers_from
 from synthetic_exporter.engine.coordinator import new_run_id
 from synthetic_exporter.engine.loader import LoadResult, load, without_secret_names
 from synthetic_exporter.engine.selection import (
@@ -444,7 +445,7 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command in ("serve", "demo"):
         check_otlp_endpoint(settings)
     path = settings.checks_path
-    sys.path.insert(0, str(path if path.is_dir() else path.parent))
+    import_helpers_from(path if path.is_dir() else path.parent)
     loaded = without_secret_names(load(settings.checks_path), secret_variables(settings))
     loaded = select_shard(settings, loaded)
     if args.command == "validate":

@@ -6,7 +6,6 @@ Imported by :mod:`synthetic_exporter.app.pytest_plugin` only when ``--synthetic`
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from collections.abc import Generator
 from pathlib import Path
@@ -38,6 +37,7 @@ from synthetic_exporter.core.settings import (
     unknown_variable_warnings,
 )
 from synthetic_exporter.core.version import __version__
+from synthetic_exporter.engine.assertions import import_helpers_from
 from synthetic_exporter.engine.graph import dependency_groups, with_dependencies
 from synthetic_exporter.engine.loader import LoadResult, load, without_secret_names
 from synthetic_exporter.engine.wiring import secret_variables
@@ -87,7 +87,7 @@ class SyntheticSession:
         self.root = settings.checks_path
         if not self.root.exists():
             raise pytest.UsageError(f"{OPTION}: {self.root}: checks path does not exist")
-        sys.path.insert(0, str(self.root if self.root.is_dir() else self.root.parent))
+        import_helpers_from(self.root if self.root.is_dir() else self.root.parent)
         self.loaded: LoadResult = without_secret_names(load(self.root), secret_variables(settings))
         self.files = {Path(s.file).resolve() for s in self.loaded.suites.values()}
         self.files |= {Path(e.file).resolve() for e in self.loaded.errors}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -224,3 +226,48 @@ def test_run_once_prints_the_explanation(tmp_path: Path) -> None:
     assert "  Left contains one more item: 3" in report
     assert any(line.startswith("... (") for line in report)
     assert "s3cr3t" not in run.stdout + run.stderr
+
+
+HELPER = """
+    def expect_created(status: int) -> None:
+        created = 201
+        assert status == created
+"""
+
+USES_HELPER = """
+    from _statuses import expect_created
+
+    from synthetic_exporter import Suite, T
+
+    suite = Suite("shared")
+
+
+    @suite.test
+    def refused(t: T) -> None:
+        expect_created(503)
+"""
+
+
+@pytest.mark.slow
+def test_an_assert_in_a_shared_helper_explains_itself_in_run(tmp_path: Path) -> None:
+    """A private module beside the check files is compiled as they are: with rewriting."""
+    checks = write_checks(tmp_path / "checks", {"_statuses.py": HELPER, "shared.py": USES_HELPER})
+    run = run_cli(["--checks", str(checks), "run", "--once"], cli_env(tmp_path / "state", None))
+    assert run.returncode == 1, run.stderr
+    assert "assert 503 == 201" in run.stdout, run.stdout
+
+
+@pytest.mark.slow
+def test_an_assert_in_a_shared_helper_explains_itself_under_pytest(tmp_path: Path) -> None:
+    checks = write_checks(tmp_path / "checks", {"_statuses.py": HELPER, "shared.py": USES_HELPER})
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--synthetic", str(checks), "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+        env=cli_env(tmp_path / "state", None),
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "assert 503 == 201" in done.stdout, done.stdout
