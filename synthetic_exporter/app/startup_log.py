@@ -14,12 +14,8 @@ from loguru import logger
 from synthetic_exporter.authoring.suite import Suite
 from synthetic_exporter.core.durations import format_duration
 from synthetic_exporter.core.logs import redact
-from synthetic_exporter.core.settings import (
-    DEFAULT_MAX_BODY_BYTES,
-    Settings,
-    TargetSettings,
-    mask_url_password,
-)
+from synthetic_exporter.core.settings import Settings, TargetSettings, mask_url_password
+from synthetic_exporter.core.target_settings import DEFAULT_MAX_BODY_BYTES
 from synthetic_exporter.core.version import __version__
 from synthetic_exporter.engine.loader import LoadResult
 from synthetic_exporter.engine.wiring import secret_values

@@ -25,7 +25,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from synthetic_exporter.core.durations import PositiveDuration
 from synthetic_exporter.core.target_settings import (
-    DEFAULT_MAX_BODY_BYTES,
     TargetSettings,
     TlsVersion,
     header_problem,
@@ -33,13 +32,11 @@ from synthetic_exporter.core.target_settings import (
 )
 
 __all__ = [
-    "DEFAULT_MAX_BODY_BYTES",
     "ENV_PREFIX",
     "RESERVED_LABELS",
     "Settings",
     "SettingsError",
     "TargetSettings",
-    "TlsVersion",
     "env_var_name",
     "header_problem",
     "listen_address",

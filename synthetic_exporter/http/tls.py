@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from synthetic_exporter.core.settings import TargetSettings, TlsVersion
+from synthetic_exporter.core.target_settings import TargetSettings, TlsVersion
 
 __all__ = [
     "TLS_VERSIONS",
