@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 import anyio
 
 from synthetic_exporter.authoring.context import settings_of
+from synthetic_exporter.http.clients import MARKER_HEADER
 
 if TYPE_CHECKING:
     from synthetic_exporter.authoring.context import T
@@ -63,7 +64,6 @@ ACCESS_KEY_SECRET = "s3_access_key_id"
 SECRET_KEY_SECRET = "s3_secret_access_key"
 SESSION_TOKEN_SECRET = "s3_session_token"
 DEFAULT_REGION = "us-east-1"
-MARKER_HEADER = "X-Synthetic-Test"
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 
 R = TypeVar("R")

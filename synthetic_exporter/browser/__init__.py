@@ -5,11 +5,10 @@ page opens.
 """
 
 from synthetic_exporter.browser.extra import MISSING, playwright_installed, uses_page
-from synthetic_exporter.browser.page import MARKER_HEADER, PageOrder, open_page
+from synthetic_exporter.browser.page import PageOrder, open_page
 from synthetic_exporter.browser.pool import BrowserError, BrowserPool, BrowserStats
 
 __all__ = [
-    "MARKER_HEADER",
     "MISSING",
     "BrowserError",
     "BrowserPool",

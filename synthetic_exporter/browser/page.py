@@ -28,6 +28,7 @@ from synthetic_exporter.browser.measure import INIT_SCRIPT, PageMeter, origin
 from synthetic_exporter.browser.shielded import run_to_end
 from synthetic_exporter.core.logs import redact
 from synthetic_exporter.core.results import PageRecord
+from synthetic_exporter.http.clients import MARKER_HEADER
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Page, Request, Route
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from synthetic_exporter.browser.pool import BrowserPool
     from synthetic_exporter.core.settings import Settings
 
-MARKER_HEADER = "X-Synthetic-Test"
 GRACE = 1.0
 """Seconds past the test's deadline that Playwright's own timeouts wait."""
 FINISH_TIMEOUT = 2.0
